@@ -1,0 +1,130 @@
+"""python -m pipelines train|sample ... (see README for the reference)."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "ddpm_digits16.yaml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipelines", description="Train and sample small generative image models.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a new run, or resume one")
+    t.add_argument("--config", help=f"YAML config (default {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parent.parent)})")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set training.epochs=5 (repeatable)")
+    t.add_argument("--workspace", default="checkpoints", help="folder of runs and the run store (default checkpoints)")
+    t.add_argument("--name", help="run name (default <dataset>_<size>x<size>, with a suffix when taken)")
+    t.add_argument("--resume", metavar="PATH", help="a run folder (its newest checkpoint) or a checkpoint-<step> folder")
+    t.add_argument("--no-amp", action="store_true", help="train in full precision (same as --set training.mixed_precision=no)")
+    t.add_argument("--no-compile", action="store_true", help="do not torch.compile (same as --set training.compile=off)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="generate images from a checkpoint folder")
+    s.add_argument("--checkpoint", help="a run's checkpoint-<step>/, best/ or final/ folder, or a diffusers folder")
+    s.add_argument("--sampler", default="dpm++", choices=["ddpm", "ddim", "dpm++", "pndm", "euler"])
+    s.add_argument("--steps", type=int, default=20)
+    s.add_argument("--num", type=int, default=16)
+    s.add_argument("--seed", type=int, default=0, help="image i uses seed SEED+i")
+    s.add_argument("--class", dest="class_label", type=int, help="class index for a class-conditional model")
+    s.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
+    s.add_argument("--out", required=True, help="*.png: a grid; *.npy: N x H x W x C uint8; otherwise a folder of PNGs")
+    s.add_argument("--interpolate", action="store_true", help="frames between --seed and --seed-b (writes OUT strip and a GIF)")
+    s.add_argument("--seed-b", type=int, help="second seed of --interpolate (default SEED+1)")
+    s.add_argument("--frames", type=int, default=8, help="frames of --interpolate")
+    s.add_argument("--compare", nargs="+", metavar="CHECKPOINT", help="the same seeds from several checkpoints, one row each")
+    s.add_argument("--display", type=int, default=64, help="pixel size each image is shown at in --compare and --interpolate")
+    return parser
+
+
+def cmd_train(args) -> int:
+    from .config import ConfigError, load_config
+    from .train.run import train
+
+    overrides = list(args.overrides)
+    if args.no_amp:
+        overrides.append("training.mixed_precision=no")
+    if args.no_compile:
+        overrides.append("training.compile=off")
+    config = None
+    try:
+        if args.resume is None:
+            config = load_config(args.config or DEFAULT_CONFIG, overrides)
+        elif args.config:
+            print("--config is ignored with --resume: the run's own config.yaml is used (change it with --set)", file=sys.stderr)
+    except ConfigError as exc:
+        print(f"config error:\n{exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("\nstopping after this step and writing a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        row = train(config, args.workspace, name=args.name, resume=args.resume,
+                    overrides=overrides if args.resume else None, stop_event=stop, progress=not args.quiet)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # recorded in the store and log.txt already
+        print(f"run failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"run {row['name']} {row['status']} at step {row['step']}: {row['folder']}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from .sample.generate import compare, generate, interpolate, load_diffusion
+    from .sample.images import labelled_rows, save_gif, save_output
+
+    start = time.perf_counter()
+    if args.compare:
+        rows = compare(args.compare, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance)
+        display = max(args.display, *(imgs.shape[1] for _, imgs, _ in rows))
+        grid = labelled_rows([(f"{label} ({secs:.1f}s)", imgs) for label, imgs, secs in rows], display)
+        out = save_output(grid[None], args.out) if Path(args.out).suffix == ".npy" else _save_png(grid, args.out)
+    elif not args.checkpoint:
+        print("error: --checkpoint is required (or --compare A B ...)", file=sys.stderr)
+        return 2
+    elif args.interpolate:
+        model = load_diffusion(args.checkpoint)
+        seed_b = args.seed + 1 if args.seed_b is None else args.seed_b
+        frames = interpolate(model, args.seed, seed_b, args.frames, max(args.steps, 1), args.class_label, args.guidance)
+        out = _save_png(labelled_rows([(f"seed {args.seed} -> {seed_b}", frames)], args.display), Path(args.out).with_suffix(".png"))
+        gif = save_gif(frames, Path(args.out).with_suffix(".gif"), display=max(args.display, 128))
+        print(f"wrote {gif}")
+    else:
+        model = load_diffusion(args.checkpoint)
+        images = generate(model, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance)
+        out = save_output(images, args.out)
+    print(f"wrote {out} in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def _save_png(image, path) -> Path:
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "sample": cmd_sample}[args.command](args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,213 @@
+"""Run configuration: pydantic models, YAML load/save, and error messages that name the field.
+
+A run config has a `family` and the sections that family needs. Every field has a default and a
+one-line description (the studio turns these into form fields and tooltips). Unknown keys are refused.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config was refused. `errors` holds (field path, message) pairs; str() lists them all."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("\n".join(f"{field}: {msg}" for field, msg in errors))
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    dataset: str = Field("digits", description="Built-in name (digits, faces, photos, shapes), an image folder path, or a Hugging Face dataset id.")
+    image_size: int = Field(16, ge=8, le=1024, description="Training resolution in pixels (square).")
+    channels: Literal[1, 3] = Field(3, description="1 for grayscale, 3 for RGB; images are converted on load.")
+    resize: Literal["bicubic", "lanczos", "bilinear", "nearest"] = Field("bicubic", description="Resampling filter used to resize images.")
+    center_crop: bool = Field(True, description="Crop the centre square before resizing (otherwise the image is squashed).")
+    random_flip: bool = Field(False, description="Flip training images horizontally at random.")
+    num_samples: int | None = Field(None, ge=1, description="Use at most this many images (before the split); empty for all.")
+    val_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for validation.")
+    test_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for the final test.")
+    split_seed: int = Field(0, description="Seed of the train/validation/test split and of synthetic data.")
+    synthetic_count: int = Field(5000, ge=10, le=1_000_000, description="How many images the synthetic 'shapes' set makes.")
+    image_column: str = Field("image", description="Hugging Face datasets: the image column.")
+    label_column: str | None = Field("label", description="Hugging Face datasets: the class label column (empty for none).")
+    caption_column: str | None = Field(None, description="Hugging Face datasets: the caption column (empty for none).")
+    hub_split: str = Field("train", description="Hugging Face datasets: the split to load.")
+    num_workers: int = Field(0, ge=0, le=64, description="Data loader worker processes (0 loads in the training process).")
+
+
+class ModelConfig(Section):
+    base_channels: int = Field(32, ge=4, le=1024, description="Channels of the first UNet level.")
+    channel_mults: list[int] = Field([1, 2, 2], min_length=1, max_length=6, description="Channel multiplier per UNet level; each level after the first halves the resolution.")
+    layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
+    attention_resolutions: list[int] = Field([4], description="Feature-map sizes (pixels) that get self-attention.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout inside residual blocks.")
+    class_conditional: bool = Field(False, description="Condition on class labels (needs a labelled dataset).")
+    label_dropout: float = Field(0.1, ge=0.0, le=1.0, description="Share of labels dropped during training, for classifier-free guidance.")
+
+    @field_validator("channel_mults")
+    @classmethod
+    def _positive_mults(cls, v: list[int]) -> list[int]:
+        if any(m < 1 for m in v):
+            raise ValueError("every multiplier must be a whole number >= 1")
+        return v
+
+
+class DiffusionConfig(Section):
+    num_train_timesteps: int = Field(1000, ge=10, le=10000, description="Diffusion steps during training.")
+    beta_schedule: Literal["linear", "cosine", "sigmoid"] = Field("cosine", description="Noise schedule.")
+    prediction: Literal["epsilon", "v", "sample"] = Field("v", description="What the UNet predicts: the noise, the velocity v, or the clean image.")
+    loss_weighting: Literal["none", "min_snr"] = Field("min_snr", description="Per-timestep loss weights: none, or min-SNR-gamma.")
+    snr_gamma: float = Field(5.0, gt=0, description="Gamma of min-SNR weighting.")
+
+
+class TrainingConfig(Section):
+    epochs: int = Field(40, ge=1, le=100_000, description="Passes over the training data.")
+    max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; the run stops cleanly and writes final/ when it is spent.")
+    batch_size: int = Field(64, ge=1, le=4096, description="Images per step on each device (before accumulation).")
+    gradient_accumulation_steps: int = Field(1, ge=1, le=256, description="Micro-batches per optimizer step.")
+    auto_batch_size: bool = Field(True, description="On CUDA, halve the batch until it fits and keep the effective batch through accumulation.")
+    learning_rate: float = Field(1e-3, gt=0, le=1.0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(1e-4, ge=0, le=1.0, description="AdamW weight decay.")
+    adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1.")
+    adam_beta2: float = Field(0.999, ge=0, lt=1, description="AdamW beta2.")
+    lr_schedule: Literal["cosine", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up.")
+    warmup_steps: int = Field(200, ge=0, description="Optimizer steps of linear learning-rate warm-up.")
+    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this value (empty: no clipping).")
+    ema_decay: float = Field(0.999, ge=0, lt=1, description="Largest EMA decay (reached after warm-up); 0 turns EMA off.")
+    ema_warmup_power: float = Field(0.75, gt=0, le=1, description="EMA warm-up: decay = 1 - (1 + step) ** -power, capped at ema_decay.")
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: fp16 on CUDA, bf16 on CPUs that support it fast, else fp32.")
+    compile: Literal["auto", "on", "off"] = Field("auto", description="torch.compile the model (auto: on CUDA only).")
+    seed: int = Field(0, description="Seed of weights, noise and data order.")
+    checkpoint_every_epochs: int = Field(10, ge=1, description="Write checkpoint-<step>/ every N epochs.")
+    keep_last: int = Field(2, ge=1, description="Keep only the newest K checkpoint-<step>/ folders.")
+    sample_every_epochs: int = Field(5, ge=1, description="Write samples/epoch_<n>.png every N epochs.")
+    num_sample_images: int = Field(16, ge=1, le=256, description="Images in each sample grid (fixed seeds).")
+    sample_sampler: Literal["ddpm", "ddim", "dpm++", "pndm", "euler"] = Field("dpm++", description="Sampler for the sample grids.")
+    sample_steps: int = Field(20, ge=1, le=1000, description="Sampler steps for the sample grids.")
+    log_every_steps: int = Field(10, ge=1, description="Write metrics to the run store every N optimizer steps.")
+
+
+class RunConfig(Section):
+    """Base of every family's config: the family, an optional run name, the data and the training loop."""
+    family: str = Field("ddpm", description="Model family.")
+    name: str | None = Field(None, description="Run name; default <dataset>_<size>x<size>.")
+    data: DataConfig = Field(default_factory=DataConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+
+
+class DDPMConfig(RunConfig):
+    family: Literal["ddpm"] = Field("ddpm", description="Model family.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
+
+    @model_validator(mode="after")
+    def _check_geometry(self) -> DDPMConfig:
+        size, levels = self.data.image_size, len(self.model.channel_mults)
+        if size % 2 ** (levels - 1):
+            raise ValueError(f"data.image_size {size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels (model.channel_mults)")
+        groups = norm_groups(self.model.base_channels)
+        if self.model.base_channels % groups:
+            raise ValueError("model.base_channels must be a multiple of 4")
+        return self
+
+
+def norm_groups(base_channels: int) -> int:
+    """GroupNorm groups that divide every level's channels (multiples of base_channels)."""
+    return 32 if base_channels % 32 == 0 else 8 if base_channels % 8 == 0 else 4
+
+
+CONFIG_CLASSES: dict[str, type[RunConfig]] = {"ddpm": DDPMConfig}
+
+
+def register_config(family: str, cls: type[RunConfig]) -> None:
+    CONFIG_CLASSES[family] = cls
+
+
+def _describe(err: dict) -> tuple[str, str]:
+    loc = ".".join(str(p) for p in err["loc"]) or "config"
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        return loc, "unknown key"
+    if kind in ("value_error", "assertion_error"):
+        msg = msg.removeprefix("Value error, ")
+        # Model-level checks name their own fields.
+        if not err["loc"] and ":" not in msg:
+            head = msg.split(" ", 1)[0]
+            if "." in head:
+                return head, msg
+    return loc, f"{msg} (got {err.get('input')!r})" if "input" in err and not isinstance(err["input"], dict) else msg
+
+
+def _allowed_keys(cls: type[BaseModel], loc: tuple) -> list[str]:
+    for part in loc[:-1]:
+        field = cls.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return []
+        cls = ann
+    return list(cls.model_fields)
+
+
+def validate_config(raw: dict[str, Any]) -> RunConfig:
+    """Validate a plain dict into the family's config class, raising ConfigError that names each bad field."""
+    if not isinstance(raw, dict):
+        raise ConfigError([("config", "must be a mapping of sections (data, model, training, ...)")])
+    family = raw.get("family", "ddpm")
+    cls = CONFIG_CLASSES.get(family)
+    if cls is None:
+        raise ConfigError([("family", f"unknown family {family!r}; allowed: {', '.join(CONFIG_CLASSES)}")])
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            field, msg = _describe(err)
+            if err["type"] == "extra_forbidden":
+                allowed = _allowed_keys(cls, err["loc"])
+                msg += f"; allowed: {', '.join(allowed)}" if allowed else ""
+            errors.append((field, msg))
+        raise ConfigError(errors) from None
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `key.sub=value` strings (values parsed as YAML) to a nested dict."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError([(item, "overrides look like key.sub=value")])
+        node = raw
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError([(key, f"{part} is not a section")])
+        node[leaf] = yaml.safe_load(value) if value.strip() else None
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError([(str(path), f"not valid YAML: {exc}")]) from None
+        except OSError as exc:
+            raise ConfigError([(str(path), f"cannot read: {exc.strerror}")]) from None
+    return validate_config(apply_overrides(raw, overrides or []))
+
+
+def config_to_yaml(config: RunConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(config_to_yaml(config))

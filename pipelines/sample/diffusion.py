@@ -1,0 +1,113 @@
+"""Diffusion sampling with diffusers schedulers built from the run's own training schedule.
+
+Every image i of a request starts from the noise of seed `seed + i`, so the same seed gives the same
+starting point in any checkpoint, batch size or sampler. `callback({"step", "total", "latents"})` is called
+after each step and may return False to cancel.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import numpy as np
+import torch
+from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
+                       PNDMScheduler, UNet2DModel)
+
+SAMPLERS = {
+    "ddpm": (DDPMScheduler, {}),
+    "ddim": (DDIMScheduler, {}),
+    "dpm++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "pndm": (PNDMScheduler, {"skip_prk_steps": True}),
+    "euler": (EulerDiscreteScheduler, {}),
+}
+BETA_SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2", "sigmoid": "sigmoid"}
+PREDICTION_TYPES = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}
+
+
+class Cancelled(Exception):
+    """A sampling callback asked to stop."""
+
+
+def make_noise_scheduler(diffusion) -> DDPMScheduler:
+    return DDPMScheduler(num_train_timesteps=diffusion.num_train_timesteps,
+                         beta_schedule=BETA_SCHEDULES[diffusion.beta_schedule],
+                         prediction_type=PREDICTION_TYPES[diffusion.prediction],
+                         clip_sample=diffusion.prediction == "sample")
+
+
+def make_sampler(name: str, train_scheduler: DDPMScheduler):
+    """A sampler with exactly the training betas (passed explicitly: not every scheduler knows 'sigmoid')."""
+    if name not in SAMPLERS:
+        raise ValueError(f"sampler: unknown {name!r}; allowed: {', '.join(SAMPLERS)}")
+    cls, extra = SAMPLERS[name]
+    cfg = train_scheduler.config
+    return cls(num_train_timesteps=cfg.num_train_timesteps, trained_betas=train_scheduler.betas.numpy().tolist(),
+               prediction_type=cfg.prediction_type, **extra)
+
+
+def seed_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor:
+    return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation; exact at t=0 and t=1."""
+    if t == 0:
+        return a.clone()
+    if t == 1:
+        return b.clone()
+    dot = (a.flatten() @ b.flatten()) / (a.norm() * b.norm())
+    theta = torch.arccos(dot.clamp(-1, 1))
+    if theta.abs() < 1e-4:
+        return (1 - t) * a + t * b
+    return (torch.sin((1 - t) * theta) * a + torch.sin(t * theta) * b) / torch.sin(theta)
+
+
+@torch.no_grad()
+def denoise(unet: UNet2DModel, scheduler, noise: torch.Tensor, steps: int, class_labels: torch.Tensor | None = None,
+            guidance: float = 1.0, null_class: int | None = None, seed: int = 0,
+            callback: Callable[[dict], bool | None] | None = None) -> torch.Tensor:
+    """Run the reverse process from `noise`; returns images in [-1, 1]."""
+    device, dtype = unet.device, unet.dtype
+    scheduler.set_timesteps(steps, device=device)
+    x = noise.to(device, dtype) * scheduler.init_noise_sigma
+    generator = torch.Generator(device=device).manual_seed(seed)  # stochastic samplers (ddpm)
+    guided = class_labels is not None and null_class is not None and guidance != 1.0
+    if class_labels is not None:
+        class_labels = class_labels.to(device)
+        if guided:
+            class_labels = torch.cat([class_labels, torch.full_like(class_labels, null_class)])
+    total = len(scheduler.timesteps)
+    for i, t in enumerate(scheduler.timesteps):
+        inp = scheduler.scale_model_input(x, t)
+        if guided:
+            cond, uncond = unet(torch.cat([inp, inp]), t, class_labels=class_labels).sample.chunk(2)
+            out = uncond + guidance * (cond - uncond)
+        else:
+            out = unet(inp, t, class_labels=class_labels).sample
+        step_kwargs = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
+        x = scheduler.step(out, t, x, **step_kwargs).prev_sample
+        if callback is not None and callback({"step": i + 1, "total": total, "latents": x}) is False:
+            raise Cancelled(f"cancelled at step {i + 1} of {total}")
+    return x.float().clamp(-1, 1)
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """[-1, 1] N x C x H x W -> uint8 N x H x W x C."""
+    arr = ((images.float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return arr.permute(0, 2, 3, 1).numpy()
+
+
+def batches(n: int, size: int):
+    for start in range(0, n, size):
+        yield start, min(size, n - start)
+
+
+def slerp_frames(seed_a: int, seed_b: int, frames: int, shape) -> torch.Tensor:
+    a, b = seed_noise([seed_a], shape)[0], seed_noise([seed_b], shape)[0]
+    ts = [i / (frames - 1) for i in range(frames)] if frames > 1 else [0.0]
+    return torch.stack([slerp(a, b, t) for t in ts])
+
+
+__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "slerp", "slerp_frames", "denoise",
+           "to_uint8", "batches", "Cancelled"]

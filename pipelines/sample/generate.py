@@ -1,0 +1,123 @@
+"""Generating from a saved diffusion model: load a checkpoint folder, sample, interpolate, compare.
+
+A checkpoint folder is any of a run's `checkpoint-<step>/`, `best/`, `final/`, or a diffusers folder on
+disk (a pipeline folder with `unet/` and `scheduler/`, or a bare UNet folder).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler, UNet2DModel
+
+from ..checkpoints import read_meta
+from .diffusion import batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
+
+
+@dataclass
+class DiffusionModel:
+    unet: UNet2DModel
+    scheduler: DDPMScheduler
+    path: Path
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def image_size(self) -> int:
+        size = self.unet.config.sample_size
+        return size if isinstance(size, int) else size[0]
+
+    @property
+    def channels(self) -> int:
+        return self.unet.config.in_channels
+
+    @property
+    def num_classes(self) -> int:
+        # One class embedding is the "no label" used for classifier-free guidance.
+        n = self.unet.config.num_class_embeds
+        return self.meta.get("num_classes", n - 1 if n else 0) if n else 0
+
+    @property
+    def label(self) -> str:
+        run, step = self.meta.get("run"), self.meta.get("step")
+        return f"{run} step {step} {self.image_size}px" if run else f"{self.path.name} {self.image_size}px"
+
+
+def load_diffusion(path: str | Path, device: str | torch.device = "cpu") -> DiffusionModel:
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint: {path} is not a folder")
+    unet_dir = path / "unet" if (path / "unet").is_dir() else path
+    if not (unet_dir / "config.json").exists():
+        raise FileNotFoundError(f"checkpoint: {path} holds no diffusers UNet (expected unet/config.json or config.json)")
+    unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True).to(device).eval()
+    sched_dir = path / "scheduler"
+    scheduler = DDPMScheduler.from_pretrained(sched_dir) if sched_dir.is_dir() else DDPMScheduler()
+    return DiffusionModel(unet, scheduler, path, read_meta(path))
+
+
+def _labels(model: DiffusionModel, num: int, class_label: int | None) -> torch.Tensor | None:
+    if not model.num_classes:
+        if class_label is not None:
+            raise ValueError(f"class: {model.path} is not class-conditional")
+        return None
+    if class_label is None:
+        return torch.arange(num) % model.num_classes
+    if not 0 <= class_label < model.num_classes:
+        raise ValueError(f"class: must be between 0 and {model.num_classes - 1} for {model.path}")
+    return torch.full((num,), class_label, dtype=torch.long)
+
+
+def generate(model: DiffusionModel, sampler: str = "dpm++", steps: int = 20, num: int = 16, seed: int = 0,
+             class_label: int | None = None, guidance: float = 1.0, batch_size: int = 64,
+             callback: Callable[[dict], bool | None] | None = None) -> np.ndarray:
+    """uint8 N x H x W x C images; image i starts from the noise of seed `seed + i`.
+
+    Without a class, a conditional model cycles through its classes. `callback` receives the overall
+    step count so a progress bar covers all batches.
+    """
+    labels = _labels(model, num, class_label)
+    shape = (model.channels, model.image_size, model.image_size)
+    out = []
+    for start, n in batches(num, batch_size):
+        noise = seed_noise(list(range(seed + start, seed + start + n)), shape)
+        done = start // batch_size
+
+        def batch_callback(info, done=done):
+            if callback is None:
+                return None
+            total = info["total"] * ((num + batch_size - 1) // batch_size)
+            return callback({**info, "step": done * info["total"] + info["step"], "total": total})
+
+        images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps,
+                         class_labels=None if labels is None else labels[start:start + n], guidance=guidance,
+                         null_class=model.num_classes or None, seed=seed + start, callback=batch_callback)
+        out.append(to_uint8(images))
+    return np.concatenate(out)
+
+
+def interpolate(model: DiffusionModel, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
+                class_label: int | None = None, guidance: float = 1.0) -> np.ndarray:
+    """Frames between two seeds: spherical interpolation of the starting noise, deterministic DDIM."""
+    shape = (model.channels, model.image_size, model.image_size)
+    noise = slerp_frames(seed_a, seed_b, frames, shape)
+    labels = _labels(model, frames, class_label if class_label is not None else (0 if model.num_classes else None))
+    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, class_labels=labels,
+                     guidance=guidance, null_class=model.num_classes or None)
+    return to_uint8(images)
+
+
+def compare(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 8, seed: int = 0,
+            class_label: int | None = None, guidance: float = 1.0) -> list[tuple[str, np.ndarray, float]]:
+    """The same seeds from several checkpoints, loaded one at a time: (label, images, seconds) each."""
+    rows = []
+    for path in paths:
+        model = load_diffusion(path)
+        start = time.perf_counter()
+        images = generate(model, sampler, steps, num, seed, class_label, guidance)
+        rows.append((model.label, images, time.perf_counter() - start))
+        del model
+    return rows

@@ -1,0 +1,80 @@
+"""Grids, labelled rows, strips and GIFs of uint8 images, and writing sampling output (.png, .npy, folder)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+
+def _rgb(images: np.ndarray) -> np.ndarray:
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """N x H x W x C uint8 -> one RGB image, ncols wide (default: square-ish)."""
+    images = _rgb(images)
+    n, h, w, _ = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    grid = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), 255, np.uint8)
+    for i, img in enumerate(images):
+        r, c = divmod(i, ncols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = img
+    return grid
+
+
+def upscale_for_display(images: np.ndarray, size: int) -> np.ndarray:
+    """Nearest-neighbour resize to `size` pixels (small samples stay crisp on screen)."""
+    if images.shape[1] == size:
+        return _rgb(images)
+    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST)) for img in _rgb(images)])
+
+
+def save_grid(images: np.ndarray, path: str | Path, ncols: int | None = None, min_cell: int = 64) -> Path:
+    """Save a grid, enlarging tiny images so a person can see them."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if images.shape[1] < min_cell:
+        images = upscale_for_display(images, min_cell)
+    Image.fromarray(make_grid(images, ncols)).save(path)
+    return path
+
+
+def labelled_rows(rows: list[tuple[str, np.ndarray]], display: int) -> np.ndarray:
+    """One row per (label, images), every image at `display` pixels, the label written on the left."""
+    label_w = 8 + 7 * max(len(label) for label, _ in rows)
+    grids = [make_grid(upscale_for_display(imgs, display), ncols=len(imgs)) for _, imgs in rows]
+    width = label_w + max(g.shape[1] for g in grids)
+    canvas = Image.new("RGB", (width, sum(g.shape[0] for g in grids)), "white")
+    draw, y = ImageDraw.Draw(canvas), 0
+    for (label, _), grid in zip(rows, grids):
+        canvas.paste(Image.fromarray(grid), (label_w, y))
+        draw.text((4, y + grid.shape[0] // 2 - 6), label, fill="black")
+        y += grid.shape[0]
+    return np.asarray(canvas)
+
+
+def save_gif(frames: np.ndarray, path: str | Path, display: int = 128, ms_per_frame: int = 120) -> Path:
+    """An animation that plays the frames forward then back."""
+    path = Path(path)
+    big = upscale_for_display(frames, max(display, frames.shape[1]))
+    seq = [Image.fromarray(f) for f in list(big) + list(big[-2:0:-1])]
+    seq[0].save(path, save_all=True, append_images=seq[1:], duration=ms_per_frame, loop=0)
+    return path
+
+
+def save_output(images: np.ndarray, out: str | Path) -> Path:
+    """`.png`: a grid; `.npy`: an N x H x W x C uint8 array; anything else: a folder of PNGs."""
+    out = Path(out)
+    if out.suffix.lower() == ".png":
+        return save_grid(images, out)
+    if out.suffix.lower() == ".npy":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        np.save(out, images)
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for i, img in enumerate(images):
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:04d}.png")
+    return out

@@ -1,0 +1,176 @@
+"""The run store: one SQLite file (WAL mode) in the workspace holding runs, their metrics and artifacts.
+
+Training processes write it and the UI only reads it, so runs started anywhere (app thread, terminal,
+`accelerate launch`) show up alike. Each thread gets its own connection.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+FINISHED = ("completed", "failed", "stopped", "interrupted")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    name TEXT UNIQUE NOT NULL,
+    family TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    resolution INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    config TEXT NOT NULL,
+    folder TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    heartbeat_at REAL,
+    step INTEGER NOT NULL DEFAULT 0,
+    total_steps INTEGER NOT NULL DEFAULT 0,
+    epoch INTEGER NOT NULL DEFAULT 0,
+    best_metric TEXT,
+    best_value REAL,
+    error TEXT,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    pid INTEGER
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    epoch REAL NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, name, step);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    time REAL NOT NULL
+);
+"""
+
+RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
+              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid")
+
+
+class RunStore:
+    FILENAME = "runs.sqlite"
+
+    def __init__(self, workspace: str | Path):
+        self.workspace = Path(workspace)
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.path = self.workspace / self.FILENAME
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def _run_id(self, name: str) -> int:
+        row = self._conn().execute("SELECT id FROM runs WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise KeyError(f"no run named {name!r} in {self.path}")
+        return row["id"]
+
+    # Runs -------------------------------------------------------------------------------------------
+
+    def unique_name(self, base: str) -> str:
+        """`base`, or `base_2`, `base_3`... whichever is free in the store and on disk."""
+        name, n = base, 1
+        while self.exists(name) or (self.workspace / name).exists():
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+    def exists(self, name: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM runs WHERE name=?", (name,)).fetchone() is not None
+
+    def create_run(self, name: str, family: str, dataset: str, resolution: int, config: str, folder: str,
+                   status: str = "queued") -> None:
+        self._conn().execute(
+            "INSERT INTO runs (name, family, dataset, resolution, status, config, folder, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (name, family, dataset, resolution, status, config, folder, time.time()))
+
+    def update_run(self, name: str, **fields) -> None:
+        bad = set(fields) - set(RUN_FIELDS)
+        if bad:
+            raise ValueError(f"unknown run fields: {sorted(bad)}")
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}")
+        cols = ", ".join(f"{k}=?" for k in fields)
+        self._conn().execute(f"UPDATE runs SET {cols} WHERE name=?", (*fields.values(), name))
+
+    def get_run(self, name: str) -> dict:
+        row = self._conn().execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise KeyError(f"no run named {name!r} in {self.path}")
+        return dict(row)
+
+    def list_runs(self) -> list[dict]:
+        return [dict(r) for r in self._conn().execute("SELECT * FROM runs ORDER BY created_at DESC")]
+
+    def heartbeat(self, name: str, step: int, epoch: int) -> bool:
+        """Record liveness and progress; returns True when someone asked the run to stop."""
+        conn = self._conn()
+        conn.execute("UPDATE runs SET heartbeat_at=?, step=?, epoch=? WHERE name=?", (time.time(), step, epoch, name))
+        return bool(conn.execute("SELECT stop_requested FROM runs WHERE name=?", (name,)).fetchone()[0])
+
+    def request_stop(self, name: str) -> None:
+        self._run_id(name)
+        self._conn().execute("UPDATE runs SET stop_requested=1 WHERE name=?", (name,))
+
+    def mark_interrupted(self, stale_seconds: float = 60.0) -> list[str]:
+        """Runs still 'running' whose heartbeat stopped (their process died) become 'interrupted'."""
+        cutoff = time.time() - stale_seconds
+        conn = self._conn()
+        rows = conn.execute("SELECT name FROM runs WHERE status='running' AND COALESCE(heartbeat_at, started_at, created_at) < ?",
+                            (cutoff,)).fetchall()
+        names = [r["name"] for r in rows]
+        for name in names:
+            conn.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'the training process ended without finishing') WHERE name=?", (name,))
+        return names
+
+    def delete_run(self, name: str) -> None:
+        self._conn().execute("DELETE FROM runs WHERE id=?", (self._run_id(name),))
+
+    # Metrics and artifacts --------------------------------------------------------------------------
+
+    def log_metrics(self, name: str, step: int, epoch: float, values: dict[str, float]) -> None:
+        run_id, now = self._run_id(name), time.time()
+        self._conn().executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?)",
+                                 [(run_id, step, epoch, k, float(v), now) for k, v in values.items()])
+
+    def metrics(self, name: str, names: list[str] | None = None, since_step: int = -1) -> list[dict]:
+        sql, args = "SELECT step, epoch, name, value, time FROM metrics WHERE run_id=? AND step>?", [self._run_id(name), since_step]
+        if names:
+            sql += f" AND name IN ({','.join('?' * len(names))})"
+            args += names
+        return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
+
+    def truncate_metrics(self, name: str, after_step: int) -> None:
+        """Drop metrics logged after a checkpoint that a resumed run will log again."""
+        self._conn().execute("DELETE FROM metrics WHERE run_id=? AND step>?", (self._run_id(name), after_step))
+
+    def add_artifact(self, name: str, kind: str, path: str, step: int) -> None:
+        self._conn().execute("INSERT INTO artifacts VALUES (?,?,?,?,?)", (self._run_id(name), kind, path, step, time.time()))
+
+    def artifacts(self, name: str, kind: str | None = None) -> list[dict]:
+        sql, args = "SELECT kind, path, step, time FROM artifacts WHERE run_id=?", [self._run_id(name)]
+        if kind:
+            sql += " AND kind=?"
+            args.append(kind)
+        return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]

@@ -1,0 +1,206 @@
+"""Callbacks of the training loop: every side effect of training lives here, not in the loop.
+
+Each callback has no-op hooks for the loop's events and a state_dict() that checkpoints carry, so that
+a resumed run continues with the same best loss, timers and counters.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+from .. import checkpoints as ckpt
+
+
+class Callback:
+    def on_start(self, trainer) -> None: ...
+    def on_step_end(self, trainer, logs: dict) -> None: ...
+    def on_epoch_end(self, trainer) -> None: ...
+    def on_evaluation(self, trainer, metrics: dict) -> None: ...
+    def on_checkpoint(self, trainer, path: Path) -> None: ...
+    def on_exception(self, trainer, exc: BaseException) -> None: ...
+    def on_end(self, trainer) -> None: ...
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class StoreLogger(Callback):
+    """Averages step values over `every` steps and writes them to the run store and log.txt.
+
+    It is also the heartbeat: once a second it records liveness and progress, and passes a stop requested
+    through the store (the app's Stop button, even for a run in another process) on to the trainer.
+    """
+
+    def __init__(self, store, run_name: str, logger: logging.Logger, every: int):
+        self.store, self.run_name, self.log, self.every = store, run_name, logger, every
+        self.sums: dict[str, float] = {}
+        self.count, self.tick, self.last_beat = 0, time.perf_counter(), 0.0
+
+    def on_start(self, trainer) -> None:
+        if trainer.is_main:
+            self.store.truncate_metrics(self.run_name, trainer.state.global_step)
+            self.store.update_run(self.run_name, total_steps=trainer.state.total_steps)
+        self.tick = time.perf_counter()
+
+    def on_step_end(self, trainer, logs: dict) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+        self.count += 1
+        s = trainer.state
+        if trainer.is_main and time.monotonic() - self.last_beat >= 1.0:
+            self.last_beat = time.monotonic()
+            if self.store.heartbeat(self.run_name, s.global_step, s.epoch):
+                trainer.request_stop("stop requested")
+        if self.count < self.every and s.step_in_epoch < s.steps_per_epoch:
+            return
+        now = time.perf_counter()
+        values = {k: v / self.count for k, v in self.sums.items()}
+        values["images_per_s"] = self.count * s.images_per_step / max(now - self.tick, 1e-9)
+        epoch = s.epoch + s.step_in_epoch / s.steps_per_epoch
+        if trainer.is_main:
+            self.store.log_metrics(self.run_name, s.global_step, epoch, values)
+            self.log.info("step %d epoch %.2f %s", s.global_step, epoch,
+                          " ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        self.sums, self.count, self.tick = {}, 0, now
+
+
+class TimeBudget(Callback):
+    """Ends the run like a stop, but as completed (final/ is written), once `max_minutes` are spent."""
+
+    def __init__(self, max_minutes: float | None):
+        self.budget = max_minutes * 60 if max_minutes else None
+        self.used_before, self.started = 0.0, time.monotonic()
+
+    def on_start(self, trainer) -> None:
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return self.used_before + time.monotonic() - self.started
+
+    def on_step_end(self, trainer, logs: dict) -> None:
+        if self.budget and self.elapsed() >= self.budget:
+            trainer.request_stop("time budget")
+
+    def state_dict(self) -> dict:
+        return {"used": self.elapsed()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.used_before = state["used"]
+
+
+class Checkpointer(Callback):
+    """checkpoint-<step>/ every N epochs (keeping the last K), best/ by epoch loss, final/ at the end.
+
+    A stopped run gets a resumable checkpoint; a finished one (all epochs, or its time budget) also final/.
+    Nothing is written after an exception, so a NaN never overwrites the last good checkpoint.
+    """
+
+    def __init__(self, run_dir: Path, every_epochs: int, keep_last: int, logger: logging.Logger):
+        self.run_dir, self.every, self.keep_last, self.log = Path(run_dir), every_epochs, keep_last, logger
+        self.best = math.inf
+        self.epoch_sum, self.epoch_count = 0.0, 0
+
+    def on_step_end(self, trainer, logs: dict) -> None:
+        self.epoch_sum += logs.get(trainer.family.main_loss, 0.0)
+        self.epoch_count += 1
+
+    def on_epoch_end(self, trainer) -> None:
+        epoch_loss = self.epoch_sum / max(self.epoch_count, 1)
+        self.epoch_sum, self.epoch_count = 0.0, 0
+        last_epoch = trainer.state.epoch == trainer.config.training.epochs
+        if trainer.state.epoch % self.every == 0 or last_epoch:
+            if epoch_loss < self.best:
+                self.best = epoch_loss
+                self._save(trainer, self.run_dir / "best", with_state=False)
+                if trainer.is_main:
+                    trainer.run.store.update_run(trainer.run.name, best_metric="loss", best_value=epoch_loss)
+            if not last_epoch:  # the end writes the last one
+                self.checkpoint(trainer)
+
+    def checkpoint(self, trainer) -> None:
+        self._save(trainer, self.run_dir / f"checkpoint-{trainer.state.global_step}")
+        if trainer.is_main:
+            ckpt.prune_checkpoints(self.run_dir, self.keep_last)
+
+    def _save(self, trainer, folder: Path, with_state: bool = True) -> None:
+        trainer.accelerator.wait_for_everyone()
+        if trainer.is_main:
+            trainer.save_checkpoint(folder, with_state=with_state)
+            self.log.info("saved %s", folder.name)
+
+    def on_end(self, trainer) -> None:
+        self.checkpoint(trainer)
+        if trainer.state.stop_reason in (None, "time budget"):
+            self._save(trainer, self.run_dir / "final", with_state=False)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "epoch_sum": self.epoch_sum, "epoch_count": self.epoch_count}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.epoch_sum, self.epoch_count = state["best"], state["epoch_sum"], state["epoch_count"]
+
+
+class SampleGrid(Callback):
+    """samples/epoch_<n>.png from fixed seeds with the EMA weights, and plots/loss.png, every N epochs."""
+
+    def __init__(self, run_dir: Path, every_epochs: int, num: int, logger: logging.Logger):
+        self.run_dir, self.every, self.num, self.log = Path(run_dir), every_epochs, num, logger
+
+    def on_epoch_end(self, trainer) -> None:
+        last = trainer.state.epoch == trainer.config.training.epochs
+        if trainer.state.epoch % self.every == 0 or last:
+            self.write(trainer)
+
+    def on_end(self, trainer) -> None:
+        if trainer.state.stop_reason is not None:
+            self.write(trainer)
+
+    def write(self, trainer) -> None:
+        from ..sample.images import save_grid
+        from .plots import plot_run_metrics
+
+        if not trainer.is_main:
+            return
+        images = trainer.family.sample_images(self.num, seed=0)
+        path = self.run_dir / "samples" / f"epoch_{trainer.state.epoch}.png"
+        save_grid(images, path)
+        store, name = trainer.run.store, trainer.run.name
+        store.add_artifact(name, "samples", str(path), trainer.state.global_step)
+        plot_run_metrics(store.metrics(name), self.run_dir / "plots" / "loss.png", trainer.family.main_loss)
+        self.log.info("wrote %s", path.relative_to(self.run_dir))
+
+
+class ProgressBar(Callback):
+    """A terminal progress bar with loss, images/s and time left (main process only)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled, self.bar = enabled, None
+
+    def on_start(self, trainer) -> None:
+        if self.enabled and trainer.is_main:
+            from tqdm.auto import tqdm
+
+            s = trainer.state
+            self.bar = tqdm(total=s.total_steps, initial=s.global_step, unit="step", desc=trainer.run.name, dynamic_ncols=True)
+            self.tick, self.images = time.perf_counter(), 0
+
+    def on_step_end(self, trainer, logs: dict) -> None:
+        if self.bar is None:
+            return
+        self.bar.update(1)
+        self.images += trainer.state.images_per_step
+        now = time.perf_counter()
+        if now - self.tick > 1.0:
+            self.bar.set_postfix(loss=f"{logs.get(trainer.family.main_loss, float('nan')):.4f}",
+                                 img_s=f"{self.images / (now - self.tick):.0f}", epoch=trainer.state.epoch)
+            self.tick, self.images = now, 0
+
+    def on_end(self, trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    on_exception = lambda self, trainer, exc: self.on_end(trainer)  # noqa: E731

@@ -1,0 +1,37 @@
+"""Exponential moving average of a model's weights, with warm-up, kept as a full model copy."""
+from __future__ import annotations
+
+import copy
+
+import torch
+
+
+class EMA:
+    """decay(step) = min(max_decay, 1 - (1 + step) ** -power): early weights are forgotten quickly.
+
+    With max_decay 0 the copy simply follows the model.
+    """
+
+    def __init__(self, model: torch.nn.Module, max_decay: float, power: float = 0.75):
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.max_decay, self.power, self.step = max_decay, power, 0
+
+    def decay(self) -> float:
+        return min(self.max_decay, 1.0 - (1.0 + self.step) ** -self.power)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.step += 1
+        d = self.decay()
+        ema_params = list(self.model.parameters())
+        params = [p.detach().to(e.dtype) for p, e in zip(model.parameters(), ema_params)]
+        torch._foreach_lerp_(ema_params, params, 1.0 - d)
+        for eb, b in zip(self.model.buffers(), model.buffers()):
+            eb.copy_(b)
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "weights": self.model.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["weights"])

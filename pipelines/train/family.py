@@ -1,0 +1,123 @@
+"""What a model family gives the shared training loop, and the common single-model case.
+
+A family builds its models from the config, performs one optimizer step from a list of micro-batches,
+saves its models for use (EMA weights, in a form stock libraries load), draws sample images, and
+hands its whole training state to the loop for checkpoints. The loop does everything else.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers.optimization import get_scheduler
+
+from .ema import EMA
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training produced a NaN or infinite loss."""
+
+
+class Family:
+    name = "base"
+    main_loss = "loss"  # the logged value used for best/ and early stopping on loss
+
+    def __init__(self, config, splits, accelerator):
+        self.config, self.splits, self.accelerator = config, splits, accelerator
+
+    def setup(self, total_steps: int) -> None:
+        raise NotImplementedError
+
+    def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def save_model(self, folder: Path) -> None:
+        """Write the model for use (not for resuming) into an existing folder."""
+        raise NotImplementedError
+
+    def sample_images(self, num: int, seed: int) -> np.ndarray:
+        """uint8 N x H x W x C images from the weights used for exports (EMA)."""
+        raise NotImplementedError
+
+    def meta(self) -> dict:
+        """Facts about the model that loaders need (stored in studio.json)."""
+        return {}
+
+
+def warmup_then(schedule: str, optimizer, warmup: int, total: int):
+    name = "cosine" if schedule == "cosine" else "constant_with_warmup"
+    return get_scheduler(name, optimizer, num_warmup_steps=min(warmup, max(total - 1, 0)), num_training_steps=max(total, 1))
+
+
+class SingleModelFamily(Family):
+    """One trainable model, AdamW with warm-up and cosine/constant decay, clipping, accumulation and EMA.
+
+    Subclasses supply `build_model()` and `compute_loss(batch) -> (loss, logs)`.
+    """
+
+    def build_model(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def setup(self, total_steps: int) -> None:
+        t = self.config.training
+        model = self.build_model()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2),
+                                      weight_decay=t.weight_decay)
+        self.lr_scheduler = warmup_then(t.lr_schedule, optimizer, t.warmup_steps, total_steps)
+        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.ema = EMA(self.raw_model, t.ema_decay, t.ema_warmup_power)  # on the training device
+        if self.compile:
+            self.model = torch.compile(self.model)
+
+    @property
+    def compile(self) -> bool:
+        mode = self.config.training.compile
+        return mode == "on" or (mode == "auto" and torch.cuda.is_available())
+
+    @property
+    def raw_model(self) -> torch.nn.Module:
+        return self.accelerator.unwrap_model(self.model)
+
+    def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
+        acc, t = self.accelerator, self.config.training
+        total, logs = 0.0, {}
+        for i, batch in enumerate(micro_batches):
+            # Gradients are only all-reduced on the last micro-batch.
+            sync = acc.no_sync(self.model) if i < len(micro_batches) - 1 else nullcontext()
+            with sync, acc.autocast():
+                loss, logs = self.compute_loss(batch)
+                acc.backward(loss / len(micro_batches))
+            total += loss.detach().float().item()
+        loss_value = total / len(micro_batches)
+        if not math.isfinite(loss_value):
+            raise NonFiniteLoss(f"the loss became {loss_value}")
+        grad_norm = acc.clip_grad_norm_(self.model.parameters(), t.grad_clip or float("inf"))
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(self.raw_model)
+        return {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0],
+                "grad_norm": float(grad_norm)}
+
+    def state_dict(self) -> dict:
+        return {"model": self.raw_model.state_dict(), "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.raw_model.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+

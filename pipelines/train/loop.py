@@ -1,0 +1,164 @@
+"""The one training loop every family shares.
+
+The loop iterates the data, asks the family for optimizer steps, and fires named events; callbacks do the
+logging, sampling, checkpointing, time budgets and stop requests. Events: start, step_end, epoch_end,
+evaluation, checkpoint, exception, end.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from .. import checkpoints as ckpt
+
+EVENTS = ("start", "step_end", "epoch_end", "evaluation", "checkpoint", "exception", "end")
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # completed epochs
+    step_in_epoch: int = 0  # optimizer steps done in the current epoch
+    global_step: int = 0
+    steps_per_epoch: int = 0
+    total_steps: int = 0
+    images_per_step: int = 0
+    stop_reason: str | None = None  # None: ran all epochs
+    logs: dict = field(default_factory=dict)  # the latest step's values
+
+
+class Trainer:
+    def __init__(self, family, config, run, callbacks=(), stop_event: threading.Event | None = None):
+        self.family, self.config, self.run = family, config, run
+        self.accelerator = family.accelerator
+        self.callbacks = list(callbacks)
+        self.stop_event = stop_event or threading.Event()
+        self.state = TrainState()
+        t = config.training
+        world = self.accelerator.num_processes
+        n = len(family.splits.train) // world
+        self.micro_batch = max(1, min(t.batch_size, n))
+        self.accumulation = t.gradient_accumulation_steps
+        self.state.steps_per_epoch = max(1, n // self.micro_batch // self.accumulation)
+        self.state.total_steps = self.state.steps_per_epoch * t.epochs
+        self.state.images_per_step = self.micro_batch * self.accumulation * world
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+    def fire(self, event: str, **kwargs) -> None:
+        for cb in self.callbacks:
+            getattr(cb, f"on_{event}")(self, **kwargs)
+
+    def request_stop(self, reason: str) -> None:
+        if self.state.stop_reason is None:
+            self.state.stop_reason = reason
+        self.stop_event.set()
+
+    # Data -------------------------------------------------------------------------------------------
+
+    def epoch_loader(self, epoch: int, skip_steps: int) -> DataLoader:
+        """This process's share of a seeded permutation, in micro-batches, after `skip_steps` steps."""
+        acc, ds = self.accelerator, self.family.splits.train
+        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.config.training.seed + epoch))
+        share = order[acc.process_index::acc.num_processes]
+        per_step = self.micro_batch * self.accumulation
+        indices = share[skip_steps * per_step: self.state.steps_per_epoch * per_step].tolist()
+        return DataLoader(Subset(ds, indices), batch_size=self.micro_batch, shuffle=False,
+                          num_workers=self.config.data.num_workers)
+
+    def prepare_batch(self, batch: dict) -> dict:
+        x = batch["images"].to(self.accelerator.device).float() / 127.5 - 1.0
+        if self.config.data.random_flip:
+            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return {**batch, "images": x, "labels": batch["labels"].to(self.accelerator.device)}
+
+    # Loop -------------------------------------------------------------------------------------------
+
+    def fit(self) -> TrainState:
+        s, epochs = self.state, self.config.training.epochs
+        self.fire("start")
+        try:
+            while s.epoch < epochs and not self.stop_event.is_set():
+                micro: list[dict] = []
+                for batch in self.epoch_loader(s.epoch, s.step_in_epoch):
+                    micro.append(self.prepare_batch(batch))
+                    if len(micro) < self.accumulation:
+                        continue
+                    s.logs = self.family.optimization_step(micro)
+                    micro = []
+                    s.global_step += 1
+                    s.step_in_epoch += 1
+                    self.fire("step_end", logs=s.logs)
+                    if self.stop_event.is_set():
+                        break
+                if s.step_in_epoch >= s.steps_per_epoch:
+                    s.epoch += 1
+                    s.step_in_epoch = 0
+                    self.fire("epoch_end")
+            if self.stop_event.is_set() and s.stop_reason is None:
+                s.stop_reason = "stop requested"
+        except BaseException as exc:
+            self.fire("exception", exc=exc)
+            raise
+        self.fire("end")
+        return s
+
+    # Checkpoints ------------------------------------------------------------------------------------
+
+    def training_state(self) -> dict:
+        s = self.state
+        return {
+            "family": self.family.state_dict(),
+            "loop": {"epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step},
+            "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
+            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None,
+            "rng": rng_state(),
+        }
+
+    def load_training_state(self, state: dict) -> None:
+        self.family.load_state_dict(state["family"])
+        loop = state["loop"]
+        self.state.epoch, self.state.step_in_epoch, self.state.global_step = loop["epoch"], loop["step_in_epoch"], loop["global_step"]
+        for cb in self.callbacks:
+            if type(cb).__name__ in state["callbacks"]:
+                cb.load_state_dict(state["callbacks"][type(cb).__name__])
+        if state.get("scaler") and self.accelerator.scaler is not None:
+            self.accelerator.scaler.load_state_dict(state["scaler"])
+        set_rng_state(state["rng"])
+
+    def save_checkpoint(self, folder, with_state: bool = True) -> None:
+        """Write the model (and, for checkpoint-<step>/, the resumable state) atomically. Main process only."""
+        meta = {"family": self.family.name, "run": self.run.name, "step": self.state.global_step,
+                "epoch": self.state.epoch, "loss": self.state.logs.get(self.family.main_loss), **self.family.meta()}
+        with ckpt.atomic_dir(folder) as tmp:
+            self.family.save_model(tmp)
+            ckpt.write_meta(tmp, meta)
+            if with_state:
+                ckpt.save_training_state(tmp, self.training_state())
+        self.fire("checkpoint", path=folder)
+
+
+def rng_state() -> dict:
+    np_state, py_state = np.random.get_state(), random.getstate()
+    return {
+        "python": list(py_state[1]), "python_gauss": py_state[2],
+        "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate((3, tuple(state["python"]), state["python_gauss"]))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

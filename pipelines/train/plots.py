@@ -1,0 +1,44 @@
+"""plots/loss.png: the run's loss (raw and smoothed) and learning rate, drawn with matplotlib."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """Debiased exponential moving average (as TensorBoard draws it)."""
+    out, avg = np.empty_like(values), 0.0
+    for i, v in enumerate(values):
+        avg = weight * avg + (1 - weight) * v
+        out[i] = avg / (1 - weight ** (i + 1))
+    return out
+
+
+def plot_run_metrics(rows: list[dict], path: str | Path, loss_name: str = "loss") -> Path | None:
+    series: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        series.setdefault(r["name"], []).append((r["step"], r["value"]))
+    if loss_name not in series:
+        return None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.5))
+    steps, values = map(np.array, zip(*series[loss_name]))
+    ax_loss.plot(steps, values, alpha=0.3, label=loss_name)
+    ax_loss.plot(steps, smooth(values), label=f"{loss_name} (smoothed)")
+    ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.legend()
+    if "lr" in series:
+        ax_lr.plot(*zip(*series["lr"]), color="tab:green")
+        ax_lr.set_title("learning rate")
+        ax_lr.set_xlabel("step")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path

@@ -1,0 +1,166 @@
+"""Start or resume a run: name and folder, store row, log file, accelerator, data, family, loop.
+
+`train()` is what the command line, the app's run manager and `accelerate launch` all call.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator, PartialState
+from accelerate.utils import set_seed
+
+from .. import checkpoints as ckpt
+from ..config import RunConfig, config_to_yaml, load_config
+from ..data import dataset_slug, load_splits
+from ..store import RunStore
+from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
+from .family import NonFiniteLoss
+from .loop import Trainer
+from .registry import FAMILIES
+
+
+@dataclass
+class RunHandle:
+    name: str
+    folder: Path
+    store: RunStore
+    log: logging.Logger
+
+
+def resolve_mixed_precision(setting: str) -> str:
+    """auto: bf16 on CUDA GPUs that support it, else fp16; the CPU trains in fp32 (see bench/train_throughput.py)."""
+    if setting != "auto":
+        if setting == "fp16" and not torch.cuda.is_available():
+            return "no"  # fp16 autocast is a GPU feature; on the CPU it only loses precision
+        return setting
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def run_logger(name: str, folder: Path, main: bool) -> logging.Logger:
+    log = logging.getLogger(f"pipelines.run.{name}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    if main:
+        handler = logging.FileHandler(folder / "log.txt")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        log.addHandler(handler)
+    return log
+
+
+def prepare_run(config: RunConfig, workspace: str | Path, name: str | None = None) -> tuple[str, Path]:
+    """Pick a free run name and create its folder, config.yaml and queued store row."""
+    store = RunStore(workspace)
+    base = name or config.name or f"{dataset_slug(config.data.dataset)}_{config.data.image_size}x{config.data.image_size}"
+    run_name = store.unique_name(base) if not name else base
+    if name and (store.exists(name) or (Path(workspace) / name).exists()):
+        raise ValueError(f"--name: a run called {name!r} already exists in {workspace}; pick another name or --resume it")
+    folder = Path(workspace) / run_name
+    folder.mkdir(parents=True)
+    config = config.model_copy(update={"name": run_name})
+    (folder / "config.yaml").write_text(config_to_yaml(config))
+    store.create_run(run_name, config.family, config.data.dataset, config.data.image_size, config_to_yaml(config), str(folder))
+    return run_name, folder
+
+
+def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints", name: str | None = None,
+          resume: str | Path | None = None, overrides: list[str] | None = None, stop_event: threading.Event | None = None,
+          progress: bool = True, extra_callbacks=(), run_name: str | None = None) -> dict:
+    """Train a new run from `config`, or resume one (`resume`: a run folder or a checkpoint folder;
+    `overrides` change its config, e.g. more epochs). `run_name` starts a run already made by `prepare_run`
+    (the app queues runs that way). Returns the run's store row; raises on failure after recording it.
+    """
+    process = PartialState(cpu=not torch.cuda.is_available())
+    main = process.is_main_process
+    checkpoint = None
+    if resume is not None:
+        checkpoint = ckpt.resolve_resume(resume)
+        workspace, run_name = checkpoint.parent.parent, checkpoint.parent.name
+    elif run_name is None:
+        if config is None:
+            raise ValueError("train() needs a config, a prepared run_name or resume")
+        run_name = broadcast_name(process, prepare_run(config, workspace, name)[0] if main else None)
+    store = RunStore(workspace)
+    folder = Path(store.get_run(run_name)["folder"])
+    config = load_config(folder / "config.yaml", overrides)
+    log = run_logger(run_name, folder, main)
+    if main:
+        (folder / "config.yaml").write_text(config_to_yaml(config))
+        ckpt.clean_partial(folder)
+        store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
+                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
+    try:
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(),
+                                  mixed_precision=resolve_mixed_precision(config.training.mixed_precision))
+        trainer = build_trainer(config, RunHandle(run_name, folder, store, log), accelerator, stop_event, progress,
+                                extra_callbacks)
+        if checkpoint is not None:
+            trainer.load_training_state(ckpt.load_training_state(checkpoint))
+            log.info("resumed from %s (step %d, epoch %d)", checkpoint.name, trainer.state.global_step, trainer.state.epoch)
+        state = trainer.fit()
+    except BaseException as exc:
+        if main:
+            if isinstance(exc, NonFiniteLoss):
+                reason = f"{exc}; training stopped and the last good checkpoint is kept"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            log.error("run failed: %s\n%s", reason, traceback.format_exc())
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            store.update_run(run_name, status=status, error=reason, ended_at=time.time())
+        raise
+    if main:
+        status = "stopped" if state.stop_reason == "stop requested" else "completed"
+        store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch)
+        log.info("run %s (%s)", status, state.stop_reason or "all epochs done")
+    accelerator.wait_for_everyone()
+    return store.get_run(run_name)
+
+
+def broadcast_name(process: PartialState, name: str | None) -> str:
+    """Every process must use the run name the main process picked."""
+    if process.num_processes == 1:
+        return name
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([name])[0]
+
+
+def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, stop_event, progress: bool,
+                  extra_callbacks=()) -> Trainer:
+    t, log = config.training, run.log
+    set_seed(t.seed)
+    splits = load_splits(config.data)
+    log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, len(splits.train),
+             len(splits.val), len(splits.test), splits.num_classes)
+    for path, reason in splits.skipped:
+        log.warning("skipped %s: %s", path, reason)
+    if splits.skipped:
+        log.warning("skipped %d unusable files in total", len(splits.skipped))
+    family = FAMILIES[config.family](config, splits, accelerator)
+    callbacks = [
+        StoreLogger(run.store, run.name, log, t.log_every_steps),
+        TimeBudget(t.max_minutes),
+        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log),
+        SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
+        ProgressBar(progress),
+        *extra_callbacks,
+    ]
+    trainer = Trainer(family, config, run, callbacks, stop_event)
+    family.setup(trainer.state.total_steps)
+    # Different noise on every process; the same data order (from the seed) for all.
+    torch.manual_seed(t.seed * 1000 + accelerator.process_index)
+    log.info("%s: %d steps per epoch, %d epochs, %d images per step, mixed precision %s, device %s",
+             family.name, trainer.state.steps_per_epoch, t.epochs, trainer.state.images_per_step,
+             accelerator.mixed_precision, accelerator.device)
+    return trainer
