@@ -80,7 +80,10 @@ def cmd_train(args) -> int:
     except Exception as exc:  # recorded in the store and log.txt already
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
-    print(f"run {row['name']} {row['status']} at step {row['step']}: {row['folder']}")
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        print(f"run {row['name']} {row['status']} at step {row['step']}: {row['folder']}")
     return 0
 
 

@@ -73,7 +73,7 @@ class TrainingConfig(Section):
     max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; the run stops cleanly and writes final/ when it is spent.")
     batch_size: int = Field(64, ge=1, le=4096, description="Images per step on each device (before accumulation).")
     gradient_accumulation_steps: int = Field(1, ge=1, le=256, description="Micro-batches per optimizer step.")
-    auto_batch_size: bool = Field(True, description="On CUDA, halve the batch until it fits and keep the effective batch through accumulation.")
+    auto_batch_size: bool = Field(True, description="On CUDA, shrink the batch until it fits and keep the effective batch through accumulation.")
     learning_rate: float = Field(1e-3, gt=0, le=1.0, description="Peak AdamW learning rate.")
     weight_decay: float = Field(1e-4, ge=0, le=1.0, description="AdamW weight decay.")
     adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1.")
@@ -99,14 +99,14 @@ class RunConfig(Section):
     """Base of every family's config: the family, an optional run name, the data and the training loop."""
     family: str = Field("ddpm", description="Model family.")
     name: str | None = Field(None, description="Run name; default <dataset>_<size>x<size>.")
-    data: DataConfig = Field(default_factory=DataConfig)
-    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    data: DataConfig = Field(default_factory=DataConfig, description="Where the images come from and how they are prepared.")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, description="The optimizer, schedule, checkpoints and samples.")
 
 
 class DDPMConfig(RunConfig):
     family: Literal["ddpm"] = Field("ddpm", description="Model family.")
-    model: ModelConfig = Field(default_factory=ModelConfig)
-    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig, description="The UNet.")
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig, description="Noise schedule, prediction target and loss weighting.")
 
     @model_validator(mode="after")
     def _check_geometry(self) -> DDPMConfig:

@@ -123,11 +123,13 @@ class RunStore:
     def list_runs(self) -> list[dict]:
         return [dict(r) for r in self._conn().execute("SELECT * FROM runs ORDER BY created_at DESC")]
 
-    def heartbeat(self, name: str, step: int, epoch: int) -> bool:
-        """Record liveness and progress; returns True when someone asked the run to stop."""
-        conn = self._conn()
-        conn.execute("UPDATE runs SET heartbeat_at=?, step=?, epoch=? WHERE name=?", (time.time(), step, epoch, name))
-        return bool(conn.execute("SELECT stop_requested FROM runs WHERE name=?", (name,)).fetchone()[0])
+    def heartbeat(self, name: str, step: int, epoch: int) -> None:
+        """Record liveness and progress."""
+        self._conn().execute("UPDATE runs SET heartbeat_at=?, step=?, epoch=? WHERE name=?", (time.time(), step, epoch, name))
+
+    def stop_requested(self, name: str) -> bool:
+        row = self._conn().execute("SELECT stop_requested FROM runs WHERE name=?", (name,)).fetchone()
+        return bool(row and row[0])
 
     def request_stop(self, name: str) -> None:
         self._run_id(name)

@@ -31,41 +31,42 @@ class Callback:
 class StoreLogger(Callback):
     """Averages step values over `every` steps and writes them to the run store and log.txt.
 
-    It is also the heartbeat: once a second it records liveness and progress, and passes a stop requested
-    through the store (the app's Stop button, even for a run in another process) on to the trainer.
+    It is also the heartbeat (liveness and progress, once a second), and it passes a stop requested through
+    the store (the app's Stop button, even for a run in another process) on to the trainer within a step.
     """
 
     def __init__(self, store, run_name: str, logger: logging.Logger, every: int):
         self.store, self.run_name, self.log, self.every = store, run_name, logger, every
         self.sums: dict[str, float] = {}
-        self.count, self.tick, self.last_beat = 0, time.perf_counter(), 0.0
+        self.count, self.seconds, self.last_beat = 0, 0.0, 0.0
 
     def on_start(self, trainer) -> None:
         if trainer.is_main:
             self.store.truncate_metrics(self.run_name, trainer.state.global_step)
             self.store.update_run(self.run_name, total_steps=trainer.state.total_steps)
-        self.tick = time.perf_counter()
 
     def on_step_end(self, trainer, logs: dict) -> None:
         for k, v in logs.items():
             self.sums[k] = self.sums.get(k, 0.0) + v
         self.count += 1
         s = trainer.state
-        if trainer.is_main and time.monotonic() - self.last_beat >= 1.0:
-            self.last_beat = time.monotonic()
-            if self.store.heartbeat(self.run_name, s.global_step, s.epoch):
+        self.seconds += s.step_seconds
+        if trainer.is_main:
+            if self.store.stop_requested(self.run_name):  # a read of one row: cheap enough for every step
                 trainer.request_stop("stop requested")
+            if time.monotonic() - self.last_beat >= 1.0:
+                self.last_beat = time.monotonic()
+                self.store.heartbeat(self.run_name, s.global_step, s.epoch)
         if self.count < self.every and s.step_in_epoch < s.steps_per_epoch:
             return
-        now = time.perf_counter()
         values = {k: v / self.count for k, v in self.sums.items()}
-        values["images_per_s"] = self.count * s.images_per_step / max(now - self.tick, 1e-9)
+        values["images_per_s"] = self.count * s.images_per_step / max(self.seconds, 1e-9)
         epoch = s.epoch + s.step_in_epoch / s.steps_per_epoch
         if trainer.is_main:
             self.store.log_metrics(self.run_name, s.global_step, epoch, values)
             self.log.info("step %d epoch %.2f %s", s.global_step, epoch,
                           " ".join(f"{k}={v:.4g}" for k, v in values.items()))
-        self.sums, self.count, self.tick = {}, 0, now
+        self.sums, self.count, self.seconds = {}, 0, 0.0
 
 
 class TimeBudget(Callback):
@@ -110,6 +111,10 @@ class Checkpointer(Callback):
 
     def on_epoch_end(self, trainer) -> None:
         epoch_loss = self.epoch_sum / max(self.epoch_count, 1)
+        if trainer.accelerator.num_processes > 1:  # every process must take the same saving decisions
+            import torch
+
+            epoch_loss = trainer.accelerator.reduce(torch.tensor(epoch_loss, device=trainer.accelerator.device), "mean").item()
         self.epoch_sum, self.epoch_count = 0.0, 0
         last_epoch = trainer.state.epoch == trainer.config.training.epochs
         if trainer.state.epoch % self.every == 0 or last_epoch:

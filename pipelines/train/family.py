@@ -34,6 +34,10 @@ class Family:
     def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
         raise NotImplementedError
 
+    def try_batch(self, batch: dict) -> None:
+        """One forward and backward pass that changes no weights: probes whether a batch size fits."""
+        raise NotImplementedError
+
     def state_dict(self) -> dict:
         raise NotImplementedError
 
@@ -110,6 +114,12 @@ class SingleModelFamily(Family):
         self.ema.update(self.raw_model)
         return {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0],
                 "grad_norm": float(grad_norm)}
+
+    def try_batch(self, batch: dict) -> None:
+        with self.accelerator.autocast():
+            loss, _ = self.compute_loss(batch)
+        self.accelerator.backward(loss)
+        self.optimizer.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
         return {"model": self.raw_model.state_dict(), "ema": self.ema.state_dict(),

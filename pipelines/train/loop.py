@@ -28,6 +28,7 @@ class TrainState:
     steps_per_epoch: int = 0
     total_steps: int = 0
     images_per_step: int = 0
+    step_seconds: float = 0.0  # the last step's data loading and optimization, without callbacks
     stop_reason: str | None = None  # None: ran all epochs
     logs: dict = field(default_factory=dict)  # the latest step's values
 
@@ -39,14 +40,31 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.stop_event = stop_event or threading.Event()
         self.state = TrainState()
-        t = config.training
+        self.set_batch_size(config.training.batch_size, config.training.gradient_accumulation_steps)
+
+    def set_batch_size(self, micro_batch: int, accumulation: int) -> None:
         world = self.accelerator.num_processes
-        n = len(family.splits.train) // world
-        self.micro_batch = max(1, min(t.batch_size, n))
-        self.accumulation = t.gradient_accumulation_steps
+        n = len(self.family.splits.train) // world
+        self.micro_batch, self.accumulation = max(1, min(micro_batch, n)), accumulation
         self.state.steps_per_epoch = max(1, n // self.micro_batch // self.accumulation)
-        self.state.total_steps = self.state.steps_per_epoch * t.epochs
+        self.state.total_steps = self.state.steps_per_epoch * self.config.training.epochs
         self.state.images_per_step = self.micro_batch * self.accumulation * world
+
+    def fit_batch_size(self, fits) -> None:
+        """Shrink the micro-batch (accelerate: by 10% a try) until `fits(batch_size)` runs without running out of memory, and raise the
+        accumulation so the effective batch stays what the config asks for."""
+        from accelerate.utils import find_executable_batch_size
+
+        t = self.config.training
+        target = t.batch_size * t.gradient_accumulation_steps
+
+        @find_executable_batch_size(starting_batch_size=self.micro_batch)
+        def probe(batch_size):
+            fits(batch_size)
+            return batch_size
+
+        found = probe()
+        self.set_batch_size(found, max(1, -(-target // found)))
 
     @property
     def is_main(self) -> bool:
@@ -61,6 +79,18 @@ class Trainer:
             self.state.stop_reason = reason
         self.stop_event.set()
 
+    def should_stop(self) -> bool:
+        """Whether any process was asked to stop; every process gets the same answer and reason."""
+        if self.accelerator.num_processes == 1:
+            return self.stop_event.is_set()
+        from accelerate.utils import gather_object
+
+        reason = self.state.stop_reason if self.stop_event.is_set() else None
+        reason = next((r for r in gather_object([reason]) if r), None)
+        if reason is not None:
+            self.request_stop(reason)
+        return reason is not None
+
     # Data -------------------------------------------------------------------------------------------
 
     def epoch_loader(self, epoch: int, skip_steps: int) -> DataLoader:
@@ -70,8 +100,11 @@ class Trainer:
         share = order[acc.process_index::acc.num_processes]
         per_step = self.micro_batch * self.accumulation
         indices = share[skip_steps * per_step: self.state.steps_per_epoch * per_step].tolist()
+        # Its own generator: creating the loader must not draw from the global RNG, or a run resumed
+        # mid-epoch would see different noise than one that never stopped.
         return DataLoader(Subset(ds, indices), batch_size=self.micro_batch, shuffle=False,
-                          num_workers=self.config.data.num_workers)
+                          num_workers=self.config.data.num_workers,
+                          generator=torch.Generator().manual_seed(self.config.training.seed + epoch))
 
     def prepare_batch(self, batch: dict) -> dict:
         x = batch["images"].to(self.accelerator.device).float() / 127.5 - 1.0
@@ -88,17 +121,20 @@ class Trainer:
         try:
             while s.epoch < epochs and not self.stop_event.is_set():
                 micro: list[dict] = []
+                tick = time.perf_counter()
                 for batch in self.epoch_loader(s.epoch, s.step_in_epoch):
                     micro.append(self.prepare_batch(batch))
                     if len(micro) < self.accumulation:
                         continue
                     s.logs = self.family.optimization_step(micro)
                     micro = []
+                    s.step_seconds = time.perf_counter() - tick
                     s.global_step += 1
                     s.step_in_epoch += 1
                     self.fire("step_end", logs=s.logs)
-                    if self.stop_event.is_set():
+                    if self.should_stop():
                         break
+                    tick = time.perf_counter()
                 if s.step_in_epoch >= s.steps_per_epoch:
                     s.epoch += 1
                     s.step_in_epoch = 0

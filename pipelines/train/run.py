@@ -127,6 +127,25 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
     return store.get_run(run_name)
 
 
+def fit_batch_size(trainer: Trainer, family) -> None:
+    """Probe the largest micro-batch that fits on the GPU with a throw-away copy of the model."""
+    import gc
+
+    family.setup(trainer.state.total_steps)
+    data = family.splits.train
+
+    def fits(batch_size: int) -> None:
+        batch = trainer.prepare_batch(torch.utils.data.default_collate([data[i] for i in range(min(batch_size, len(data)))]))
+        family.try_batch(batch)
+
+    try:
+        trainer.fit_batch_size(fits)
+    finally:
+        family.model = family.optimizer = None
+        gc.collect()
+        torch.cuda.empty_cache()
+
+
 def broadcast_name(process: PartialState, name: str | None) -> str:
     """Every process must use the run name the main process picked."""
     if process.num_processes == 1:
@@ -157,6 +176,9 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         *extra_callbacks,
     ]
     trainer = Trainer(family, config, run, callbacks, stop_event)
+    if t.auto_batch_size and accelerator.device.type == "cuda":
+        fit_batch_size(trainer, family)
+        log.info("auto batch size: %d per step x %d accumulation", trainer.micro_batch, trainer.accumulation)
     family.setup(trainer.state.total_steps)
     # Different noise on every process; the same data order (from the seed) for all.
     torch.manual_seed(t.seed * 1000 + accelerator.process_index)

@@ -1,0 +1,55 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+from pipelines.config import validate_config  # noqa: E402
+
+
+def tiny_config(**sections):
+    """A DDPM config small enough to train a few steps in about a second on the CPU."""
+    raw = {
+        "family": "ddpm",
+        "data": {"dataset": "digits", "image_size": 8, "channels": 1, "num_samples": 96},
+        "model": {"base_channels": 4, "channel_mults": [1, 2], "attention_resolutions": []},
+        "diffusion": {"num_train_timesteps": 100},
+        "training": {"epochs": 2, "batch_size": 16, "warmup_steps": 2, "checkpoint_every_epochs": 1,
+                     "sample_every_epochs": 1, "num_sample_images": 4, "sample_steps": 4, "log_every_steps": 1},
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:
+            raw[section] = values
+    return validate_config(raw)
+
+
+@pytest.fixture
+def workspace(tmp_path):
+    return tmp_path / "ws"
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A tiny unconditional run trained once for the sampling tests: (workspace, run folder)."""
+    from pipelines.train.run import train
+
+    ws = tmp_path_factory.mktemp("trained")
+    row = train(tiny_config(training={"epochs": 6, "learning_rate": 0.003}), ws, progress=False)
+    return ws, Path(row["folder"])
+
+
+@pytest.fixture(scope="session")
+def conditional_run(tmp_path_factory):
+    from pipelines.train.run import train
+
+    ws = tmp_path_factory.mktemp("cond")
+    cfg = tiny_config(model={"class_conditional": True}, training={"epochs": 2})
+    row = train(cfg, ws, progress=False)
+    return ws, Path(row["folder"])

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import numpy as np
+import yaml
+
+from pipelines.store import RunStore
+from tests.conftest import ROOT, tiny_config
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "pipelines", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_train_then_sample_from_the_command_line(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config().model_dump(mode="json")))
+    ws = tmp_path / "ws"
+    done = run_cli("train", "--config", config, "--workspace", ws, "--name", "cli_run", "--set", "training.epochs=1", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "run cli_run completed" in done.stdout
+    assert RunStore(ws).get_run("cli_run")["status"] == "completed"
+    out = tmp_path / "s.npy"
+    done = run_cli("sample", "--checkpoint", ws / "cli_run" / "final", "--sampler", "ddim", "--steps", 5, "--num", 6,
+                   "--seed", 0, "--out", out)
+    assert done.returncode == 0, done.stderr
+    assert np.load(out).shape == (6, 8, 8, 1)
+    done = run_cli("sample", "--checkpoint", ws / "cli_run" / "final", "--interpolate", "--frames", 4, "--steps", 4,
+                   "--out", tmp_path / "lerp.png")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "lerp.png").exists() and (tmp_path / "lerp.gif").exists()
+    done = run_cli("sample", "--compare", ws / "cli_run" / "final", ws / "cli_run" / "best", "--steps", 3, "--num", 2,
+                   "--out", tmp_path / "cmp.png")
+    assert done.returncode == 0, done.stderr
+    # Resume the finished run for one more epoch.
+    done = run_cli("train", "--resume", ws / "cli_run", "--set", "training.epochs=2", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert RunStore(ws).get_run("cli_run")["epoch"] == 2
+
+
+def test_config_errors_name_the_field_and_exit_2(tmp_path):
+    done = run_cli("train", "--workspace", tmp_path, "--set", "training.batch_size=-3", "--set", "data.colour=1")
+    assert done.returncode == 2
+    assert "training.batch_size" in done.stderr and "data.colour: unknown key" in done.stderr
+    assert not (tmp_path / "runs.sqlite").exists()
