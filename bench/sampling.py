@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipelines import load, sample  # noqa: E402
+from pipelines.api import load, sample  # noqa: E402
 from pipelines.config import load_config  # noqa: E402
 from pipelines.train.run import train  # noqa: E402
 

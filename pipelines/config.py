@@ -5,11 +5,28 @@ one-line description (the studio turns these into form fields and tooltips). Unk
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """YAML where only true/false are booleans: `mixed_precision: no` and `compile: off` stay strings."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {
+    key: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+
+def parse_yaml(text: str):
+    return yaml.load(text, Loader=_Yaml12Loader)
 
 
 class ConfigError(ValueError):
@@ -189,7 +206,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError([(key, f"{part} is not a section")])
-        node[leaf] = yaml.safe_load(value) if value.strip() else None
+        node[leaf] = parse_yaml(value) if value.strip() else None
     return raw
 
 
@@ -197,7 +214,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     raw: dict[str, Any] = {}
     if path is not None:
         try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
+            raw = parse_yaml(Path(path).read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError([(str(path), f"not valid YAML: {exc}")]) from None
         except OSError as exc:

@@ -43,3 +43,29 @@ def test_config_errors_name_the_field_and_exit_2(tmp_path):
     assert done.returncode == 2
     assert "training.batch_size" in done.stderr and "data.colour: unknown key" in done.stderr
     assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_ctrl_c_stops_with_a_resumable_checkpoint(tmp_path):
+    import signal
+    import time
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(training={"epochs": 10000}).model_dump(mode="json")))
+    ws = tmp_path / "ws"
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines", "train", "--config", str(config), "--workspace", str(ws),
+                             "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        runs = RunStore(ws).list_runs() if (ws / "runs.sqlite").exists() else []
+        if runs and runs[0]["step"] > 5:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "stopping after this step" in err
+    row = RunStore(ws).list_runs()[0]
+    assert row["status"] == "stopped"
+    from pipelines.checkpoints import resolve_resume
+
+    assert resolve_resume(row["folder"]).name == f"checkpoint-{row['step']}"

@@ -62,3 +62,8 @@ def test_bad_override_value_names_field():
 @pytest.mark.parametrize("preset", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_presets_are_valid(preset):
     load_config(ROOT / "configs" / preset)
+
+
+def test_yes_no_on_off_stay_words():
+    cfg = load_config(None, ["training.mixed_precision=no", "training.compile=off", "data.random_flip=true"])
+    assert cfg.training.mixed_precision == "no" and cfg.training.compile == "off" and cfg.data.random_flip is True

@@ -25,8 +25,8 @@ class Family:
     name = "base"
     main_loss = "loss"  # the logged value used for best/ and early stopping on loss
 
-    def __init__(self, config, splits, accelerator):
-        self.config, self.splits, self.accelerator = config, splits, accelerator
+    def __init__(self, config, splits, accelerator, precision):
+        self.config, self.splits, self.accelerator, self.precision = config, splits, accelerator, precision
 
     def setup(self, total_steps: int) -> None:
         raise NotImplementedError
@@ -80,7 +80,8 @@ class SingleModelFamily(Family):
         optimizer = torch.optim.AdamW(model.parameters(), lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2),
                                       weight_decay=t.weight_decay)
         self.lr_scheduler = warmup_then(t.lr_schedule, optimizer, t.warmup_steps, total_steps)
-        self.model, self.optimizer = self.accelerator.prepare(model, optimizer)
+        self.optimizer = optimizer
+        self.model = self.accelerator.prepare(model)
         self.ema = EMA(self.raw_model, t.ema_decay, t.ema_warmup_power)  # on the training device
         if self.compile:
             self.model = torch.compile(self.model)
@@ -95,39 +96,39 @@ class SingleModelFamily(Family):
         return self.accelerator.unwrap_model(self.model)
 
     def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
-        acc, t = self.accelerator, self.config.training
+        acc, precision = self.accelerator, self.precision
         total, logs = 0.0, {}
         for i, batch in enumerate(micro_batches):
             # Gradients are only all-reduced on the last micro-batch.
             sync = acc.no_sync(self.model) if i < len(micro_batches) - 1 else nullcontext()
-            with sync, acc.autocast():
-                loss, logs = self.compute_loss(batch)
-                acc.backward(loss / len(micro_batches))
+            with sync:
+                with precision.autocast():
+                    loss, logs = self.compute_loss(batch)
+                precision.backward(loss / len(micro_batches), acc)
             total += loss.detach().float().item()
         loss_value = total / len(micro_batches)
         if not math.isfinite(loss_value):
             raise NonFiniteLoss(f"the loss became {loss_value}")
-        grad_norm = acc.clip_grad_norm_(self.model.parameters(), t.grad_clip or float("inf"))
-        self.optimizer.step()
+        grad_norm = precision.step(self.optimizer, self.model.parameters(), self.config.training.grad_clip)
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.raw_model)
-        return {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0],
-                "grad_norm": float(grad_norm)}
+        return {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0], "grad_norm": grad_norm}
 
     def try_batch(self, batch: dict) -> None:
-        with self.accelerator.autocast():
+        with self.precision.autocast():
             loss, _ = self.compute_loss(batch)
-        self.accelerator.backward(loss)
+        self.precision.backward(loss, self.accelerator)
         self.optimizer.zero_grad(set_to_none=True)
 
     def state_dict(self) -> dict:
-        return {"model": self.raw_model.state_dict(), "ema": self.ema.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "lr_scheduler": self.lr_scheduler.state_dict()}
+        return {"model": self.raw_model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "lr_scheduler": self.lr_scheduler.state_dict(), "grad_scaler": self.precision.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.raw_model.load_state_dict(state["model"])
         self.ema.load_state_dict(state["ema"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        self.precision.load_state_dict(state["grad_scaler"])
 

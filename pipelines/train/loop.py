@@ -155,7 +155,6 @@ class Trainer:
             "family": self.family.state_dict(),
             "loop": {"epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step},
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
-            "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None,
             "rng": rng_state(),
         }
 
@@ -166,8 +165,6 @@ class Trainer:
         for cb in self.callbacks:
             if type(cb).__name__ in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][type(cb).__name__])
-        if state.get("scaler") and self.accelerator.scaler is not None:
-            self.accelerator.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
 
     def save_checkpoint(self, folder, with_state: bool = True) -> None:

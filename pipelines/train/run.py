@@ -23,6 +23,7 @@ from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
 from .family import NonFiniteLoss
 from .loop import Trainer
+from .precision import Precision, resolve_mixed_precision
 from .registry import FAMILIES
 
 
@@ -32,17 +33,6 @@ class RunHandle:
     folder: Path
     store: RunStore
     log: logging.Logger
-
-
-def resolve_mixed_precision(setting: str) -> str:
-    """auto: bf16 on CUDA GPUs that support it, else fp16; the CPU trains in fp32 (see bench/train_throughput.py)."""
-    if setting != "auto":
-        if setting == "fp16" and not torch.cuda.is_available():
-            return "no"  # fp16 autocast is a GPU feature; on the CPU it only loses precision
-        return setting
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"
 
 
 def run_logger(name: str, folder: Path, main: bool) -> logging.Logger:
@@ -101,8 +91,7 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
                          heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
     try:
-        accelerator = Accelerator(cpu=not torch.cuda.is_available(),
-                                  mixed_precision=resolve_mixed_precision(config.training.mixed_precision))
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())  # precision is per run: see precision.py
         trainer = build_trainer(config, RunHandle(run_name, folder, store, log), accelerator, stop_event, progress,
                                 extra_callbacks)
         if checkpoint is not None:
@@ -166,7 +155,8 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         log.warning("skipped %s: %s", path, reason)
     if splits.skipped:
         log.warning("skipped %d unusable files in total", len(splits.skipped))
-    family = FAMILIES[config.family](config, splits, accelerator)
+    precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
+    family = FAMILIES[config.family](config, splits, accelerator, precision)
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
         TimeBudget(t.max_minutes),
@@ -184,5 +174,5 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     torch.manual_seed(t.seed * 1000 + accelerator.process_index)
     log.info("%s: %d steps per epoch, %d epochs, %d images per step, mixed precision %s, device %s",
              family.name, trainer.state.steps_per_epoch, t.epochs, trainer.state.images_per_step,
-             accelerator.mixed_precision, accelerator.device)
+             precision.mode, accelerator.device)
     return trainer

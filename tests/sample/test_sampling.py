@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines import compare, interpolate, load, sample
+from pipelines.api import compare, interpolate, load, sample
 from pipelines.sample.diffusion import SAMPLERS, Cancelled, slerp
 from pipelines.sample.images import labelled_rows, save_output
 

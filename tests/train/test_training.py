@@ -160,9 +160,10 @@ def test_auto_batch_size_shrinks_until_it_fits_and_keeps_the_effective_batch():
 
     from pipelines.data import load_splits
     from pipelines.train.loop import Trainer
+    from pipelines.train.precision import Precision
 
     cfg = tiny_config(training={"batch_size": 16, "gradient_accumulation_steps": 2})
-    family = DDPMFamily(cfg, load_splits(cfg.data), Accelerator(cpu=True))
+    family = DDPMFamily(cfg, load_splits(cfg.data), Accelerator(cpu=True), Precision("no", torch.device("cpu")))
     trainer = Trainer(family, cfg, run=None)
     tried = []
 
