@@ -57,7 +57,6 @@ class DataConfig(Section):
     label_column: str | None = Field("label", description="Hugging Face datasets: the class label column (empty for none).")
     caption_column: str | None = Field(None, description="Hugging Face datasets: the caption column (empty for none).")
     hub_split: str = Field("train", description="Hugging Face datasets: the split to load.")
-    num_workers: int = Field(0, ge=0, le=64, description="Data loader worker processes (0 loads in the training process).")
 
 
 class ModelConfig(Section):

@@ -35,6 +35,10 @@ class ImageDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         return {"images": self.images[i], "labels": self.labels[i], "captions": self.captions[i], "index": i}
 
+    def batch(self, indices: torch.Tensor) -> dict:
+        return {"images": self.images[indices], "labels": self.labels[indices],
+                "captions": [self.captions[i] for i in indices.tolist()], "index": indices}
+
 
 @dataclass
 class DatasetSplits:

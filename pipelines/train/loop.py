@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
 
 from .. import checkpoints as ckpt
 
@@ -93,18 +92,19 @@ class Trainer:
 
     # Data -------------------------------------------------------------------------------------------
 
-    def epoch_loader(self, epoch: int, skip_steps: int) -> DataLoader:
-        """This process's share of a seeded permutation, in micro-batches, after `skip_steps` steps."""
+    def epoch_batches(self, epoch: int, skip_steps: int):
+        """This process's share of a seeded permutation, in micro-batches, after `skip_steps` steps.
+
+        The data is preprocessed in memory, so a batch is one indexing operation (no DataLoader: it costs
+        more than it brings here, and creating one draws from the global RNG).
+        """
         acc, ds = self.accelerator, self.family.splits.train
         order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.config.training.seed + epoch))
         share = order[acc.process_index::acc.num_processes]
         per_step = self.micro_batch * self.accumulation
-        indices = share[skip_steps * per_step: self.state.steps_per_epoch * per_step].tolist()
-        # Its own generator: creating the loader must not draw from the global RNG, or a run resumed
-        # mid-epoch would see different noise than one that never stopped.
-        return DataLoader(Subset(ds, indices), batch_size=self.micro_batch, shuffle=False,
-                          num_workers=self.config.data.num_workers,
-                          generator=torch.Generator().manual_seed(self.config.training.seed + epoch))
+        indices = share[skip_steps * per_step: self.state.steps_per_epoch * per_step]
+        for start in range(0, len(indices), self.micro_batch):
+            yield ds.batch(indices[start:start + self.micro_batch])
 
     def prepare_batch(self, batch: dict) -> dict:
         x = batch["images"].to(self.accelerator.device).float() / 127.5 - 1.0
@@ -122,7 +122,7 @@ class Trainer:
             while s.epoch < epochs and not self.stop_event.is_set():
                 micro: list[dict] = []
                 tick = time.perf_counter()
-                for batch in self.epoch_loader(s.epoch, s.step_in_epoch):
+                for batch in self.epoch_batches(s.epoch, s.step_in_epoch):
                     micro.append(self.prepare_batch(batch))
                     if len(micro) < self.accumulation:
                         continue

@@ -124,7 +124,7 @@ def fit_batch_size(trainer: Trainer, family) -> None:
     data = family.splits.train
 
     def fits(batch_size: int) -> None:
-        batch = trainer.prepare_batch(torch.utils.data.default_collate([data[i] for i in range(min(batch_size, len(data)))]))
+        batch = trainer.prepare_batch(data.batch(torch.arange(min(batch_size, len(data)))))
         family.try_batch(batch)
 
     try:

@@ -1,0 +1,42 @@
+"""Start the studio: python app.py [--host 127.0.0.1] [--port 7860] [--workspace checkpoints] [--max-concurrent-runs 1]"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="The generative image studio in your browser.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--workspace", default="checkpoints", help="folder of runs and the run store")
+    p.add_argument("--max-concurrent-runs", type=int, default=1, help="runs trained at the same time; the rest wait in a queue")
+    p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (needed with a --host other than this machine)")
+    p.add_argument("--no-auth", action="store_true", help="allow a --host other than this machine without a login")
+    p.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload accepted (zips of images)")
+    args = p.parse_args(argv)
+    if args.host not in LOCAL_HOSTS and not (args.auth or args.no_auth):
+        p.error(f"--host {args.host} makes the studio reachable from other machines: add --auth user:password, "
+                "or --no-auth if you really want it open")
+    if args.auth and ":" not in args.auth:
+        p.error("--auth takes user:password")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    from studio.app import CSS, build_app
+
+    demo, _ = build_app(args.workspace, args.max_concurrent_runs)
+    auth = tuple(args.auth.split(":", 1)) if args.auth else None
+    if args.host not in LOCAL_HOSTS:
+        print(f"Listening on {args.host}: reachable from other machines" + (" with the login you gave." if auth else " WITHOUT a login."))
+    demo.queue(default_concurrency_limit=4).launch(
+        server_name=args.host, server_port=args.port, auth=auth, max_file_size=f"{args.max_upload_mb}mb",
+        css=CSS, footer_links=["api"], show_error=True, quiet=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The studio's browser UI (Gradio). Thin: forms, charts and galleries over the engine's public API."""

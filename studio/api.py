@@ -1,0 +1,62 @@
+"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, generate."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.config import ConfigError
+
+from .tabs.generate import run_generation
+
+
+def register(studio) -> None:
+    manager, store = studio.manager, studio.manager.store
+
+    def start(config_yaml: str) -> dict:
+        """Validate a run config (YAML) and queue it; returns {"name"} or {"errors": [[field, message], ...]}."""
+        try:
+            return {"name": manager.start(config_yaml)}
+        except ConfigError as exc:
+            return {"errors": [list(e) for e in exc.errors]}
+        except ValueError as exc:
+            return {"errors": [["config", str(exc)]]}
+
+    def stop(name: str) -> str:
+        """Ask a run to stop after its current step (it leaves a resumable checkpoint)."""
+        return manager.stop(name)
+
+    def resume(name: str) -> str:
+        """Queue a stopped, failed or interrupted run to continue from its newest checkpoint."""
+        return manager.resume(name)
+
+    def list_runs() -> list[dict]:
+        """Every run in the store with its status and progress."""
+        manager.refresh()
+        keep = ("name", "family", "dataset", "resolution", "status", "step", "total_steps", "epoch", "best_metric",
+                "best_value", "error", "started_at", "ended_at", "folder")
+        return [{k: r[k] for k in keep} for r in store.list_runs()]
+
+    def run_metrics(name: str, since_step: int = -1) -> dict:
+        """A run's logged metrics after `since_step`, as {metric: [[step, value], ...]}."""
+        series: dict[str, list] = {}
+        for r in store.metrics(name, since_step=int(since_step)):
+            series.setdefault(r["name"], []).append([r["step"], r["value"]])
+        return series
+
+    def generate(checkpoint: str, sampler: str = "dpm++", steps: int = 20, seed: int = 0, num: int = 4,
+                 class_label: int | None = None, guidance: float = 1.0) -> tuple[list[str], str]:
+        """Sample images from a checkpoint folder; returns PNG files and a line with the time taken."""
+        images, took = run_generation(checkpoint, sampler, steps, seed, num, class_label, guidance)
+        exports = studio.workspace / "exports"
+        exports.mkdir(exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix="generate-", dir=exports))
+        paths = []
+        for i, img in enumerate(images):
+            img.save(folder / f"{i:03d}.png")
+            paths.append(str(folder / f"{i:03d}.png"))
+        return paths, took
+
+    for fn in (start, stop, resume, list_runs, run_metrics, generate):
+        gr.api(fn, api_name=fn.__name__)

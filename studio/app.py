@@ -1,0 +1,40 @@
+"""build_app(): the studio's tabs over one RunManager. Adding a tab is one module in studio/tabs and one line here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import gradio as gr
+
+from . import api
+from .runs import RunManager
+from .tabs import generate, runs, train
+
+TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build)]
+
+CSS = """
+#runs-table { max-height: 320px; overflow: auto; }
+.run-progress { margin: 4px 0; }
+"""
+
+
+@dataclass
+class Studio:
+    manager: RunManager
+    workspace: Path
+
+
+def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 1) -> tuple[gr.Blocks, Studio]:
+    workspace = Path(workspace)
+    studio = Studio(RunManager(workspace, max_concurrent_runs), workspace)
+    with gr.Blocks(title="Generative image studio") as demo:
+        gr.Markdown("## Generative image studio\nTrain small image generators on your data, watch them learn, and use them.")
+        if studio.manager.recovered:
+            gr.Markdown(f"Runs interrupted when the app last stopped: **{', '.join(studio.manager.recovered)}**. "
+                        "Open them in the Runs tab to resume.")
+        with gr.Tabs():
+            for label, build in TABS:
+                with gr.Tab(label, id=label.lower()):
+                    build(studio)
+        api.register(studio)
+    return demo, studio

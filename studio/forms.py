@@ -1,0 +1,98 @@
+"""Form fields generated from the config models: type, default, description (as the tooltip) and bounds."""
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Literal
+
+import gradio as gr
+from pydantic import BaseModel
+
+from pipelines.config import CONFIG_CLASSES, config_to_yaml, parse_yaml, validate_config
+
+
+def field_info(family: str, path: str):
+    """The pydantic FieldInfo of a dotted path such as 'training.batch_size'."""
+    cls: type[BaseModel] = CONFIG_CLASSES[family]
+    *sections, leaf = path.split(".")
+    for section in sections:
+        cls = cls.model_fields[section].annotation
+    return cls.model_fields[leaf]
+
+
+def _bounds(info) -> tuple[float | None, float | None]:
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else getattr(m, "gt", lo)
+        hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else getattr(m, "lt", hi)
+    return lo, hi
+
+
+def _base_type(annotation):
+    """int | None -> (int, True); Literal[...] stays as it is."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0], True
+    return annotation, False
+
+
+def component_for(family: str, path: str, value: Any) -> gr.components.Component:
+    info = field_info(family, path)
+    label = path.split(".", 1)[1].replace("_", " ")
+    tip = info.description or ""
+    kind, optional = _base_type(info.annotation)
+    if typing.get_origin(kind) is Literal:
+        return gr.Dropdown(choices=list(typing.get_args(kind)), value=value, label=label, info=tip)
+    if kind is bool:
+        return gr.Checkbox(value=value, label=label, info=tip)
+    if kind in (int, float):
+        lo, hi = _bounds(info)
+        if optional:  # a number box cannot be empty: 0 stands for "none"
+            return gr.Number(value=value or 0, label=f"{label} (0: none)", info=tip, minimum=0, maximum=hi,
+                             precision=0 if kind is int else None)
+        return gr.Number(value=value, label=label, info=tip, minimum=lo, maximum=hi, precision=0 if kind is int else None)
+    return gr.Textbox(value="" if value is None else str(value), label=label, info=tip)
+
+
+def get_path(raw: dict, path: str):
+    node = raw
+    for part in path.split("."):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+def set_path(raw: dict, path: str, value) -> None:
+    *sections, leaf = path.split(".")
+    node = raw
+    for s in sections:
+        node = node.setdefault(s, {})
+    node[leaf] = value
+
+
+def normalise(family: str, path: str, value):
+    """A form value as the config wants it (gr.Number gives floats, an empty number is None)."""
+    kind, optional = _base_type(field_info(family, path).annotation)
+    if value in ("", None) or (optional and value == 0):
+        return None if optional else value
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def full_yaml(raw: dict) -> str:
+    """Validated and complete (every default written out) when possible; otherwise as given."""
+    try:
+        return config_to_yaml(validate_config(raw))
+    except ValueError:
+        import yaml
+
+        return yaml.safe_dump(raw, sort_keys=False)
+
+
+def load_yaml(text: str) -> dict:
+    raw = parse_yaml(text or "") or {}
+    if not isinstance(raw, dict):
+        raise ValueError("config: the YAML must be a mapping of sections (data, model, training, ...)")
+    return raw

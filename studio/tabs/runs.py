@@ -1,0 +1,120 @@
+"""Runs tab: the table of runs and, for the selected one, live charts, samples, log, config and actions."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gradio as gr
+
+from pipelines.store import RunStore
+
+from .. import views
+
+REFRESH_SECONDS = 2.0
+
+
+def build(studio) -> gr.Dropdown:
+    store: RunStore = studio.manager.store
+    timer = gr.Timer(REFRESH_SECONDS)
+    table = gr.Dataframe(views.runs_table(store), label="Runs", interactive=False, elem_id="runs-table")
+    with gr.Row():
+        run = gr.Dropdown(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3, elem_id="run-picker")
+        stop_btn = gr.Button("Stop", elem_id="stop-run")
+        resume_btn = gr.Button("Resume", elem_id="resume-run")
+        delete_btn = gr.Button("Delete", variant="stop", elem_id="delete-run")
+    action = gr.Markdown(elem_id="run-action")
+    progress = gr.HTML(elem_id="run-progress")
+    stats = gr.Markdown(elem_id="run-stats")
+    error = gr.Markdown(elem_id="run-error")
+    with gr.Row():
+        smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing", info="Exponential moving average of the loss.")
+        log_scale = gr.Checkbox(value=True, label="Log scale (log10 of the loss)")
+    with gr.Row():
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss", height=260, elem_id="loss-plot")
+        lr_plot = gr.LinePlot(x="step", y="lr", label="Learning rate", height=260)
+    with gr.Row():
+        sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
+        with gr.Column():
+            grid_pick = gr.Slider(1, 2, value=1, step=1, label="Sample grids saved so far", info="Slide to see how the samples evolved.")
+            grid = gr.Image(label="Sample grid", type="filepath", height=260)
+    log = gr.Textbox(label="Log (tail)", lines=10, max_lines=10, autoscroll=True)
+    with gr.Accordion("Config", open=False):
+        config = gr.Code(language="yaml", label="config.yaml")
+    with gr.Row():
+        edits = gr.Code(value="training:\n  epochs: 80\n", language="yaml", label="Duplicate with these edits (YAML, same shape as the config)")
+        with gr.Column():
+            duplicate_btn = gr.Button("Duplicate with edits")
+            download_btn = gr.DownloadButton("Download final model (.zip)", visible=False)
+
+    def refresh(name, smooth, log10):
+        studio.manager.refresh()
+        names = _names(store)
+        out = [views.runs_table(store), gr.update(choices=names)]
+        if not name or name not in names:
+            return out + [gr.update()] * 11
+        row = store.get_run(name)
+        grids = views.sample_grids(store, name)
+        ips, lr = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
+        facts = [f"**{row['status']}**", f"{ips:.0f} images/s" if ips else "", f"learning rate {lr:.3g}" if lr else "",
+                 f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else ""]
+        final = Path(row["folder"]) / "final"
+        return out + [
+            views.progress_html(store, row),
+            " · ".join(f for f in facts if f),
+            f"**Error:** {row['error']}" if row["error"] and row["status"] in ("failed", "interrupted") else "",
+            views.metric_frame(store, name, "loss", smooth, log10),
+            views.metric_frame(store, name, "lr"),
+            grids[-1] if grids else None,
+            gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
+            grids[-1] if grids else None,
+            views.log_tail(row["folder"]),
+            row["config"],
+            gr.update(visible=final.exists()),
+        ]
+
+    detail = [progress, stats, error, loss_plot, lr_plot, sample, grid_pick, grid, log, config, download_btn]
+    inputs = [run, smoothing, log_scale]
+    timer.tick(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
+    for trigger in (run.change, smoothing.release, log_scale.change):
+        trigger(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
+
+    def pick_grid(name, index):
+        grids = views.sample_grids(store, name) if name else []
+        return grids[min(int(index), len(grids)) - 1] if grids else None
+
+    grid_pick.release(pick_grid, [run, grid_pick], grid, api_visibility="private")
+
+    def on_select(evt: gr.SelectData, frame):
+        return frame.iloc[evt.index[0], 0]
+
+    table.select(on_select, table, run, api_visibility="private")
+
+    def act(fn):
+        def handler(name):
+            if not name:
+                return "Pick a run first."
+            try:
+                return fn(name)
+            except (KeyError, ValueError) as exc:
+                return f"**{exc}**"
+        return handler
+
+    stop_btn.click(act(studio.manager.stop), run, action, api_visibility="private")
+    resume_btn.click(act(studio.manager.resume), run, action, api_visibility="private")
+    delete_btn.click(act(studio.manager.delete), run, action, api_visibility="private",
+                     js="(name) => (name && confirm('Delete run ' + name + ' and all its files?')) ? name : ''")
+    duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
+                        [run, edits], action, api_visibility="private")
+
+    def export(name):
+        row = store.get_run(name)
+        out = studio.workspace / "exports" / f"{name}_final"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return shutil.make_archive(str(out), "zip", Path(row["folder"]) / "final")
+
+    download_btn.click(export, run, download_btn, api_visibility="private")
+    return run
+
+
+def _names(store: RunStore) -> list[str]:
+    return [r["name"] for r in store.list_runs()]

@@ -1,0 +1,112 @@
+"""What the UI shows, computed from the run store and run folders only (no gradio here)."""
+from __future__ import annotations
+
+import html
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipelines import checkpoints as ckpt
+from pipelines.store import RunStore
+from pipelines.train.plots import smooth
+
+RUN_COLUMNS = ["name", "family", "dataset", "resolution", "status", "progress", "best metric", "started", "duration"]
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
+
+
+def run_duration(row: dict) -> float | None:
+    if not row["started_at"]:
+        return None
+    end = row["ended_at"] if row["status"] not in ("running",) and row["ended_at"] else (row["heartbeat_at"] or time.time())
+    if row["status"] == "running":
+        end = time.time()
+    return end - row["started_at"]
+
+
+def runs_table(store: RunStore) -> pd.DataFrame:
+    rows = []
+    for r in store.list_runs():
+        pct = 100 * r["step"] / r["total_steps"] if r["total_steps"] else 0
+        best = f"{r['best_metric']} {r['best_value']:.4g}" if r["best_metric"] and r["best_value"] is not None else ""
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
+        rows.append([r["name"], r["family"], Path(r["dataset"]).name if "/" in r["dataset"] and Path(r["dataset"]).exists() else r["dataset"],
+                     f"{r['resolution']}x{r['resolution']}", r["status"], f"{pct:.0f}%", best, started, _duration(run_duration(r))])
+    return pd.DataFrame(rows, columns=RUN_COLUMNS)
+
+
+def metric_frame(store: RunStore, name: str, metric: str, smoothing: float = 0.0, log_scale: bool = False) -> pd.DataFrame:
+    rows = store.metrics(name, [metric])
+    if not rows:
+        return pd.DataFrame({"step": [], metric: [], "series": []})
+    steps = np.array([r["step"] for r in rows])
+    values = np.array([r["value"] for r in rows], dtype=float)
+    frames = [pd.DataFrame({"step": steps, metric: values, "series": "raw"})]
+    if smoothing > 0:
+        frames.append(pd.DataFrame({"step": steps, metric: smooth(values, smoothing), "series": f"smoothed ({smoothing:g})"}))
+    frame = pd.concat(frames, ignore_index=True)
+    if log_scale:
+        frame[metric] = np.log10(np.clip(frame[metric], 1e-12, None))
+    return frame
+
+
+def latest(store: RunStore, name: str, metric: str) -> float | None:
+    rows = store.metrics(name, [metric])
+    return rows[-1]["value"] if rows else None
+
+
+def time_left(store: RunStore, row: dict) -> float | None:
+    """Seconds left at the pace of the last logged steps."""
+    if row["status"] != "running" or not row["total_steps"]:
+        return None
+    rows = store.metrics(row["name"], ["loss"])[-20:]
+    if len(rows) < 2 or rows[-1]["time"] <= rows[0]["time"]:
+        return None
+    rate = (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["time"] - rows[0]["time"])
+    return (row["total_steps"] - row["step"]) / rate if rate > 0 else None
+
+
+def progress_html(store: RunStore, row: dict) -> str:
+    pct = 100 * row["step"] / row["total_steps"] if row["total_steps"] else 0
+    left = time_left(store, row)
+    text = f"step {row['step']} of {row['total_steps']} · epoch {row['epoch']} · {row['status']}"
+    if left is not None:
+        text += f" · about {_duration(left)} left"
+    colour = {"failed": "#d9534f", "interrupted": "#f0ad4e", "stopped": "#888", "completed": "#5cb85c"}.get(row["status"], "#3b82f6")
+    return (f'<div class="run-progress" style="border:1px solid #ccc;border-radius:6px;height:22px;position:relative;overflow:hidden">'
+            f'<div style="width:{pct:.1f}%;height:100%;background:{colour}"></div>'
+            f'<div style="position:absolute;top:2px;left:8px;font-size:13px">{html.escape(text)}</div></div>')
+
+
+def sample_grids(store: RunStore, name: str) -> list[str]:
+    return [a["path"] for a in store.artifacts(name, "samples") if Path(a["path"]).exists()]
+
+
+def log_tail(folder: str | Path, lines: int = 40) -> str:
+    path = Path(folder) / "log.txt"
+    if not path.exists():
+        return ""
+    with open(path, "rb") as f:
+        f.seek(max(0, path.stat().st_size - 64 * 1024))
+        return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
+
+
+def checkpoint_choices(store: RunStore) -> list[tuple[str, str]]:
+    """(label, path) of every checkpoint of every run, newest run first; final and best before the rest."""
+    choices = []
+    for row in store.list_runs():
+        found = ckpt.run_checkpoints(row["folder"])
+        order = {"final": 0, "best": 1, "checkpoint": 2}
+        for info in sorted(found, key=lambda c: (order[c.kind], -c.step)):
+            label = f"{row['name']} · {info.kind if info.kind != 'checkpoint' else info.path.name} (step {info.step})"
+            choices.append((label, str(info.path)))
+    return choices
