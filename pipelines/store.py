@@ -5,6 +5,7 @@ Training processes write it and the UI only reads it, so runs started anywhere (
 """
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -136,12 +137,12 @@ class RunStore:
         self._conn().execute("UPDATE runs SET stop_requested=1 WHERE name=?", (name,))
 
     def mark_interrupted(self, stale_seconds: float = 60.0) -> list[str]:
-        """Runs still 'running' whose heartbeat stopped (their process died) become 'interrupted'."""
+        """Runs still 'running' whose process is gone (its pid is dead, or its heartbeat stopped long ago)
+        become 'interrupted'."""
         cutoff = time.time() - stale_seconds
         conn = self._conn()
-        rows = conn.execute("SELECT name FROM runs WHERE status='running' AND COALESCE(heartbeat_at, started_at, created_at) < ?",
-                            (cutoff,)).fetchall()
-        names = [r["name"] for r in rows]
+        names = [r["name"] for r in conn.execute("SELECT name, pid, heartbeat_at, started_at, created_at FROM runs WHERE status='running'")
+                 if (r["heartbeat_at"] or r["started_at"] or r["created_at"]) < cutoff or not _alive(r["pid"])]
         for name in names:
             conn.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'the training process ended without finishing') WHERE name=?", (name,))
         return names
@@ -176,3 +177,16 @@ class RunStore:
             sql += " AND kind=?"
             args.append(kind)
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether a process of this machine still runs (unknown pids count as alive; the heartbeat decides)."""
+    if not pid:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -40,18 +40,20 @@ def component_for(family: str, path: str, value: Any) -> gr.components.Component
     info = field_info(family, path)
     label = path.split(".", 1)[1].replace("_", " ")
     tip = info.description or ""
+    elem_id = "field-" + path.replace(".", "-").replace("_", "-")
     kind, optional = _base_type(info.annotation)
     if typing.get_origin(kind) is Literal:
-        return gr.Dropdown(choices=list(typing.get_args(kind)), value=value, label=label, info=tip)
+        return gr.Dropdown(choices=list(typing.get_args(kind)), value=value, label=label, info=tip, elem_id=elem_id)
     if kind is bool:
-        return gr.Checkbox(value=value, label=label, info=tip)
+        return gr.Checkbox(value=value, label=label, info=tip, elem_id=elem_id)
     if kind in (int, float):
         lo, hi = _bounds(info)
         if optional:  # a number box cannot be empty: 0 stands for "none"
             return gr.Number(value=value or 0, label=f"{label} (0: none)", info=tip, minimum=0, maximum=hi,
-                             precision=0 if kind is int else None)
-        return gr.Number(value=value, label=label, info=tip, minimum=lo, maximum=hi, precision=0 if kind is int else None)
-    return gr.Textbox(value="" if value is None else str(value), label=label, info=tip)
+                             precision=0 if kind is int else None, elem_id=elem_id)
+        return gr.Number(value=value, label=label, info=tip, minimum=lo, maximum=hi, precision=0 if kind is int else None,
+                         elem_id=elem_id)
+    return gr.Textbox(value="" if value is None else str(value), label=label, info=tip, elem_id=elem_id)
 
 
 def get_path(raw: dict, path: str):

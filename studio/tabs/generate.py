@@ -80,7 +80,7 @@ def build(studio) -> None:
 
     refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store)), None, checkpoint, api_visibility="private")
 
-    def generate(ckpt, smp, n_steps, sd, n, cls, g, request: gr.Request, progress=gr.Progress()):
+    def generate_in_tab(ckpt, smp, n_steps, sd, n, cls, g, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:
             pictures, took = run_generation(ckpt, smp, n_steps, sd, n, cls, g, cancelled=cancelled,
@@ -90,7 +90,7 @@ def build(studio) -> None:
         # Small samples are enlarged without smoothing so that pixels stay pixels.
         return [p.resize((128, 128), Image.Resampling.NEAREST) if p.width < 128 else p for p in pictures], took
 
-    go.click(generate, [checkpoint, sampler, steps, seed, num, class_label, guidance], [gallery, took],
+    go.click(generate_in_tab, [checkpoint, sampler, steps, seed, num, class_label, guidance], [gallery, took],
                      api_visibility="private")
     def on_cancel(request: gr.Request):
         flags.cancel(request.session_hash or "")

@@ -1,0 +1,87 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import ROOT, tiny_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """`python app.py` in a subprocess on a free port."""
+
+    def __init__(self, workspace, *args):
+        self.workspace, self.port = workspace, free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.gradio_tmp = Path(workspace).parent / f"gradio-tmp-{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), "--workspace", str(workspace), *args],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
+                                          "GRADIO_TEMP_DIR": str(self.gradio_tmp)})
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited: {self.proc.stdout.read()}")
+            try:
+                if httpx.get(self.url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("app did not start within 90 s")
+
+    def client(self):
+        from gradio_client import Client
+
+        return Client(self.url, verbose=False)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def launch(tmp_path):
+    apps = []
+
+    def start(*args, workspace=None):
+        app = App(workspace or tmp_path / "ws", *args)
+        apps.append(app)
+        return app
+
+    yield start
+    for app in apps:
+        app.close()
+
+
+def tiny_yaml(**training) -> str:
+    return yaml.safe_dump(tiny_config(training={"epochs": 2, **training}).model_dump(mode="json"))
+
+
+def wait_for(predicate, timeout=120, every=0.3, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")

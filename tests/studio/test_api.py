@@ -1,0 +1,86 @@
+"""The app's named endpoints through gradio_client, against `python app.py` on a free port."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines import checkpoints as ckpt
+from tests.studio.conftest import tiny_yaml, wait_for
+
+
+def run_row(client, name):
+    return next(r for r in client.predict(api_name="/list_runs") if r["name"] == name)
+
+
+def test_start_watch_stop_resume_and_generate(launch):
+    app = launch()
+    client = app.client()
+    started = client.predict(tiny_yaml(epochs=2000, checkpoint_every_epochs=5), api_name="/start")
+    name = started["name"]
+    assert name == "digits_8x8"
+    wait_for(lambda: run_row(client, name)["step"] >= 10, what="training steps")
+    metrics = client.predict(name, -1, api_name="/run_metrics")
+    assert {"loss", "lr", "images_per_s"} <= set(metrics) and len(metrics["loss"]) >= 5
+    assert client.predict(name, api_name="/stop").startswith(f"{name}: stopping")
+    row = wait_for(lambda: (r := run_row(client, name))["status"] == "stopped" and r, what="the stop")
+    assert ckpt.resolve_resume(row["folder"]).name == f"checkpoint-{row['step']}"
+    assert "queued to resume" in client.predict(name, api_name="/resume")
+    wait_for(lambda: run_row(client, name)["step"] > row["step"] + 3, what="the resumed run to train")
+    client.predict(name, api_name="/stop")
+    row = wait_for(lambda: (r := run_row(client, name))["status"] == "stopped" and r, what="the second stop")
+    files, took = client.predict(str(ckpt.list_checkpoints(row["folder"])[-1]), "ddim", 5, 0, 3, None, 1.0, api_name="/generate")
+    assert len(files) == 3 and "3 images of 8x8" in took
+    image = np.asarray(Image.open(files[0]))
+    assert image.shape == (8, 8) and image.std() > 5
+
+
+def test_a_bad_config_is_refused_naming_the_field(launch):
+    client = launch().client()
+    result = client.predict(tiny_yaml().replace("batch_size: 16", "batch_size: 0"), api_name="/start")
+    assert result["errors"][0][0] == "training.batch_size"
+    assert client.predict(api_name="/list_runs") == []
+
+
+def test_only_localhost_without_auth(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    done = subprocess.run([sys.executable, "app.py", "--host", "0.0.0.0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--auth user:password" in done.stderr and "--no-auth" in done.stderr
+
+
+def test_runs_started_from_the_command_line_show_up(launch, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    app = launch()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(tiny_yaml(epochs=1))
+    subprocess.run([sys.executable, "-m", "pipelines", "train", "--config", str(config), "--workspace", str(app.workspace),
+                    "--name", "from_terminal", "--quiet"], cwd=ROOT, check=True, timeout=300)
+    assert run_row(app.client(), "from_terminal")["status"] == "completed"
+
+
+def test_killed_app_leaves_runs_interrupted_and_resumable(launch, tmp_path):
+    app = launch()
+    client = app.client()
+    name = client.predict(tiny_yaml(epochs=5000, checkpoint_every_epochs=2), api_name="/start")["name"]
+    wait_for(lambda: run_row(client, name)["step"] >= 15, what="checkpoints")  # 5 steps an epoch: past checkpoint-10
+    app.kill()
+    folder = Path(app.workspace) / name
+    for c in ckpt.list_checkpoints(folder):  # every checkpoint that looks complete is complete
+        state = ckpt.load_training_state(c)
+        assert state["loop"]["global_step"] == int(c.name.split("-")[1])
+    again = launch(workspace=app.workspace)
+    client = again.client()
+    row = run_row(client, name)
+    assert row["status"] == "interrupted"
+    client.predict(name, api_name="/resume")
+    wait_for(lambda: run_row(client, name)["status"] == "running", what="resume")
+    client.predict(name, api_name="/stop")
+    wait_for(lambda: run_row(client, name)["status"] == "stopped", what="stop after resume")
