@@ -46,7 +46,7 @@ def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: in
             on_step(info)
         return not (cancelled and cancelled.is_set())
 
-    label = None if class_label in (None, "") else int(class_label)
+    label = None if class_label in (None, "") or class_label < 0 else int(class_label)
     try:
         images = sample(model, sampler, int(steps), int(num), int(seed), label, float(guidance), callback=callback)
     except ValueError as exc:
@@ -70,7 +70,7 @@ def build(studio) -> None:
         steps = gr.Slider(1, 1000, value=20, step=1, label="Steps")
         seed = gr.Number(0, precision=0, label="Seed", info="Image i uses seed + i.")
         num = gr.Slider(1, 64, value=16, step=1, label="Number of images")
-        class_label = gr.Number(None, precision=0, label="Class (empty: all classes)", info="For class-conditional models.")
+        class_label = gr.Number(-1, precision=0, minimum=-1, label="Class (-1: all classes)", info="For class-conditional models.")
         guidance = gr.Slider(1, 10, value=1, step=0.5, label="Guidance", info="Classifier-free guidance scale; 1 is none.")
     with gr.Row():
         go = gr.Button("Generate", variant="primary", elem_id="generate")

@@ -67,7 +67,9 @@ def build(studio) -> None:
         return apply
 
     for path, comp in fields.items():
-        comp.input(edit(path), [yaml_box, comp], yaml_box, api_visibility="private")
+        # One edit at a time, so quick successive edits do not overwrite each other's YAML.
+        comp.input(edit(path), [yaml_box, comp], yaml_box, api_visibility="private", concurrency_id="yaml-edit",
+                   concurrency_limit=1)
     dataset.input(edit("data.dataset"), [yaml_box, dataset], yaml_box, api_visibility="private")
     dataset.select(edit("data.dataset"), [yaml_box, dataset], yaml_box, api_visibility="private")
 
@@ -84,10 +86,15 @@ def build(studio) -> None:
 
     upload.upload(on_upload, [upload, yaml_box], [dataset, yaml_box, status], api_visibility="private")
 
-    def on_start(text):
+    def on_start(form: dict):
+        """The YAML with the form's values on top (the form wins for the fields it shows)."""
         infos = [gr.update(info=_info(family_ui.name, p)) for p in paths]
         try:
-            config = validate_config(load_yaml(text))
+            raw = load_yaml(form[yaml_box])
+            set_path(raw, "data.dataset", form[dataset])
+            for path, comp in fields.items():
+                set_path(raw, path, normalise(family_ui.name, path, form[comp]))
+            config = validate_config(raw)
         except ConfigError as exc:
             for field, msg in exc.errors:
                 if field in paths:
@@ -102,7 +109,7 @@ def build(studio) -> None:
             return [f"**Not started:** {exc}", *infos]
         return [f"Queued **{name}**: follow it in the Runs tab.", *infos]
 
-    start.click(on_start, yaml_box, [status, *field_components], api_visibility="private")
+    start.click(on_start, {yaml_box, dataset, *field_components}, [status, *field_components], api_visibility="private")
 
 
 def _info(family: str, path: str) -> str:

@@ -1,0 +1,66 @@
+"""Drive the real app in headless Chromium: train by clicking, watch, stop, resume, generate."""
+import re
+
+from tests.studio.conftest import App, wait_for  # noqa: F401  (the launch fixture comes from tests/studio)
+
+pytest_plugins = ["tests.studio.conftest"]
+
+TINY_FORM = {
+    "data-image-size": "8", "data-num-samples": "96", "model-base-channels": "8", "training-epochs": "3000",
+    "training-max-minutes": "0", "training-batch-size": "16", "training-sample-every-epochs": "2",
+    "training-checkpoint-every-epochs": "2",
+}
+
+
+def progress_text(page) -> str:
+    return page.locator("#run-progress").inner_text()
+
+
+def step_of(page) -> int:
+    m = re.search(r"step (\d+) of", progress_text(page))
+    return int(m.group(1)) if m else -1
+
+
+def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, shoot):
+    app = launch()
+    page = browser_page
+    page.goto(app.url)
+    for field, value in TINY_FORM.items():
+        box = page.locator(f"#field-{field} input")
+        box.fill(value)
+        box.press("Tab")
+    page.wait_for_timeout(500)
+    shoot(page, "1-train-form")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Queued digits_8x8")).wait_for()
+    shoot(page, "2-queued")
+
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#run-picker input").click()
+    page.get_by_role("option", name="digits_8x8").click()
+    wait_for(lambda: step_of(page) > 0, what="the first logged steps")
+    first = step_of(page)
+    assert "of 15000" in progress_text(page)  # the form's 3000 epochs x 5 steps reached the run
+    wait_for(lambda: step_of(page) > first + 10, what="more steps on the chart")
+    assert page.locator("#loss-plot canvas, #loss-plot svg").count() > 0
+    shoot(page, "3-training")
+
+    page.locator("#stop-run").click()
+    wait_for(lambda: "stopped" in progress_text(page), what="status stopped")
+    stopped_at = step_of(page)
+    shoot(page, "4-stopped")
+    page.locator("#resume-run").click()
+    wait_for(lambda: "running" in progress_text(page) and step_of(page) > stopped_at, what="the resumed run")
+    shoot(page, "5-resumed")
+    page.locator("#stop-run").click()
+    wait_for(lambda: "stopped" in progress_text(page), what="the second stop")
+
+    page.get_by_role("tab", name="Generate").click()
+    page.get_by_role("button", name="↻ Refresh list").click()
+    page.wait_for_timeout(500)
+    page.locator("#gen-checkpoint input").click()
+    page.get_by_role("option").first.click()
+    page.locator("#generate").click()
+    page.get_by_text(re.compile(r"16 images of 8x8 in")).wait_for()
+    assert page.locator("#gallery img").count() >= 16
+    shoot(page, "6-generated")
