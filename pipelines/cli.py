@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> int:
     from .config import ConfigError, load_config
+    from .data import check_dataset
     from .train.run import train
 
     overrides = list(args.overrides)
@@ -56,9 +57,10 @@ def cmd_train(args) -> int:
     try:
         if args.resume is None:
             config = load_config(args.config or DEFAULT_CONFIG, overrides)
+            check_dataset(config.data.dataset)
         elif args.config:
             print("--config is ignored with --resume: the run's own config.yaml is used (change it with --set)", file=sys.stderr)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"config error:\n{exc}", file=sys.stderr)
         return 2
     stop = threading.Event()

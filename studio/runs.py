@@ -14,7 +14,8 @@ from pathlib import Path
 
 from pipelines import checkpoints as ckpt
 from pipelines.api import prepare_run, train
-from pipelines.config import RunConfig, parse_yaml, validate_config
+from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
+from pipelines.data import check_dataset
 from pipelines.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class RunManager:
             config = parse_yaml(config) or {}
         if isinstance(config, dict):
             config = validate_config(config)
+        try:
+            check_dataset(config.data.dataset)
+        except ValueError as exc:
+            field, _, msg = str(exc).partition(": ")
+            raise ConfigError([(field, msg)]) from None
         run_name, _ = prepare_run(config, self.workspace, name)
         self._enqueue(Job(run_name))
         return run_name

@@ -63,17 +63,26 @@ def dataset_slug(dataset: str) -> str:
     return dataset.replace("/", "-")
 
 
+def check_dataset(name: str) -> None:
+    """Refuse, before a run is queued, a dataset that names a folder or file that cannot be used.
+    (Hub ids are only checked when the run loads them: that may need the network.)"""
+    if name in BUILTIN:
+        return
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise ValueError(f"data.dataset: {name} is a file; give a folder of images, a built-in name ({', '.join(BUILTIN)}) or a hub id")
+    if not path.exists() and (name.startswith((".", "/", "~")) or Path(name).is_absolute()):
+        raise ValueError(f"data.dataset: folder {name} does not exist")
+
+
 def read_source(cfg) -> Source:
     name = cfg.dataset
     if name in BUILTIN:
         return BUILTIN[name](cfg.synthetic_count, cfg.split_seed)
+    check_dataset(name)
     path = Path(name).expanduser()
     if path.is_dir():
         return hub_dataset(str(path), cfg, cfg.split_seed) if is_saved_dataset(path) else image_folder(path)
-    if path.exists():
-        raise ValueError(f"data.dataset: {name} is a file; give a folder of images, a built-in name ({', '.join(BUILTIN)}) or a hub id")
-    if name.startswith((".", "/", "~")):
-        raise ValueError(f"data.dataset: folder {name} does not exist")
     return hub_dataset(name, cfg, cfg.split_seed)
 
 
@@ -123,4 +132,4 @@ def load_splits(cfg) -> DatasetSplits:
     return DatasetSplits(*parts, class_names=source.class_names, skipped=skipped)
 
 
-__all__ = ["DatasetSplits", "ImageDataset", "load_splits", "dataset_slug", "BUILTIN"]
+__all__ = ["DatasetSplits", "ImageDataset", "load_splits", "check_dataset", "dataset_slug", "BUILTIN"]

@@ -57,6 +57,16 @@ class Family:
         return {}
 
 
+def adamw(params, t) -> torch.optim.AdamW:
+    """AdamW with the fused kernel where torch has one (CPU and CUDA): its step is about 6x faster on the CPU."""
+    kwargs = dict(lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2), weight_decay=t.weight_decay)
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, fused=True, **kwargs)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(params, **kwargs)
+
+
 def warmup_then(schedule: str, optimizer, warmup: int, total: int):
     name = "cosine" if schedule == "cosine" else "constant_with_warmup"
     return get_scheduler(name, optimizer, num_warmup_steps=min(warmup, max(total - 1, 0)), num_training_steps=max(total, 1))
@@ -77,12 +87,12 @@ class SingleModelFamily(Family):
     def setup(self, total_steps: int) -> None:
         t = self.config.training
         model = self.build_model()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=t.learning_rate, betas=(t.adam_beta1, t.adam_beta2),
-                                      weight_decay=t.weight_decay)
+        optimizer = adamw(model.parameters(), t)
         self.lr_scheduler = warmup_then(t.lr_schedule, optimizer, t.warmup_steps, total_steps)
         self.optimizer = optimizer
         self.model = self.accelerator.prepare(model)
         self.ema = EMA(self.raw_model, t.ema_decay, t.ema_warmup_power)  # on the training device
+        self.params = list(self.model.parameters())  # listed once: walking the module tree every step is slow
         if self.compile:
             self.model = torch.compile(self.model)
 
@@ -109,7 +119,7 @@ class SingleModelFamily(Family):
         loss_value = total / len(micro_batches)
         if not math.isfinite(loss_value):
             raise NonFiniteLoss(f"the loss became {loss_value}")
-        grad_norm = precision.step(self.optimizer, self.model.parameters(), self.config.training.grad_clip)
+        grad_norm = precision.step(self.optimizer, self.params, self.config.training.grad_clip)
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.raw_model)

@@ -39,6 +39,8 @@ def test_a_bad_config_is_refused_naming_the_field(launch):
     client = launch().client()
     result = client.predict(tiny_yaml().replace("batch_size: 16", "batch_size: 0"), api_name="/start")
     assert result["errors"][0][0] == "training.batch_size"
+    result = client.predict(tiny_yaml().replace("dataset: digits", "dataset: /no/such/folder"), api_name="/start")
+    assert result["errors"] == [["data.dataset", "folder /no/such/folder does not exist"]]
     assert client.predict(api_name="/list_runs") == []
 
 
