@@ -99,7 +99,7 @@ class TrainingConfig(Section):
     grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this value (empty: no clipping).")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="Largest EMA decay (reached after warm-up); 0 turns EMA off.")
     ema_warmup_power: float = Field(0.75, gt=0, le=1, description="EMA warm-up: decay = 1 - (1 + step) ** -power, capped at ema_decay.")
-    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: fp16 on CUDA, bf16 on CPUs that support it fast, else fp32.")
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16 (or fp16) on CUDA, bf16 on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32.")
     compile: Literal["auto", "on", "off"] = Field("auto", description="torch.compile the model (auto: on CUDA only).")
     seed: int = Field(0, description="Seed of weights, noise and data order.")
     checkpoint_every_epochs: int = Field(10, ge=1, description="Write checkpoint-<step>/ every N epochs.")
@@ -114,7 +114,8 @@ class TrainingConfig(Section):
 class RunConfig(Section):
     """Base of every family's config: the family, an optional run name, the data and the training loop."""
     family: str = Field("ddpm", description="Model family.")
-    name: str | None = Field(None, description="Run name; default <dataset>_<size>x<size>.")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
+                             description="Run name (letters, digits, _ . -); default <dataset>_<size>x<size>.")
     data: DataConfig = Field(default_factory=DataConfig, description="Where the images come from and how they are prepared.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="The optimizer, schedule, checkpoints and samples.")
 

@@ -67,3 +67,9 @@ def test_presets_are_valid(preset):
 def test_yes_no_on_off_stay_words():
     cfg = load_config(None, ["training.mixed_precision=no", "training.compile=off", "data.random_flip=true"])
     assert cfg.training.mixed_precision == "no" and cfg.training.compile == "off" and cfg.data.random_flip is True
+
+
+def test_run_names_cannot_escape_the_workspace():
+    with pytest.raises(ConfigError) as err:
+        validate_config({"name": "../../etc"})
+    assert fields(err.value) == ["name"]

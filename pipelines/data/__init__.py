@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +58,9 @@ def dataset_slug(dataset: str) -> str:
     """A short name for run names: the built-in name, a folder's name, or a hub id with '/' replaced."""
     if dataset in BUILTIN:
         return dataset
-    path = Path(dataset)
-    if path.exists():
-        return path.resolve().name or "data"
-    return dataset.replace("/", "-")
+    path = Path(dataset).expanduser()
+    slug = (path.resolve().name if path.exists() else dataset.replace("/", "-")) or "data"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", slug).strip("._-") or "data"
 
 
 def check_dataset(name: str) -> None:

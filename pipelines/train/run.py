@@ -17,7 +17,7 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 
 from .. import checkpoints as ckpt
-from ..config import RunConfig, config_to_yaml, load_config
+from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import dataset_slug, load_splits
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
@@ -52,6 +52,8 @@ def run_logger(name: str, folder: Path, main: bool) -> logging.Logger:
 def prepare_run(config: RunConfig, workspace: str | Path, name: str | None = None) -> tuple[str, Path]:
     """Pick a free run name and create its folder, config.yaml and queued store row."""
     store = RunStore(workspace)
+    if name is not None:
+        config = validate_config({**config.model_dump(mode="json"), "name": name})  # same rules as the config's name
     base = name or config.name or f"{dataset_slug(config.data.dataset)}_{config.data.image_size}x{config.data.image_size}"
     run_name = store.unique_name(base) if not name else base
     if name and (store.exists(name) or (Path(workspace) / name).exists()):
