@@ -58,5 +58,8 @@ def register(studio) -> None:
             paths.append(str(folder / f"{i:03d}.png"))
         return paths, took
 
-    for fn in (start, stop, resume, list_runs, run_metrics, generate):
+    for fn in (start, stop, resume, generate):
         gr.api(fn, api_name=fn.__name__)
+    # Quick reads skip the queue: a poller costs the server one plain HTTP request each time.
+    for fn in (list_runs, run_metrics):
+        gr.api(fn, api_name=fn.__name__, queue=False)

@@ -56,6 +56,12 @@ def component_for(family: str, path: str, value: Any) -> gr.components.Component
     return gr.Textbox(value="" if value is None else str(value), label=label, info=tip, elem_id=elem_id)
 
 
+def form_value(family: str, path: str, value):
+    """A config value as its form field shows it (an optional number shows "none" as 0)."""
+    kind, optional = _base_type(field_info(family, path).annotation)
+    return 0 if value is None and optional and kind in (int, float) else value
+
+
 def get_path(raw: dict, path: str):
     node = raw
     for part in path.split("."):

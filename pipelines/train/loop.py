@@ -119,7 +119,7 @@ class Trainer:
         s, epochs = self.state, self.config.training.epochs
         self.fire("start")
         try:
-            while s.epoch < epochs and not self.stop_event.is_set():
+            while s.epoch < epochs and not self.should_stop():
                 micro: list[dict] = []
                 tick = time.perf_counter()
                 for batch in self.epoch_batches(s.epoch, s.step_in_epoch):

@@ -1,4 +1,8 @@
-"""Train tab: family, preset, dataset (built-in, folder, zip upload, hub id), a generated form, the YAML."""
+"""Train tab: family, preset, dataset (built-in, folder, zip upload, hub id), a generated form, the YAML.
+
+Each family in studio/families.py gets its own group of form fields, shown when it is picked; the YAML
+under Advanced holds the whole config. On Start the form's values win over the same keys in the YAML.
+"""
 from __future__ import annotations
 
 import gradio as gr
@@ -7,8 +11,10 @@ from pipelines.config import ConfigError, validate_config
 from pipelines.data import BUILTIN
 
 from ..families import CONFIG_DIR, FAMILY_UIS
-from ..forms import component_for, full_yaml, get_path, load_yaml, normalise, set_path
+from ..forms import component_for, field_info, form_value, full_yaml, get_path, load_yaml, normalise, set_path
 from ..uploads import UploadError, unpack_images_zip
+
+DEFAULT_FAMILY = "ddpm"
 
 
 def preset_yaml(preset: str) -> str:
@@ -16,62 +22,73 @@ def preset_yaml(preset: str) -> str:
 
 
 def build(studio) -> None:
-    family_ui = FAMILY_UIS["ddpm"]
-    start_yaml = preset_yaml(family_ui.default_preset)
-    start_raw = load_yaml(start_yaml)
+    first = FAMILY_UIS[DEFAULT_FAMILY]
+    start_yaml = preset_yaml(first.default_preset)
     with gr.Row():
-        family = gr.Dropdown([(f.label, f.name) for f in FAMILY_UIS.values()], value=family_ui.name, label="Model family",
+        family = gr.Dropdown([(f.label, f.name) for f in FAMILY_UIS.values()], value=first.name, label="Model family",
                              info="What kind of model to train.")
-        preset = gr.Dropdown(family_ui.presets(), value=family_ui.default_preset, label="Preset",
+        preset = gr.Dropdown(first.presets(), value=first.default_preset, label="Preset",
                              info="A starting config from configs/; everything below can be changed.")
     with gr.Row():
-        dataset = gr.Dropdown(list(BUILTIN), value=start_raw["data"]["dataset"], allow_custom_value=True, label="Dataset",
-                              info="A built-in set, a folder of images on this machine, or a Hugging Face dataset id.", scale=3)
+        dataset = gr.Dropdown(list(BUILTIN), value=load_yaml(start_yaml)["data"]["dataset"], allow_custom_value=True,
+                              label="Dataset", scale=3,
+                              info="A built-in set, a folder of images on this machine, or a Hugging Face dataset id.")
         upload = gr.File(label="…or upload a zip of images (subfolders become classes)", file_types=[".zip"], scale=2)
-    fields: dict[str, gr.components.Component] = {}
-    with gr.Group():
-        for row_paths in _rows(family_ui.form_fields, 4):
-            with gr.Row():
-                for path in row_paths:
-                    fields[path] = component_for(family_ui.name, path, get_path(start_raw, path))
+    fields: dict[tuple[str, str], gr.components.Component] = {}  # (family, dotted path) -> component
+    groups: dict[str, gr.Group] = {}
+    for ui in FAMILY_UIS.values():
+        raw = load_yaml(preset_yaml(ui.default_preset))
+        with gr.Group(visible=ui.name == first.name) as groups[ui.name]:
+            for row_paths in _rows(ui.form_fields, 4):
+                with gr.Row():
+                    for path in row_paths:
+                        fields[(ui.name, path)] = component_for(ui.name, path, get_path(raw, path))
     with gr.Accordion("Advanced: the full config (YAML)", open=False):
         yaml_box = gr.Code(start_yaml, language="yaml", label="config.yaml", interactive=True, lines=20)
     start = gr.Button("Start training", variant="primary")
     status = gr.Markdown(elem_id="train-status")
+    keys = list(fields)
+    components = [fields[k] for k in keys]
 
-    paths = list(fields)
-    field_components = [fields[p] for p in paths]
+    def infos(fam: str, errors: dict[str, str] | None = None) -> list:
+        errors = errors or {}
+        return [gr.update(info=f"⚠️ {errors[p]}" if p in errors else field_info(f, p).description) if f == fam else gr.update()
+                for f, p in keys]
 
-    def on_preset(name):
+    def on_preset(fam, name):
+        if not name:
+            return [gr.update()] * (2 + len(keys))
         text = preset_yaml(name)
         raw = load_yaml(text)
-        return [text, raw["data"]["dataset"],
-                *[gr.update(value=get_path(raw, p) or (0 if _optional_number(p) else get_path(raw, p)), info=_info(family_ui.name, p)) for p in paths]]
+        values = [gr.update(value=form_value(f, p, get_path(raw, p))) if f == fam else gr.update() for f, p in keys]
+        return [text, raw["data"]["dataset"], *values]
 
-    preset.change(on_preset, preset, [yaml_box, dataset, *field_components], api_visibility="private")
+    preset.change(on_preset, [family, preset], [yaml_box, dataset, *components], api_visibility="private")
 
-    def on_family(name):
-        ui = FAMILY_UIS[name]
-        return gr.update(choices=ui.presets(), value=ui.default_preset)
+    def on_family(fam):
+        ui = FAMILY_UIS[fam]
+        return [gr.update(choices=ui.presets(), value=ui.default_preset),
+                *[gr.update(visible=name == fam) for name in groups]]
 
-    family.change(on_family, family, preset, api_visibility="private")
+    family.change(on_family, family, [preset, *groups.values()], api_visibility="private")
 
-    def edit(path):
+    def edit(fam, path):
         def apply(text, value):
             try:
                 raw = load_yaml(text)
             except ValueError:
                 return gr.update()
-            set_path(raw, path, normalise(family_ui.name, path, value))
+            set_path(raw, path, normalise(fam, path, value) if fam else value)
             return full_yaml(raw)
         return apply
 
-    for path, comp in fields.items():
+    for (fam, path), comp in fields.items():
         # One edit at a time, so quick successive edits do not overwrite each other's YAML.
-        comp.input(edit(path), [yaml_box, comp], yaml_box, api_visibility="private", concurrency_id="yaml-edit",
+        comp.input(edit(fam, path), [yaml_box, comp], yaml_box, api_visibility="private", concurrency_id="yaml-edit",
                    concurrency_limit=1)
-    dataset.input(edit("data.dataset"), [yaml_box, dataset], yaml_box, api_visibility="private")
-    dataset.select(edit("data.dataset"), [yaml_box, dataset], yaml_box, api_visibility="private")
+    for event in (dataset.input, dataset.select):
+        event(edit(None, "data.dataset"), [yaml_box, dataset], yaml_box, api_visibility="private",
+              concurrency_id="yaml-edit", concurrency_limit=1)
 
     def on_upload(file, text):
         if file is None:
@@ -87,42 +104,23 @@ def build(studio) -> None:
     upload.upload(on_upload, [upload, yaml_box], [dataset, yaml_box, status], api_visibility="private")
 
     def on_start(form: dict):
-        """The YAML with the form's values on top (the form wins for the fields it shows)."""
-        infos = [gr.update(info=_info(family_ui.name, p)) for p in paths]
+        fam = form[family]
         try:
             raw = load_yaml(form[yaml_box])
+            raw["family"] = fam
             set_path(raw, "data.dataset", form[dataset])
-            for path, comp in fields.items():
-                set_path(raw, path, normalise(family_ui.name, path, form[comp]))
-            config = validate_config(raw)
+            for (f, path), comp in fields.items():
+                if f == fam:
+                    set_path(raw, path, normalise(f, path, form[comp]))
+            name = studio.manager.start(validate_config(raw))
         except ConfigError as exc:
-            for field, msg in exc.errors:
-                if field in paths:
-                    infos[paths.index(field)] = gr.update(info=f"⚠️ {msg}")
             listing = "\n".join(f"- `{f}`: {m}" for f, m in exc.errors)
-            return [f"**Not started; fix these fields:**\n{listing}", *infos]
-        except ValueError as exc:
-            return [f"**Not started:** {exc}", *infos]
-        try:
-            name = studio.manager.start(config)
+            return [f"**Not started; fix these fields:**\n{listing}", *infos(fam, dict(exc.errors))]
         except (ValueError, OSError) as exc:
-            return [f"**Not started:** {exc}", *infos]
-        return [f"Queued **{name}**: follow it in the Runs tab.", *infos]
+            return [f"**Not started:** {exc}", *infos(fam)]
+        return [f"Queued **{name}**: follow it in the Runs tab.", *infos(fam)]
 
-    start.click(on_start, {yaml_box, dataset, *field_components}, [status, *field_components], api_visibility="private")
-
-
-def _info(family: str, path: str) -> str:
-    from ..forms import field_info
-
-    return field_info(family, path).description or ""
-
-
-def _optional_number(path: str) -> bool:
-    from ..forms import _base_type, field_info
-
-    kind, optional = _base_type(field_info("ddpm", path).annotation)
-    return optional and kind in (int, float)
+    start.click(on_start, {family, yaml_box, dataset, *components}, [status, *components], api_visibility="private")
 
 
 def _rows(items, n):

@@ -1,0 +1,40 @@
+import threading
+
+import numpy as np
+import pytest
+
+from pipelines.sample.diffusion import Cancelled
+from studio.tabs.generate import CancelFlags, run_generation
+
+
+def test_generation_reports_steps_and_time(trained_run):
+    steps = []
+    pictures, took = run_generation(str(trained_run[1] / "final"), "ddim", 4, 5, 3, -1, 1.0, on_step=lambda i: steps.append(i["step"]))
+    assert len(pictures) == 3 and pictures[0].size == (8, 8) and np.asarray(pictures[0]).std() > 5
+    assert steps == [1, 2, 3, 4] and "3 images of 8x8" in took and "seeds 5–7" in took
+
+
+def test_cancel_stops_between_steps(trained_run):
+    flags = CancelFlags()
+    flag = flags.fresh("session-a")
+    seen = []
+
+    def on_step(info):
+        seen.append(info["step"])
+        if info["step"] == 2:
+            flags.cancel("session-a")
+
+    with pytest.raises(Cancelled):
+        run_generation(str(trained_run[1] / "final"), "ddim", 50, 0, 4, -1, 1.0, on_step=on_step, cancelled=flag)
+    assert seen == [1, 2]
+    flags.cancel("another-session")  # unknown sessions are ignored
+    assert isinstance(flags.fresh("session-a"), threading.Event) and not flags.flags["session-a"].is_set()
+
+
+def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="is not a folder"):
+        run_generation(str(tmp_path / "nope"), "ddim", 4, 0, 1, -1, 1.0)
+    with pytest.raises(gr.Error, match="Pick a checkpoint"):
+        run_generation("", "ddim", 4, 0, 1, -1, 1.0)
