@@ -48,7 +48,7 @@ class DataConfig(Section):
     resize: Literal["bicubic", "lanczos", "bilinear", "nearest"] = Field("bicubic", description="Resampling filter used to resize images.")
     center_crop: bool = Field(True, description="Crop the centre square before resizing (otherwise the image is squashed).")
     random_flip: bool = Field(False, description="Flip training images horizontally at random.")
-    num_samples: int | None = Field(None, ge=1, description="Use at most this many images (before the split); empty for all.")
+    num_samples: int | None = Field(None, ge=1, description="Use at most this many images (before the split); empty (0 in the app) for all.")
     val_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for validation.")
     test_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for the final test.")
     split_seed: int = Field(0, description="Seed of the train/validation/test split and of synthetic data.")

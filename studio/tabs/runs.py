@@ -37,7 +37,7 @@ def build(studio) -> gr.Dropdown:
         with gr.Column():
             grid_pick = gr.Slider(1, 2, value=1, step=1, label="Sample grids saved so far", info="Slide to see how the samples evolved.")
             grid = gr.Image(label="Sample grid", type="filepath", height=260)
-    log = gr.Textbox(label="Log (tail)", lines=10, max_lines=10, autoscroll=True)
+    log = gr.Textbox(label="Log (last 15 lines)", lines=15, max_lines=15, autoscroll=True)
     with gr.Accordion("Config", open=False):
         config = gr.Code(language="yaml", label="config.yaml")
     with gr.Row():
@@ -67,7 +67,7 @@ def build(studio) -> gr.Dropdown:
             grids[-1] if grids else None,
             gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
             grids[-1] if grids else None,
-            views.log_tail(row["folder"]),
+            views.log_tail(row["folder"], lines=15),
             row["config"],
             gr.update(visible=final.exists()),
         ]
