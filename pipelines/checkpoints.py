@@ -77,10 +77,6 @@ def resolve_resume(path: str | Path) -> Path:
     raise FileNotFoundError(f"--resume: {path} does not exist")
 
 
-def run_dir_of(checkpoint: Path) -> Path:
-    return checkpoint.parent
-
-
 def save_training_state(folder: Path, state: dict) -> None:
     torch.save(state, folder / STATE_FILE)
 

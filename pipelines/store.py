@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
-FINISHED = ("completed", "failed", "stopped", "interrupted")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

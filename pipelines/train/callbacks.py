@@ -208,4 +208,5 @@ class ProgressBar(Callback):
         if self.bar is not None:
             self.bar.close()
 
-    on_exception = lambda self, trainer, exc: self.on_end(trainer)  # noqa: E731
+    def on_exception(self, trainer, exc: BaseException) -> None:
+        self.on_end(trainer)
