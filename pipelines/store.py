@@ -136,15 +136,22 @@ class RunStore:
         self._conn().execute("UPDATE runs SET stop_requested=1 WHERE name=?", (name,))
 
     def mark_interrupted(self, stale_seconds: float = 60.0) -> list[str]:
-        """Runs still 'running' whose process is gone (its pid is dead, or its heartbeat stopped long ago)
-        become 'interrupted'."""
+        """Runs still 'running' whose process is gone become 'interrupted': its pid is dead or, for a run
+        without a pid, its heartbeat stopped long ago. (A live process may be silent for long: loading a
+        dataset, writing a checkpoint.)"""
         cutoff = time.time() - stale_seconds
         conn = self._conn()
-        names = [r["name"] for r in conn.execute("SELECT name, pid, heartbeat_at, started_at, created_at FROM runs WHERE status='running'")
-                 if (r["heartbeat_at"] or r["started_at"] or r["created_at"]) < cutoff or not _alive(r["pid"])]
+        rows = conn.execute("SELECT name, pid, heartbeat_at, started_at, created_at FROM runs WHERE status='running'")
+        names = [r["name"] for r in rows if _gone(r, cutoff)]
         for name in names:
             conn.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'the training process ended without finishing') WHERE name=?", (name,))
         return names
+
+    def transition(self, name: str, before: tuple[str, ...], after: str) -> bool:
+        """Set the status to `after` only if it is one of `before` (one statement: no race with other threads)."""
+        marks = ",".join("?" * len(before))
+        cur = self._conn().execute(f"UPDATE runs SET status=? WHERE name=? AND status IN ({marks})", (after, name, *before))
+        return cur.rowcount == 1
 
     def delete_run(self, name: str) -> None:
         self._conn().execute("DELETE FROM runs WHERE id=?", (self._run_id(name),))
@@ -163,9 +170,11 @@ class RunStore:
             args += names
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
 
-    def truncate_metrics(self, name: str, after_step: int) -> None:
-        """Drop metrics logged after a checkpoint that a resumed run will log again."""
-        self._conn().execute("DELETE FROM metrics WHERE run_id=? AND step>?", (self._run_id(name), after_step))
+    def truncate_after(self, name: str, step: int) -> None:
+        """Drop metrics and artifacts recorded after the checkpoint a run resumes from: it records them again."""
+        run_id = self._run_id(name)
+        self._conn().execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, step))
+        self._conn().execute("DELETE FROM artifacts WHERE run_id=? AND step>?", (run_id, step))
 
     def add_artifact(self, name: str, kind: str, path: str, step: int) -> None:
         self._conn().execute("INSERT INTO artifacts VALUES (?,?,?,?,?)", (self._run_id(name), kind, path, step, time.time()))
@@ -176,6 +185,12 @@ class RunStore:
             sql += " AND kind=?"
             args.append(kind)
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
+
+
+def _gone(row, cutoff: float) -> bool:
+    if row["pid"]:
+        return not _alive(row["pid"])
+    return (row["heartbeat_at"] or row["started_at"] or row["created_at"]) < cutoff
 
 
 def _alive(pid: int | None) -> bool:

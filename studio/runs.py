@@ -69,8 +69,7 @@ class RunManager:
             job = self.active.get(name)
         if job is not None:
             job.stop.set()
-        elif row["status"] == "queued":
-            self.store.update_run(name, status="stopped")
+        elif self.store.transition(name, ("queued",), "stopped"):
             return f"{name}: removed from the queue"
         elif row["status"] != "running":
             return f"{name} is {row['status']}, not running"
@@ -79,10 +78,10 @@ class RunManager:
 
     def resume(self, name: str) -> str:
         row = self.store.get_run(name)
-        if row["status"] in ("running", "queued"):
+        if not self.store.transition(name, ("completed", "failed", "stopped", "interrupted"), "queued"):
             return f"{name} is already {row['status']}"
         has_checkpoint = bool(ckpt.list_checkpoints(row["folder"]))
-        self.store.update_run(name, status="queued", error=None, stop_requested=0)
+        self.store.update_run(name, error=None, stop_requested=0)
         self._enqueue(Job(name, resume=has_checkpoint))
         return f"{name}: queued to resume" + ("" if has_checkpoint else " (no checkpoint yet: it starts over)")
 
@@ -99,7 +98,7 @@ class RunManager:
 
     def delete(self, name: str) -> str:
         row = self.store.get_run(name)
-        if row["status"] in ("running", "queued"):
+        if row["status"] in ("running", "queued") or self.is_active(name):
             raise ValueError(f"{name} is {row['status']}: stop it before deleting it")
         self.store.delete_run(name)
         folder = Path(row["folder"])
@@ -124,7 +123,8 @@ class RunManager:
         while True:
             job = self.queue.get()
             row = self.store.get_run(job.name) if self.store.exists(job.name) else None
-            if row is None or row["status"] != "queued":  # stopped or deleted while it waited
+            # Claim it: a run stopped or deleted while it waited is skipped.
+            if row is None or not self.store.transition(job.name, ("queued",), "running"):
                 continue
             with self.lock:
                 self.active[job.name] = job
@@ -133,8 +133,10 @@ class RunManager:
                     train(resume=row["folder"], stop_event=job.stop, progress=False)
                 else:
                     train(run_name=job.name, workspace=self.workspace, stop_event=job.stop, progress=False)
-            except Exception as exc:  # already recorded in the store and the run's log
+            except Exception as exc:  # recorded in the store and the run's log, unless it failed before training
                 log.warning("run %s failed: %s", job.name, exc)
+                if self.store.transition(job.name, ("running",), "failed"):
+                    self.store.update_run(job.name, error=f"{type(exc).__name__}: {exc}")
             finally:
                 with self.lock:
                     self.active.pop(job.name, None)

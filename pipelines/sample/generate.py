@@ -54,9 +54,13 @@ def load_diffusion(path: str | Path, device: str | torch.device = "cpu") -> Diff
     if not (unet_dir / "config.json").exists():
         raise FileNotFoundError(f"checkpoint: {path} holds no diffusers UNet (expected unet/config.json or config.json)")
     unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True).to(device).eval()
-    sched_dir = path / "scheduler"
-    scheduler = DDPMScheduler.from_pretrained(sched_dir) if sched_dir.is_dir() else DDPMScheduler()
-    return DiffusionModel(unet, scheduler, path, read_meta(path))
+    # A pipeline folder has scheduler/; a bare unet/ folder of one has it beside it.
+    sched_dir = next((d for d in (path / "scheduler", path.parent / "scheduler") if d.is_dir()), None)
+    if sched_dir is None:
+        raise FileNotFoundError(f"checkpoint: {path} has no scheduler/ (beside or inside it): the noise schedule "
+                                "the model was trained with is unknown")
+    scheduler = DDPMScheduler.from_pretrained(sched_dir)
+    return DiffusionModel(unet, scheduler, path, read_meta(path) or read_meta(path.parent))
 
 
 def _labels(model: DiffusionModel, num: int, class_label: int | None) -> torch.Tensor | None:

@@ -42,7 +42,7 @@ class StoreLogger(Callback):
 
     def on_start(self, trainer) -> None:
         if trainer.is_main:
-            self.store.truncate_metrics(self.run_name, trainer.state.global_step)
+            self.store.truncate_after(self.run_name, trainer.state.global_step)
             self.store.update_run(self.run_name, total_steps=trainer.state.total_steps)
 
     def on_step_end(self, trainer, logs: dict) -> None:
@@ -70,27 +70,21 @@ class StoreLogger(Callback):
 
 
 class TimeBudget(Callback):
-    """Ends the run like a stop, but as completed (final/ is written), once `max_minutes` are spent."""
+    """Ends the run like a stop, but as completed (final/ is written), once `max_minutes` are spent.
+
+    The budget counts from this start or resume: resuming a run gives it `max_minutes` more.
+    """
 
     def __init__(self, max_minutes: float | None):
         self.budget = max_minutes * 60 if max_minutes else None
-        self.used_before, self.started = 0.0, time.monotonic()
+        self.started = time.monotonic()
 
     def on_start(self, trainer) -> None:
         self.started = time.monotonic()
 
-    def elapsed(self) -> float:
-        return self.used_before + time.monotonic() - self.started
-
     def on_step_end(self, trainer, logs: dict) -> None:
-        if self.budget and self.elapsed() >= self.budget:
+        if self.budget and time.monotonic() - self.started >= self.budget:
             trainer.request_stop("time budget")
-
-    def state_dict(self) -> dict:
-        return {"used": self.elapsed()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.used_before = state["used"]
 
 
 class Checkpointer(Callback):

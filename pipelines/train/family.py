@@ -103,7 +103,7 @@ class SingleModelFamily(Family):
 
     @property
     def raw_model(self) -> torch.nn.Module:
-        return self.accelerator.unwrap_model(self.model)
+        return self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
 
     def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
         acc, precision = self.accelerator, self.precision

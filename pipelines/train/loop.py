@@ -43,8 +43,10 @@ class Trainer:
 
     def set_batch_size(self, micro_batch: int, accumulation: int) -> None:
         world = self.accelerator.num_processes
-        n = len(self.family.splits.train) // world
-        self.micro_batch, self.accumulation = max(1, min(micro_batch, n)), accumulation
+        n = max(len(self.family.splits.train) // world, 1)
+        # Every epoch must hold at least one optimizer step, however small the data.
+        accumulation = min(accumulation, n)
+        self.micro_batch, self.accumulation = max(1, min(micro_batch, n // accumulation)), accumulation
         self.state.steps_per_epoch = max(1, n // self.micro_batch // self.accumulation)
         self.state.total_steps = self.state.steps_per_epoch * self.config.training.epochs
         self.state.images_per_step = self.micro_batch * self.accumulation * world
@@ -84,7 +86,7 @@ class Trainer:
             return self.stop_event.is_set()
         from accelerate.utils import gather_object
 
-        reason = self.state.stop_reason if self.stop_event.is_set() else None
+        reason = (self.state.stop_reason or "stop requested") if self.stop_event.is_set() else None
         reason = next((r for r in gather_object([reason]) if r), None)
         if reason is not None:
             self.request_stop(reason)

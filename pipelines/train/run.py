@@ -58,7 +58,7 @@ def prepare_run(config: RunConfig, workspace: str | Path, name: str | None = Non
     run_name = store.unique_name(base) if not name else base
     if name and (store.exists(name) or (Path(workspace) / name).exists()):
         raise ValueError(f"--name: a run called {name!r} already exists in {workspace}; pick another name or --resume it")
-    folder = Path(workspace) / run_name
+    folder = Path(workspace).resolve() / run_name  # absolute: an app started elsewhere finds it
     folder.mkdir(parents=True)
     config = config.model_copy(update={"name": run_name})
     (folder / "config.yaml").write_text(config_to_yaml(config))
@@ -86,6 +86,7 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
     store = RunStore(workspace)
     folder = Path(store.get_run(run_name)["folder"])
     config = load_config(folder / "config.yaml", overrides)
+    process.wait_for_everyone()  # every rank has read config.yaml before rank 0 rewrites it
     log = run_logger(run_name, folder, main)
     if main:
         (folder / "config.yaml").write_text(config_to_yaml(config))

@@ -69,7 +69,7 @@ def build(studio) -> gr.Dropdown:
             grids[-1] if grids else None,
             views.log_tail(row["folder"], lines=15),
             row["config"],
-            gr.update(visible=final.exists()),
+            gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists() else gr.update(visible=False),
         ]
 
     detail = [progress, stats, error, loss_plot, lr_plot, sample, grid_pick, grid, log, config, download_btn]
@@ -106,14 +106,16 @@ def build(studio) -> gr.Dropdown:
     duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
                         [run, edits], action, api_visibility="private")
 
-    def export(name):
-        row = store.get_run(name)
-        out = studio.workspace / "exports" / f"{name}_final"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return shutil.make_archive(str(out), "zip", Path(row["folder"]) / "final")
-
-    download_btn.click(export, run, download_btn, api_visibility="private")
     return run
+
+
+def final_zip(workspace: Path, name: str, final: Path) -> Path:
+    """The run's final/ as a zip, made once (again only if final/ changed): the button downloads its value."""
+    out = workspace / "exports" / f"{name}_final.zip"
+    if not out.exists() or out.stat().st_mtime < final.stat().st_mtime:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.make_archive(str(out.with_suffix("")), "zip", final)
+    return out
 
 
 def _names(store: RunStore) -> list[str]:

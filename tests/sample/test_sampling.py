@@ -94,3 +94,8 @@ def test_output_forms(tmp_path):
 def test_loading_something_that_is_not_a_checkpoint_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no diffusers UNet"):
         load(tmp_path)
+
+
+def test_a_bare_unet_folder_uses_the_schedule_beside_it(trained_run):
+    model = load(trained_run[1] / "final" / "unet")
+    assert model.scheduler.config.prediction_type == "v_prediction" and model.meta["run"] == "digits_8x8"

@@ -176,3 +176,9 @@ def test_auto_batch_size_shrinks_until_it_fits_and_keeps_the_effective_batch():
     assert tried[0] == 16 and tried == sorted(tried, reverse=True) and tried[-1] == 4
     assert (trainer.micro_batch, trainer.accumulation) == (4, 8)  # 16 x 2 = 4 x 8
     assert trainer.state.steps_per_epoch == 86 // 4 // 8
+
+
+def test_data_smaller_than_one_effective_batch_still_trains(tmp_path):
+    cfg = tiny_config(data={"num_samples": 12}, training={"batch_size": 16, "gradient_accumulation_steps": 4, "epochs": 2})
+    row = train(cfg, tmp_path, progress=False)
+    assert row["status"] == "completed" and row["step"] == row["total_steps"] == 2
