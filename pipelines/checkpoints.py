@@ -59,6 +59,20 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def set_aside_newer(checkpoint: Path) -> list[Path]:
+    """Resuming from an older checkpoint abandons the newer ones: rename them (kept, but never picked
+    by --resume or pruned in place of the new ones)."""
+    step = int(CHECKPOINT_RE.match(checkpoint.name).group(1))
+    moved = []
+    for p in list_checkpoints(checkpoint.parent):
+        if int(p.name.split("-")[1]) > step:
+            target = p.with_name(f"abandoned-{p.name}")
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(p, target)
+            moved.append(target)
+    return moved
+
+
 def prune_checkpoints(run_dir: str | Path, keep_last: int) -> None:
     for p in list_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(p, ignore_errors=True)

@@ -127,8 +127,9 @@ class Checkpointer(Callback):
 
     def _save(self, trainer, folder: Path, with_state: bool = True) -> None:
         trainer.accelerator.wait_for_everyone()
+        rng_states = trainer.gather_rng_states() if with_state else None  # every rank takes part
         if trainer.is_main:
-            trainer.save_checkpoint(folder, with_state=with_state)
+            trainer.save_checkpoint(folder, rng_states=rng_states)
             self.log.info("saved %s", folder.name)
 
     def on_end(self, trainer) -> None:

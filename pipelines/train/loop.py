@@ -151,13 +151,21 @@ class Trainer:
 
     # Checkpoints ------------------------------------------------------------------------------------
 
-    def training_state(self) -> dict:
+    def gather_rng_states(self) -> list[dict]:
+        """Every process's RNG state, in rank order (a collective: all processes must call it)."""
+        if self.accelerator.num_processes == 1:
+            return [rng_state()]
+        from accelerate.utils import gather_object
+
+        return gather_object([rng_state()])
+
+    def training_state(self, rng_states: list[dict]) -> dict:
         s = self.state
         return {
             "family": self.family.state_dict(),
             "loop": {"epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step},
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
-            "rng": rng_state(),
+            "rng": rng_states,
         }
 
     def load_training_state(self, state: dict) -> None:
@@ -167,17 +175,19 @@ class Trainer:
         for cb in self.callbacks:
             if type(cb).__name__ in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][type(cb).__name__])
-        set_rng_state(state["rng"])
+        rngs = state["rng"]  # one per process that wrote it; a different process count reuses them in turn
+        set_rng_state(rngs[self.accelerator.process_index % len(rngs)])
 
-    def save_checkpoint(self, folder, with_state: bool = True) -> None:
-        """Write the model (and, for checkpoint-<step>/, the resumable state) atomically. Main process only."""
+    def save_checkpoint(self, folder, rng_states: list[dict] | None = None) -> None:
+        """Write the model and, given the processes' RNG states (checkpoint-<step>/), the resumable state,
+        atomically. Main process only."""
         meta = {"family": self.family.name, "run": self.run.name, "step": self.state.global_step,
                 "epoch": self.state.epoch, "loss": self.state.logs.get(self.family.main_loss), **self.family.meta()}
         with ckpt.atomic_dir(folder) as tmp:
             self.family.save_model(tmp)
             ckpt.write_meta(tmp, meta)
-            if with_state:
-                ckpt.save_training_state(tmp, self.training_state())
+            if rng_states is not None:
+                ckpt.save_training_state(tmp, self.training_state(rng_states))
         self.fire("checkpoint", path=folder)
 
 

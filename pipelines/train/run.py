@@ -91,6 +91,10 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
     if main:
         (folder / "config.yaml").write_text(config_to_yaml(config))
         ckpt.clean_partial(folder)
+        if checkpoint is not None:
+            for moved in ckpt.set_aside_newer(checkpoint):
+                log.info("resuming from %s: the newer %s is set aside as %s", checkpoint.name,
+                         moved.name.removeprefix("abandoned-"), moved.name)
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
                          heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
     try:

@@ -182,3 +182,14 @@ def test_data_smaller_than_one_effective_batch_still_trains(tmp_path):
     cfg = tiny_config(data={"num_samples": 12}, training={"batch_size": 16, "gradient_accumulation_steps": 4, "epochs": 2})
     row = train(cfg, tmp_path, progress=False)
     assert row["status"] == "completed" and row["step"] == row["total_steps"] == 2
+
+
+def test_resuming_an_older_checkpoint_sets_the_newer_ones_aside(tmp_path):
+    cfg = tiny_config(training={"epochs": 4, "keep_last": 10})
+    row = train(cfg, tmp_path, progress=False)
+    folder = tmp_path / row["name"]
+    assert [p.name for p in ckpt.list_checkpoints(folder)] == ["checkpoint-5", "checkpoint-10", "checkpoint-15", "checkpoint-20"]
+    train(resume=folder / "checkpoint-10", overrides=["training.keep_last=2"], progress=False)
+    assert [p.name for p in ckpt.list_checkpoints(folder)] == ["checkpoint-15", "checkpoint-20"]
+    assert (folder / "abandoned-checkpoint-15").is_dir() and (folder / "abandoned-checkpoint-20").is_dir()
+    assert "the newer checkpoint-20 is set aside" in (folder / "log.txt").read_text()
