@@ -170,6 +170,12 @@ class RunStore:
             args += names
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
 
+    def last_metrics(self, name: str, metric: str, n: int) -> list[dict]:
+        """The newest n values of one metric, oldest first (the UI polls this every few seconds)."""
+        rows = self._conn().execute("SELECT step, epoch, name, value, time FROM metrics WHERE run_id=? AND name=? "
+                                    "ORDER BY step DESC, rowid DESC LIMIT ?", (self._run_id(name), metric, n))
+        return [dict(r) for r in rows][::-1]
+
     def truncate_after(self, name: str, step: int) -> None:
         """Drop metrics and artifacts recorded after the checkpoint a run resumes from: it records them again."""
         run_id = self._run_id(name)

@@ -27,9 +27,7 @@ def _duration(seconds: float | None) -> str:
 def run_duration(row: dict) -> float | None:
     if not row["started_at"]:
         return None
-    end = row["ended_at"] if row["status"] not in ("running",) and row["ended_at"] else (row["heartbeat_at"] or time.time())
-    if row["status"] == "running":
-        end = time.time()
+    end = time.time() if row["status"] == "running" else (row["ended_at"] or row["heartbeat_at"] or time.time())
     return end - row["started_at"]
 
 
@@ -60,7 +58,7 @@ def metric_frame(store: RunStore, name: str, metric: str, smoothing: float = 0.0
 
 
 def latest(store: RunStore, name: str, metric: str) -> float | None:
-    rows = store.metrics(name, [metric])
+    rows = store.last_metrics(name, metric, 1)
     return rows[-1]["value"] if rows else None
 
 
@@ -68,7 +66,7 @@ def time_left(store: RunStore, row: dict) -> float | None:
     """Seconds left at the pace of the last logged steps."""
     if row["status"] != "running" or not row["total_steps"]:
         return None
-    rows = store.metrics(row["name"], ["loss"])[-20:]
+    rows = store.last_metrics(row["name"], "loss", 20)
     if len(rows) < 2 or rows[-1]["time"] <= rows[0]["time"]:
         return None
     rate = (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["time"] - rows[0]["time"])

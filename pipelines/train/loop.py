@@ -16,7 +16,7 @@ import torch
 
 from .. import checkpoints as ckpt
 
-EVENTS = ("start", "step_end", "epoch_end", "evaluation", "checkpoint", "exception", "end")
+EVENTS = ("start", "step_end", "epoch_end", "evaluation", "checkpoint", "exception", "end")  # Callback.on_<event>
 
 
 @dataclass
@@ -72,6 +72,7 @@ class Trainer:
         return self.accelerator.is_main_process
 
     def fire(self, event: str, **kwargs) -> None:
+        assert event in EVENTS, event
         for cb in self.callbacks:
             getattr(cb, f"on_{event}")(self, **kwargs)
 
