@@ -1,4 +1,4 @@
-"""python -m pipelines train|sample ... (see README for the reference)."""
+"""python -m pipelines train|sample|evaluate ... (see README for the reference)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+EXTRACTOR_NAMES = ("inception", "digits-cnn", "hog-colour")  # as pipelines.metrics.extractors (not imported: slow)
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "ddpm_digits16.yaml"
 
 
@@ -40,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, default=8, help="frames of --interpolate")
     s.add_argument("--compare", nargs="+", metavar="CHECKPOINT", help="the same seeds from several checkpoints, one row each")
     s.add_argument("--display", type=int, default=64, help="pixel size each image is shown at in --compare and --interpolate")
+    e = sub.add_parser("evaluate", help="FID/KID of a run's checkpoint on held-out images (printed and stored)")
+    e.add_argument("--checkpoint", required=True, help="a run's checkpoint-<step>/, best/ or final/ folder")
+    e.add_argument("--split", default="test", choices=["train", "val", "test"], help="real images to compare with (default test)")
+    e.add_argument("--num", type=int, default=2000, help="generated images (default 2000)")
+    e.add_argument("--extractor", default="auto", choices=["auto", *EXTRACTOR_NAMES],
+                   help="features (auto: inception where its weights are on the machine, else digits-cnn on digits, else hog-colour)")
+    e.add_argument("--sampler", default="dpm++", choices=["ddpm", "ddim", "dpm++", "pndm", "euler"])
+    e.add_argument("--steps", type=int, default=20)
     return parser
 
 
@@ -117,6 +126,17 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .metrics.evaluate import evaluate_checkpoint
+
+    if args.num < 2:
+        print("error: --num must be at least 2", file=sys.stderr)
+        return 2
+    result = evaluate_checkpoint(args.checkpoint, args.split, args.num, args.extractor, args.sampler, args.steps, progress=True)
+    print(result.summary())
+    return 0
+
+
 def _save_png(image, path) -> Path:
     from PIL import Image
 
@@ -129,7 +149,7 @@ def _save_png(image, path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample}[args.command](args)
-    except (ValueError, FileNotFoundError) as exc:
+        return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.command](args)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

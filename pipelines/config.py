@@ -84,6 +84,9 @@ class DiffusionConfig(Section):
     snr_gamma: float = Field(5.0, gt=0, description="Gamma of min-SNR weighting.")
 
 
+SAMPLER_NAMES = Literal["ddpm", "ddim", "dpm++", "pndm", "euler"]
+
+
 class TrainingConfig(Section):
     epochs: int = Field(40, ge=1, le=100_000, description="Passes over the training data.")
     max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; the run stops cleanly and writes final/ when it is spent.")
@@ -106,9 +109,31 @@ class TrainingConfig(Section):
     keep_last: int = Field(2, ge=1, description="Keep only the newest K checkpoint-<step>/ folders.")
     sample_every_epochs: int = Field(5, ge=1, description="Write samples/epoch_<n>.png every N epochs.")
     num_sample_images: int = Field(16, ge=1, le=256, description="Images in each sample grid (fixed seeds).")
-    sample_sampler: Literal["ddpm", "ddim", "dpm++", "pndm", "euler"] = Field("dpm++", description="Sampler for the sample grids.")
+    sample_sampler: SAMPLER_NAMES = Field("dpm++", description="Sampler for the sample grids.")
     sample_steps: int = Field(20, ge=1, le=1000, description="Sampler steps for the sample grids.")
     log_every_steps: int = Field(10, ge=1, description="Write metrics to the run store every N optimizer steps.")
+
+
+class EvaluationConfig(Section):
+    every_epochs: int = Field(10, ge=0, description="FID/KID from the EMA weights every N epochs (0: off; best/ then follows the loss).")
+    num_samples: int = Field(1000, ge=10, le=100_000, description="Generated images per evaluation during training.")
+    split: Literal["train", "val", "test"] = Field("train", description="Real images the samples are compared with during training.")
+    extractor: Literal["auto", "inception", "digits-cnn", "hog-colour"] = Field(
+        "auto", description="Features: auto = Inception (true FID) where its weights are on the machine, else digits-cnn on digits, else hog-colour.")
+    sampler: SAMPLER_NAMES = Field("dpm++", description="Diffusion sampler used for evaluation samples.")
+    steps: int = Field(20, ge=1, le=1000, description="Sampler steps for evaluation samples.")
+    kid_subset_size: int = Field(1000, ge=2, description="KID subset size (lowered to the smaller image count when needed).")
+    final: bool = Field(True, description="When training ends (evaluation on), evaluate best/ on final_split with final_num_samples images.")
+    final_split: Literal["train", "val", "test"] = Field("test", description="Held-out real images of the final evaluation.")
+    final_num_samples: int = Field(2000, ge=10, le=100_000, description="Generated images in the final evaluation.")
+
+
+class EarlyStoppingConfig(Section):
+    patience: int = Field(0, ge=0, description="Evaluations without a better FID before the learning rate is cut (0: off).")
+    lr_factor: float = Field(0.5, gt=0, lt=1, description="Learning-rate multiplier at each cut.")
+    max_lr_cuts: int = Field(2, ge=0, description="Cuts allowed; the next plateau stops the run.")
+    loss_below: float | None = Field(None, gt=0, description="Stop once the epoch loss is below this and has not improved for loss_patience epochs (empty: off).")
+    loss_patience: int = Field(20, ge=1, description="Epochs without a better epoch loss for the loss rule.")
 
 
 class RunConfig(Section):
@@ -118,6 +143,8 @@ class RunConfig(Section):
                              description="Run name (letters, digits, _ . -); default <dataset>_<size>x<size>.")
     data: DataConfig = Field(default_factory=DataConfig, description="Where the images come from and how they are prepared.")
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="The optimizer, schedule, checkpoints and samples.")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="FID/KID during and after training.")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="Learning-rate cuts and stops on plateaus.")
 
 
 class DDPMConfig(RunConfig):

@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS metrics (
     time REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, name, step);
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    epoch REAL NOT NULL,
+    kind TEXT NOT NULL,
+    checkpoint TEXT,
+    split TEXT NOT NULL,
+    extractor TEXT NOT NULL,
+    num_samples INTEGER NOT NULL,
+    num_real INTEGER NOT NULL,
+    fd REAL NOT NULL,
+    kid REAL NOT NULL,
+    kid_std REAL NOT NULL,
+    seconds REAL NOT NULL,
+    time REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS artifacts (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
@@ -54,6 +70,8 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 """
 
+EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor", "num_samples", "num_real", "fd", "kid",
+                     "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
               "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid")
 
@@ -176,11 +194,27 @@ class RunStore:
                                     "ORDER BY step DESC, rowid DESC LIMIT ?", (self._run_id(name), metric, n))
         return [dict(r) for r in rows][::-1]
 
+    def log_evaluation(self, name: str, **values) -> None:
+        """One FID/KID evaluation; `kind` is "training" (periodic) or "final" (held-out split, a checkpoint)."""
+        if set(values) != set(EVALUATION_FIELDS):
+            raise ValueError(f"an evaluation needs exactly {EVALUATION_FIELDS}")
+        cols = ", ".join(("run_id", *EVALUATION_FIELDS, "time"))
+        self._conn().execute(f"INSERT INTO evaluations ({cols}) VALUES ({','.join('?' * (len(EVALUATION_FIELDS) + 2))})",
+                             (self._run_id(name), *(values[k] for k in EVALUATION_FIELDS), time.time()))
+
+    def evaluations(self, name: str, kind: str | None = None) -> list[dict]:
+        sql, args = "SELECT * FROM evaluations WHERE run_id=?", [self._run_id(name)]
+        if kind:
+            sql += " AND kind=?"
+            args.append(kind)
+        return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
+
     def truncate_after(self, name: str, step: int) -> None:
-        """Drop metrics and artifacts recorded after the checkpoint a run resumes from: it records them again."""
+        """Drop metrics, evaluations and artifacts recorded after the checkpoint a run resumes from: it
+        records them again."""
         run_id = self._run_id(name)
-        self._conn().execute("DELETE FROM metrics WHERE run_id=? AND step>?", (run_id, step))
-        self._conn().execute("DELETE FROM artifacts WHERE run_id=? AND step>?", (run_id, step))
+        for table in ("metrics", "evaluations", "artifacts"):
+            self._conn().execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
 
     def add_artifact(self, name: str, kind: str, path: str, step: int) -> None:
         self._conn().execute("INSERT INTO artifacts VALUES (?,?,?,?,?)", (self._run_id(name), kind, path, step, time.time()))

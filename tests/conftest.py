@@ -21,6 +21,7 @@ def tiny_config(**sections):
         "diffusion": {"num_train_timesteps": 100},
         "training": {"epochs": 2, "batch_size": 16, "warmup_steps": 2, "checkpoint_every_epochs": 1,
                      "sample_every_epochs": 1, "num_sample_images": 4, "sample_steps": 4, "log_every_steps": 1},
+        "evaluation": {"every_epochs": 0, "final": False},
     }
     for section, values in sections.items():
         if isinstance(values, dict):

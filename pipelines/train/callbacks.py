@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from .. import checkpoints as ckpt
+from .loop import USER_STOP
 
 
 class Callback:
@@ -53,7 +54,7 @@ class StoreLogger(Callback):
         self.seconds += s.step_seconds
         if trainer.is_main:
             if self.store.stop_requested(self.run_name):  # a read of one row: cheap enough for every step
-                trainer.request_stop("stop requested")
+                trainer.request_stop(USER_STOP)
             if time.monotonic() - self.last_beat >= 1.0:
                 self.last_beat = time.monotonic()
                 self.store.heartbeat(self.run_name, s.global_step, s.epoch)
@@ -88,37 +89,36 @@ class TimeBudget(Callback):
 
 
 class Checkpointer(Callback):
-    """checkpoint-<step>/ every N epochs (keeping the last K), best/ by epoch loss, final/ at the end.
+    """checkpoint-<step>/ every N epochs (keeping the last K), best/, and final/ at the end.
 
-    A stopped run gets a resumable checkpoint; a finished one (all epochs, or its time budget) also final/.
-    Nothing is written after an exception, so a NaN never overwrites the last good checkpoint.
+    best/ follows the evaluations' FID (or FD) when `best_by_metric`, else the epoch loss at checkpoint epochs.
+    A run stopped by a person gets a resumable checkpoint; any other end (all epochs, time budget, early
+    stopping) also final/. Nothing is written after an exception, so a NaN never overwrites a good checkpoint.
     """
 
-    def __init__(self, run_dir: Path, every_epochs: int, keep_last: int, logger: logging.Logger):
+    def __init__(self, run_dir: Path, every_epochs: int, keep_last: int, logger: logging.Logger, best_by_metric: bool = False):
         self.run_dir, self.every, self.keep_last, self.log = Path(run_dir), every_epochs, keep_last, logger
+        self.best_by_metric = best_by_metric
         self.best = math.inf
-        self.epoch_sum, self.epoch_count = 0.0, 0
-
-    def on_step_end(self, trainer, logs: dict) -> None:
-        self.epoch_sum += logs.get(trainer.family.main_loss, 0.0)
-        self.epoch_count += 1
 
     def on_epoch_end(self, trainer) -> None:
-        epoch_loss = self.epoch_sum / max(self.epoch_count, 1)
-        if trainer.accelerator.num_processes > 1:  # every process must take the same saving decisions
-            import torch
-
-            epoch_loss = trainer.accelerator.reduce(torch.tensor(epoch_loss, device=trainer.accelerator.device), "mean").item()
-        self.epoch_sum, self.epoch_count = 0.0, 0
         last_epoch = trainer.state.epoch == trainer.config.training.epochs
         if trainer.state.epoch % self.every == 0 or last_epoch:
-            if epoch_loss < self.best:
-                self.best = epoch_loss
-                self._save(trainer, self.run_dir / "best", with_state=False)
-                if trainer.is_main:
-                    trainer.run.store.update_run(trainer.run.name, best_metric="loss", best_value=epoch_loss)
+            if not self.best_by_metric:
+                self._maybe_best(trainer, trainer.state.epoch_loss, "loss")
             if not last_epoch:  # the end writes the last one
                 self.checkpoint(trainer)
+
+    def on_evaluation(self, trainer, metrics: dict) -> None:
+        if self.best_by_metric:
+            self._maybe_best(trainer, metrics["fd"], metrics["label"])
+
+    def _maybe_best(self, trainer, value: float, label: str) -> None:
+        if value < self.best:  # every process has the same value (reduced or broadcast), so the same answer
+            self.best = value
+            self._save(trainer, self.run_dir / "best", with_state=False)
+            if trainer.is_main:
+                trainer.run.store.update_run(trainer.run.name, best_metric=label, best_value=value)
 
     def checkpoint(self, trainer) -> None:
         self._save(trainer, self.run_dir / f"checkpoint-{trainer.state.global_step}")
@@ -134,14 +134,16 @@ class Checkpointer(Callback):
 
     def on_end(self, trainer) -> None:
         self.checkpoint(trainer)
-        if trainer.state.stop_reason in (None, "time budget"):
+        if trainer.state.stop_reason != USER_STOP:
             self._save(trainer, self.run_dir / "final", with_state=False)
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "epoch_sum": self.epoch_sum, "epoch_count": self.epoch_count}
+        return {"best": self.best, "best_by_metric": self.best_by_metric}
 
     def load_state_dict(self, state: dict) -> None:
-        self.best, self.epoch_sum, self.epoch_count = state["best"], state["epoch_sum"], state["epoch_count"]
+        # A resume that switched evaluation on or off compares a different number: start best/ afresh.
+        if state.get("best_by_metric", False) == self.best_by_metric:
+            self.best = state["best"]
 
 
 class SampleGrid(Callback):

@@ -58,14 +58,14 @@ class DDPMFamily(SingleModelFamily):
         return loss, {"mse": mse.mean().item()}
 
     @torch.no_grad()
-    def sample_images(self, num: int, seed: int) -> np.ndarray:
+    def sample_images(self, num: int, seed: int, sampler: str | None = None, steps: int | None = None) -> np.ndarray:
         t = self.config.training
         unet = self.ema.model
         shape = (self.config.data.channels, self.config.data.image_size, self.config.data.image_size)
         labels = torch.arange(num) % self.num_classes if self.num_classes else None
         noise = seed_noise(list(range(seed, seed + num)), shape)
-        sampler = make_sampler(t.sample_sampler, self.noise_scheduler)
-        images = denoise(unet, sampler, noise, t.sample_steps, class_labels=labels,
+        sampler = make_sampler(sampler or t.sample_sampler, self.noise_scheduler)
+        images = denoise(unet, sampler, noise, steps or t.sample_steps, class_labels=labels,
                          guidance=2.0 if self.num_classes else 1.0, null_class=self.num_classes or None, seed=seed)
         return to_uint8(images)
 

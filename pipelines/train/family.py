@@ -48,8 +48,13 @@ class Family:
         """Write the model for use (not for resuming) into an existing folder."""
         raise NotImplementedError
 
-    def sample_images(self, num: int, seed: int) -> np.ndarray:
-        """uint8 N x H x W x C images from the weights used for exports (EMA)."""
+    def sample_images(self, num: int, seed: int, **options) -> np.ndarray:
+        """uint8 N x H x W x C images from the weights used for exports (EMA); image i from seed `seed + i`.
+        `options` are the family's sampling settings (a diffusion family takes `sampler` and `steps`)."""
+        raise NotImplementedError
+
+    def scale_learning_rate(self, factor: float) -> None:
+        """Multiply every learning rate from now on (a cut on a plateau); kept in the resumable state."""
         raise NotImplementedError
 
     def meta(self) -> dict:
@@ -124,6 +129,12 @@ class SingleModelFamily(Family):
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.raw_model)
         return {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0], "grad_norm": grad_norm}
+
+    def scale_learning_rate(self, factor: float) -> None:
+        # LambdaLR sets lr = base_lr * schedule(step); base_lrs are part of its state_dict.
+        self.lr_scheduler.base_lrs = [lr * factor for lr in self.lr_scheduler.base_lrs]
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
 
     def try_batch(self, batch: dict) -> None:
         with self.precision.autocast():

@@ -6,6 +6,7 @@ evaluation, checkpoint, exception, end.
 """
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -17,6 +18,7 @@ import torch
 from .. import checkpoints as ckpt
 
 EVENTS = ("start", "step_end", "epoch_end", "evaluation", "checkpoint", "exception", "end")  # Callback.on_<event>
+USER_STOP = "stop requested"  # the stop reason of a person's stop (other reasons end a run as completed)
 
 
 @dataclass
@@ -30,6 +32,9 @@ class TrainState:
     step_seconds: float = 0.0  # the last step's data loading and optimization, without callbacks
     stop_reason: str | None = None  # None: ran all epochs
     logs: dict = field(default_factory=dict)  # the latest step's values
+    loss_sum: float = 0.0  # the main loss summed over this epoch's steps so far
+    loss_count: int = 0
+    epoch_loss: float = math.inf  # mean main loss of the last completed epoch, over all processes
 
 
 class Trainer:
@@ -87,11 +92,25 @@ class Trainer:
             return self.stop_event.is_set()
         from accelerate.utils import gather_object
 
-        reason = (self.state.stop_reason or "stop requested") if self.stop_event.is_set() else None
+        reason = (self.state.stop_reason or USER_STOP) if self.stop_event.is_set() else None
         reason = next((r for r in gather_object([reason]) if r), None)
         if reason is not None:
             self.request_stop(reason)
         return reason is not None
+
+    def mean_over_processes(self, value: float) -> float:
+        """The mean of a number over all processes, so that they all take the same decisions from it."""
+        if self.accelerator.num_processes == 1:
+            return value
+        return self.accelerator.reduce(torch.tensor(value, device=self.accelerator.device), "mean").item()
+
+    def broadcast(self, value):
+        """The main process's value of any picklable object, on every process."""
+        if self.accelerator.num_processes == 1:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0]
 
     # Data -------------------------------------------------------------------------------------------
 
@@ -134,6 +153,8 @@ class Trainer:
                     s.step_seconds = time.perf_counter() - tick
                     s.global_step += 1
                     s.step_in_epoch += 1
+                    s.loss_sum += s.logs.get(self.family.main_loss, 0.0)
+                    s.loss_count += 1
                     self.fire("step_end", logs=s.logs)
                     if self.should_stop():
                         break
@@ -141,9 +162,11 @@ class Trainer:
                 if s.step_in_epoch >= s.steps_per_epoch:
                     s.epoch += 1
                     s.step_in_epoch = 0
+                    s.epoch_loss = self.mean_over_processes(s.loss_sum / max(s.loss_count, 1))
+                    s.loss_sum, s.loss_count = 0.0, 0
                     self.fire("epoch_end")
             if self.stop_event.is_set() and s.stop_reason is None:
-                s.stop_reason = "stop requested"
+                s.stop_reason = USER_STOP
         except BaseException as exc:
             self.fire("exception", exc=exc)
             raise
@@ -164,7 +187,8 @@ class Trainer:
         s = self.state
         return {
             "family": self.family.state_dict(),
-            "loop": {"epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step},
+            "loop": {"epoch": s.epoch, "step_in_epoch": s.step_in_epoch, "global_step": s.global_step,
+                     "loss_sum": s.loss_sum, "loss_count": s.loss_count, "epoch_loss": s.epoch_loss},
             "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks},
             "rng": rng_states,
         }
@@ -173,6 +197,9 @@ class Trainer:
         self.family.load_state_dict(state["family"])
         loop = state["loop"]
         self.state.epoch, self.state.step_in_epoch, self.state.global_step = loop["epoch"], loop["step_in_epoch"], loop["global_step"]
+        # Checkpoints written before epoch losses moved into the loop carry none.
+        self.state.loss_sum, self.state.loss_count = loop.get("loss_sum", 0.0), loop.get("loss_count", 0)
+        self.state.epoch_loss = loop.get("epoch_loss", math.inf)
         for cb in self.callbacks:
             if type(cb).__name__ in state["callbacks"]:
                 cb.load_state_dict(state["callbacks"][type(cb).__name__])

@@ -21,8 +21,9 @@ from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import dataset_slug, load_splits
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
+from .evaluation import EarlyStopping, Evaluator
 from .family import NonFiniteLoss
-from .loop import Trainer
+from .loop import USER_STOP, Trainer
 from .precision import Precision, resolve_mixed_precision
 from .registry import FAMILIES
 
@@ -116,7 +117,7 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
             store.update_run(run_name, status=status, error=reason, ended_at=time.time())
         raise
     if main:
-        status = "stopped" if state.stop_reason == "stop requested" else "completed"
+        status = "stopped" if state.stop_reason == USER_STOP else "completed"
         store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch)
         log.info("run %s (%s)", status, state.stop_reason or "all epochs done")
     accelerator.wait_for_everyone()
@@ -164,10 +165,14 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         log.warning("skipped %d unusable files in total", len(splits.skipped))
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = FAMILIES[config.family](config, splits, accelerator, precision)
+    evaluating = config.evaluation.every_epochs > 0
+    # Order matters: early stopping sees an evaluation before the checkpoint of the same epoch is written.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
         TimeBudget(t.max_minutes),
-        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log),
+        EarlyStopping(config.early_stopping, log),
+        *([Evaluator(config, run, log)] if evaluating else []),
+        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluating),
         SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
         ProgressBar(progress),
         *extra_callbacks,

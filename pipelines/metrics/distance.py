@@ -1,0 +1,99 @@
+"""Fréchet distance and KID between feature sets, through torchmetrics, and cached real-image features.
+
+Features are extracted once (batched, without gradients) and handed to torchmetrics through an identity
+"feature network": the same features then serve FD and KID, and real ones can be cached on disk.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class _Given(nn.Module):
+    """Lets torchmetrics take features we already have."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+
+@torch.no_grad()
+def extract(extractor: nn.Module, images: torch.Tensor | np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """Features (float64, on the CPU) of uint8 images, N x C x H x W tensors or N x H x W x C arrays."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images).permute(0, 3, 1, 2)
+    device = next(extractor.parameters(), torch.empty(0)).device
+    return torch.cat([extractor(images[i:i + batch_size].to(device)).double().cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    metric = FrechetInceptionDistance(feature=_Given(real.shape[1]))
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    return float(metric.compute())
+
+
+def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subset_size: int = 1000, subsets: int = 100,
+                    seed: int = 0) -> tuple[float, float]:
+    """KID (mean, std over random subsets); subsets shrink to the smaller set for small counts."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    size = max(2, min(subset_size, len(real), len(fake)))
+    with warnings.catch_warnings():  # that it keeps all features: it is given features, and those are small
+        warnings.simplefilter("ignore", UserWarning)
+        metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size)
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    with torch.random.fork_rng(devices=[]):  # subsets are drawn from torch's global RNG: keep training's untouched
+        torch.manual_seed(seed)
+        mean, std = metric.compute()
+    return float(mean), float(std)
+
+
+def distances(real: torch.Tensor, fake: torch.Tensor, kid_subset_size: int = 1000) -> dict[str, float]:
+    kid, kid_std = kernel_distance(real, fake, kid_subset_size)
+    return {"fd": frechet_distance(real, fake), "kid": kid, "kid_std": kid_std}
+
+
+def real_features(cache_dir: str | Path, data_cfg, split: str, extractor_name: str, extractor: nn.Module,
+                  num: int, images_of_split) -> torch.Tensor:
+    """Features of up to `num` real images of a split, cached per dataset, split, resolution and extractor.
+
+    The key also covers everything else that decides which images are in the split (fractions, seed,
+    channels, resizing); `images_of_split()` is only called when the cache misses.
+    """
+    from safetensors.torch import load_file, save_file
+
+    from ..data import dataset_slug
+
+    settings = json.dumps({"data": data_cfg.model_dump(mode="json"), "split": split, "num": num}, sort_keys=True)
+    digest = hashlib.sha1(settings.encode()).hexdigest()[:10]
+    name = f"{dataset_slug(data_cfg.dataset)}_{split}_{data_cfg.image_size}px_{extractor_name}_{digest}.safetensors"
+    path = Path(cache_dir) / "real-features" / name
+    if path.exists():
+        return load_file(path)["features"]
+    images = images_of_split()
+    if len(images) == 0:
+        raise ValueError(f"evaluation.split: the {split} split of {data_cfg.dataset} is empty "
+                         f"(raise data.{split}_fraction, or evaluate on another split)")
+    if len(images) > num:
+        images = images[torch.from_numpy(np.sort(np.random.default_rng(0).permutation(len(images))[:num]))]
+    features = extract(extractor, images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{name}")
+    save_file({"features": features.contiguous()}, tmp)
+    tmp.replace(path)
+    return features
