@@ -31,6 +31,7 @@ FAMILY_UIS: dict[str, FamilyUI] = {
             "model.class_conditional", "model.base_channels", "diffusion.beta_schedule", "diffusion.prediction",
             "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
             "training.sample_every_epochs", "training.checkpoint_every_epochs",
+            "evaluation.every_epochs", "evaluation.num_samples", "evaluation.extractor", "early_stopping.patience",
         ),
     ),
 }

@@ -11,6 +11,9 @@ from pydantic import BaseModel
 from pipelines.config import CONFIG_CLASSES, config_to_yaml, parse_yaml, validate_config
 
 
+QUALIFIED_SECTIONS = ("evaluation", "early_stopping")
+
+
 def field_info(family: str, path: str):
     """The pydantic FieldInfo of a dotted path such as 'training.batch_size'."""
     cls: type[BaseModel] = CONFIG_CLASSES[family]
@@ -38,7 +41,10 @@ def _base_type(annotation):
 
 def component_for(family: str, path: str, value: Any) -> gr.components.Component:
     info = field_info(family, path)
-    label = path.split(".", 1)[1].replace("_", " ")
+    section, leaf = path.split(".", 1)
+    label = leaf.replace("_", " ")
+    if section in QUALIFIED_SECTIONS:  # "every epochs" alone would not say what happens
+        label = f"{section.replace('_', ' ')}: {label}"
     tip = info.description or ""
     elem_id = "field-" + path.replace(".", "-").replace("_", "-")
     kind, optional = _base_type(info.annotation)

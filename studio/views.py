@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import checkpoints as ckpt
+from pipelines.metrics.extractors import metric_label
 from pipelines.store import RunStore
 from pipelines.train.plots import smooth
 
@@ -55,6 +56,39 @@ def metric_frame(store: RunStore, name: str, metric: str, smoothing: float = 0.0
     if log_scale:
         frame[metric] = np.log10(np.clip(frame[metric], 1e-12, None))
     return frame
+
+
+def _series(row: dict) -> str:
+    return f"{metric_label(row['extractor'])}, {row['num_samples']} samples vs {row['split']}"
+
+
+def evaluation_frame(store: RunStore, name: str) -> pd.DataFrame:
+    """The training evaluations' FD over steps, one series per extractor and sample count (the legend)."""
+    rows = store.evaluations(name, "training")
+    return pd.DataFrame({"step": [r["step"] for r in rows], "FD": [r["fd"] for r in rows],
+                         "series": [_series(r) for r in rows]})
+
+
+EVALUATION_COLUMNS = ["step", "of", "vs real", "metric", "value", "KID", "samples", "seconds"]
+
+
+def evaluation_table(store: RunStore, name: str) -> pd.DataFrame:
+    rows = []
+    for r in store.evaluations(name):
+        rows.append([r["step"], f"{r['checkpoint']}/" if r["kind"] == "final" else "training", f"{r['split']} ({r['num_real']})",
+                     metric_label(r["extractor"]), f"{r['fd']:.4g}", f"{r['kid']:.2g} ± {r['kid_std']:.1g}", r["num_samples"],
+                     f"{r['seconds']:.1f}"])
+    return pd.DataFrame(rows[::-1], columns=EVALUATION_COLUMNS)  # newest first
+
+
+def final_evaluation(store: RunStore, name: str) -> str:
+    finals = store.evaluations(name, "final")
+    if not finals:
+        return ""
+    r = finals[-1]
+    return (f"**Final evaluation** of {r['checkpoint']}/ (step {r['step']}) on the {r['split']} split: "
+            f"{metric_label(r['extractor'])} **{r['fd']:.4g}** · KID {r['kid']:.3g} ± {r['kid_std']:.2g} · "
+            f"{r['num_samples']} samples vs {r['num_real']} real images · {r['seconds']:.0f} s")
 
 
 def latest(store: RunStore, name: str, metric: str) -> float | None:

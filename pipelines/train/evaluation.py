@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import math
 
+import torch
+
 from ..metrics.evaluate import Scorer, evaluate_checkpoint
 from .callbacks import Callback
 from .loop import USER_STOP
@@ -35,21 +37,25 @@ class Evaluator(Callback):
     def evaluate(self, trainer) -> None:
         s, metrics = trainer.state, None
         if trainer.is_main:
-            if self.scorer is None:
-                self.scorer = Scorer(self.data_cfg, self.cfg.split, self.cfg.extractor, self.cache_dir,
-                                     lambda: getattr(trainer.family.splits, self.cfg.split).images,
-                                     trainer.accelerator.device, self.cfg.kid_subset_size)
-            family = trainer.family
-            result = self.scorer.score(lambda n, seed: family.sample_images(n, seed, sampler=self.cfg.sampler, steps=self.cfg.steps),
-                                       self.cfg.num_samples, self.batch_size)
-            self.run.store.log_evaluation(self.run.name, step=s.global_step, epoch=s.epoch, kind="training",
-                                          checkpoint=None, **result.record())
-            self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
-            metrics = {"fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
-                       "seconds": result.seconds}
+            with torch.random.fork_rng(devices=[]):  # turning evaluation on must not change the training itself
+                metrics = self._score(trainer)
         metrics = trainer.broadcast(metrics)
         self.last_step = s.global_step
         trainer.fire("evaluation", metrics=metrics)
+
+    def _score(self, trainer) -> dict:
+        s = trainer.state
+        if self.scorer is None:
+            self.scorer = Scorer(self.data_cfg, self.cfg.split, self.cfg.extractor, self.cache_dir,
+                                 lambda: getattr(trainer.family.splits, self.cfg.split).images,
+                                 trainer.accelerator.device, self.cfg.kid_subset_size)
+        family = trainer.family
+        result = self.scorer.score(lambda n, seed: family.sample_images(n, seed, sampler=self.cfg.sampler, steps=self.cfg.steps),
+                                   self.cfg.num_samples, self.batch_size)
+        self.run.store.log_evaluation(self.run.name, step=s.global_step, epoch=s.epoch, kind="training",
+                                      checkpoint=None, **result.record())
+        self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
+        return {"fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label, "seconds": result.seconds}
 
     def on_end(self, trainer) -> None:
         if trainer.state.stop_reason == USER_STOP:

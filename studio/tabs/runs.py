@@ -30,8 +30,16 @@ def build(studio) -> gr.Dropdown:
         smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing", info="Exponential moving average of the loss.")
         log_scale = gr.Checkbox(value=True, label="Log scale (log10 of the loss)")
     with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss", height=260, elem_id="loss-plot")
+        # No fixed height on plots with a legend: Gradio clips the legend of a fixed-height plot.
+        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss", elem_id="loss-plot")
+        fd_plot = gr.LinePlot(x="step", y="FD", color="series", label="FID / FD (lower is better)", y_title="distance",
+                              elem_id="fd-plot")
+    with gr.Row():
         lr_plot = gr.LinePlot(x="step", y="lr", label="Learning rate", height=260)
+        with gr.Column():
+            final_eval = gr.Markdown(elem_id="final-evaluation")
+            evaluations = gr.Dataframe(headers=views.EVALUATION_COLUMNS, label="Evaluations (newest first)", interactive=False,
+                                       max_height=220, elem_id="evaluations-table")
     with gr.Row():
         sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
         with gr.Column():
@@ -51,7 +59,7 @@ def build(studio) -> gr.Dropdown:
         names = _names(store)
         out = [views.runs_table(store), gr.update(choices=names)]
         if not name or name not in names:
-            return out + [gr.update()] * 11
+            return out + [gr.update()] * len(detail)
         row = store.get_run(name)
         grids = views.sample_grids(store, name)
         ips, lr = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
@@ -63,7 +71,10 @@ def build(studio) -> gr.Dropdown:
             " · ".join(f for f in facts if f),
             f"**Error:** {row['error']}" if row["error"] and row["status"] in ("failed", "interrupted") else "",
             views.metric_frame(store, name, "loss", smooth, log10),
+            views.evaluation_frame(store, name),
             views.metric_frame(store, name, "lr"),
+            views.final_evaluation(store, name),
+            views.evaluation_table(store, name),
             grids[-1] if grids else None,
             gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
             grids[-1] if grids else None,
@@ -72,7 +83,7 @@ def build(studio) -> gr.Dropdown:
             gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists() else gr.update(visible=False),
         ]
 
-    detail = [progress, stats, error, loss_plot, lr_plot, sample, grid_pick, grid, log, config, download_btn]
+    detail = [progress, stats, error, loss_plot, fd_plot, lr_plot, final_eval, evaluations, sample, grid_pick, grid, log, config, download_btn]
     inputs = [run, smoothing, log_scale]
     timer.tick(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
     for trigger in (run.change, smoothing.release, log_scale.change):

@@ -8,7 +8,7 @@ pytest_plugins = ["tests.studio.conftest"]
 TINY_FORM = {
     "data-image-size": "8", "data-num-samples": "96", "model-base-channels": "8", "training-epochs": "3000",
     "training-max-minutes": "0", "training-batch-size": "16", "training-sample-every-epochs": "2",
-    "training-checkpoint-every-epochs": "2",
+    "training-checkpoint-every-epochs": "2", "evaluation-every-epochs": "2", "evaluation-num-samples": "64",
 }
 
 
@@ -54,6 +54,9 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
     assert "of 15000" in progress_text(page)  # the form's 3000 epochs x 5 steps reached the run
     wait_for(lambda: step_of(page) > first + 10, what="more steps on the chart")
     assert page.locator("#loss-plot canvas, #loss-plot svg").count() > 0
+    wait_for(lambda: "FD (digits-cnn)" in page.locator("#evaluations-table").inner_text(), what="an evaluation row")
+    assert "train (86)" in page.locator("#evaluations-table").inner_text()
+    assert page.locator("#fd-plot canvas, #fd-plot svg").count() > 0
     shoot(page, "3-training")
 
     page.locator("#stop-run").click()

@@ -1,0 +1,21 @@
+"""What the Runs tab shows about evaluations, from the run store."""
+from pipelines.store import RunStore
+from studio import views
+
+
+def test_evaluations_are_charted_tabled_and_the_final_one_summarised(tmp_path):
+    store = RunStore(tmp_path)
+    store.create_run("r", "ddpm", "digits", 16, "", str(tmp_path / "r"))
+    row = {"epoch": 10.0, "kind": "training", "checkpoint": None, "split": "train", "extractor": "digits-cnn",
+           "num_samples": 500, "num_real": 1617, "fd": 0.86, "kid": 0.0158, "kid_std": 0.0025, "seconds": 12.5}
+    store.log_evaluation("r", step=250, **row)
+    store.log_evaluation("r", step=500, **{**row, "epoch": 20.0, "fd": 0.35})
+    store.log_evaluation("r", step=500, **{**row, "epoch": 20.0, "kind": "final", "checkpoint": "best", "split": "test",
+                                           "num_samples": 2000, "num_real": 90, "fd": 0.98, "seconds": 58.0})
+    chart = views.evaluation_frame(store, "r")
+    assert chart["FD"].tolist() == [0.86, 0.35] and set(chart["series"]) == {"FD (digits-cnn), 500 samples vs train"}
+    table = views.evaluation_table(store, "r")
+    assert table.iloc[0]["of"] == "best/" and table.iloc[0]["vs real"] == "test (90)" and len(table) == 3
+    assert table.iloc[-1]["of"] == "training" and table.iloc[-1]["seconds"] == "12.5"
+    text = views.final_evaluation(store, "r")
+    assert "best/ (step 500) on the test split" in text and "FD (digits-cnn) **0.98**" in text and "2000 samples" in text

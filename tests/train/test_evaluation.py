@@ -1,0 +1,97 @@
+"""Evaluation during training: FD/KID rows, best/ by FD, the final evaluation, early stopping, `evaluate`."""
+import math
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from pipelines import checkpoints as ckpt
+from pipelines.cli import main
+from pipelines.store import RunStore
+from pipelines.train.evaluation import EarlyStopping
+from pipelines.train.loop import Trainer
+from pipelines.train.run import RunHandle, build_trainer, run_logger, train
+from tests.conftest import tiny_config
+
+EVAL = {"every_epochs": 1, "num_samples": 32, "steps": 4, "final": True, "final_split": "val", "final_num_samples": 24}
+
+
+def test_training_evaluates_and_best_follows_fd(tmp_path):
+    row = train(tiny_config(training={"epochs": 3}, evaluation=EVAL), tmp_path, progress=False)
+    store = RunStore(tmp_path)
+    during = store.evaluations(row["name"], "training")
+    assert [e["epoch"] for e in during] == [1, 2, 3]
+    assert all(e["extractor"] == "digits-cnn" and e["num_samples"] == 32 and e["split"] == "train" and e["seconds"] > 0
+               and math.isfinite(e["fd"]) and e["fd"] > 0 for e in during)
+    best = min(during, key=lambda e: e["fd"])
+    assert row["best_metric"] == "FD (digits-cnn)" and row["best_value"] == pytest.approx(best["fd"])
+    assert ckpt.read_meta(row["folder"] + "/best")["step"] == best["step"]
+    [final] = store.evaluations(row["name"], "final")
+    assert final["checkpoint"] == "best" and final["split"] == "val" and final["num_samples"] == 24
+    log = open(row["folder"] + "/log.txt").read()
+    assert "evaluation at epoch 3: FD (digits-cnn)" in log and "final evaluation: FD (digits-cnn)" in log
+    assert (tmp_path / "cache" / "real-features").is_dir()
+
+
+def test_evaluation_leaves_the_training_trajectory_unchanged(tmp_path):
+    on = train(tiny_config(training={"epochs": 2}, evaluation={**EVAL, "final": False}), tmp_path / "on", progress=False)
+    off = train(tiny_config(training={"epochs": 2}), tmp_path / "off", progress=False)
+    weights = [load_file(f"{row['folder']}/final/unet/diffusion_pytorch_model.safetensors") for row in (on, off)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def make_trainer(tmp_path, **sections) -> Trainer:
+    from accelerate import Accelerator
+
+    from pipelines.store import RunStore
+
+    config = tiny_config(**sections)
+    folder = tmp_path / "run"
+    folder.mkdir(parents=True)
+    run = RunHandle("run", folder, RunStore(tmp_path), run_logger("run", folder, True))
+    return build_trainer(config, run, Accelerator(cpu=True), None, progress=False)
+
+
+def test_fd_plateau_cuts_the_learning_rate_then_stops(tmp_path):
+    trainer = make_trainer(tmp_path, early_stopping={"patience": 2, "max_lr_cuts": 1, "lr_factor": 0.5})
+    stopper = next(cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping))
+    family = trainer.family
+    base = family.lr_scheduler.base_lrs[0]
+    for fd in (5.0, 4.0, 4.5, 4.2):  # two evaluations without a better FD
+        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)"})
+    assert family.lr_scheduler.base_lrs[0] == pytest.approx(base / 2) and trainer.state.stop_reason is None
+    family.optimizer.step()  # no gradients: changes nothing, but the scheduler expects it first
+    family.lr_scheduler.step()
+    assert family.optimizer.param_groups[0]["lr"] == pytest.approx(family.lr_scheduler.get_last_lr()[0])
+    state = family.state_dict()  # the cut is part of the resumable state
+    for fd in (4.1, 4.3):
+        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)"})
+    assert trainer.state.stop_reason == "FD (digits-cnn) plateau"
+    fresh = make_trainer(tmp_path / "again")
+    fresh.family.load_state_dict(state)
+    assert fresh.family.lr_scheduler.base_lrs[0] == pytest.approx(base / 2)
+
+
+def test_loss_rule_stops_a_run_that_no_longer_improves(tmp_path):
+    row = train(tiny_config(training={"epochs": 40}, early_stopping={"loss_below": 100.0, "loss_patience": 1}),
+                tmp_path, progress=False)
+    assert row["status"] == "completed" and row["epoch"] < 40
+    assert (tmp_path / row["name"] / "final").is_dir()
+    assert "has not improved for 1 epochs: stopping" in (tmp_path / row["name"] / "log.txt").read_text()
+
+
+def test_evaluate_command_prints_and_stores(trained_run, capsys):
+    ws, folder = trained_run
+    assert main(["evaluate", "--checkpoint", str(folder / "final"), "--num", "40", "--split", "val", "--steps", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "FD (digits-cnn)" in out and "40 samples vs" in out and "val images" in out
+    final = RunStore(ws).evaluations(folder.name, "final")[-1]
+    assert final["checkpoint"] == "final" and final["split"] == "val" and final["step"] == ckpt.read_meta(folder / "final")["step"]
+
+
+def test_evaluate_command_refuses_what_it_cannot_score(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "missing")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    (tmp_path / "loose").mkdir()
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "loose")]) == 2
+    assert "not inside a studio run folder" in capsys.readouterr().err
