@@ -4,14 +4,16 @@
 subpackages: functions of the same names on the package would be shadowed when those are imported.)
 
     train(config, workspace, ...)            -> the run's store row
-    load(checkpoint)                         -> DiffusionModel
-    sample(model, sampler, steps, num, ...)  -> uint8 N x H x W x C images
+    load(checkpoint)                         -> DiffusionModel or GANModel (by the folder's files)
+    sample(model, sampler, steps, num, ...)  -> uint8 N x H x W x C images (a GAN ignores sampler and steps)
     interpolate(model, seed_a, seed_b, ...)  -> uint8 frames
     compare(checkpoints, ...)                -> [(label, images, seconds)]
 """
 from __future__ import annotations
 
-from .sample.generate import DiffusionModel, compare, generate as sample, interpolate, load_diffusion as load
+from .sample.gan import GANModel
+from .sample.generate import DiffusionModel
+from .sample.models import compare, interpolate_model as interpolate, load_model as load, sample_model as sample
 from .train.run import prepare_run, train
 
-__all__ = ["train", "prepare_run", "load", "sample", "interpolate", "compare", "DiffusionModel"]
+__all__ = ["train", "prepare_run", "load", "sample", "interpolate", "compare", "DiffusionModel", "GANModel"]

@@ -85,6 +85,7 @@ class DiffusionConfig(Section):
 
 
 SAMPLER_NAMES = Literal["ddpm", "ddim", "dpm++", "pndm", "euler"]
+EXTRACTOR_NAMES = Literal["auto", "inception", "digits-cnn", "hog-colour"]
 
 
 class TrainingConfig(Section):
@@ -118,7 +119,7 @@ class EvaluationConfig(Section):
     every_epochs: int = Field(10, ge=0, description="FID/KID from the EMA weights every N epochs (0: off; best/ then follows the loss).")
     num_samples: int = Field(1000, ge=10, le=100_000, description="Generated images per evaluation during training.")
     split: Literal["train", "val", "test"] = Field("train", description="Real images the samples are compared with during training.")
-    extractor: Literal["auto", "inception", "digits-cnn", "hog-colour"] = Field(
+    extractor: EXTRACTOR_NAMES = Field(
         "auto", description="Features: auto = Inception (true FID) where its weights are on the machine, else digits-cnn on digits, else hog-colour.")
     sampler: SAMPLER_NAMES = Field("dpm++", description="Diffusion sampler used for evaluation samples.")
     steps: int = Field(20, ge=1, le=1000, description="Sampler steps for evaluation samples.")
@@ -146,6 +147,15 @@ class RunConfig(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="FID/KID during and after training.")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="Learning-rate cuts and stops on plateaus.")
 
+    @model_validator(mode="after")
+    def _check_evaluation_split(self) -> RunConfig:
+        e = self.evaluation
+        if e.every_epochs and e.split != "train" and getattr(self.data, f"{e.split}_fraction") == 0:
+            raise ValueError(f"evaluation.split is {e.split}, but data.{e.split}_fraction is 0, so that split is empty")
+        if self.early_stopping.patience and not e.every_epochs:
+            raise ValueError("early_stopping.patience needs evaluations (evaluation.every_epochs above 0)")
+        return self
+
 
 class DDPMConfig(RunConfig):
     family: Literal["ddpm"] = Field("ddpm", description="Model family.")
@@ -160,6 +170,52 @@ class DDPMConfig(RunConfig):
         groups = norm_groups(self.model.base_channels)
         if self.model.base_channels % groups:
             raise ValueError("model.base_channels must be a multiple of 4")
+        return self
+
+
+class GANModelConfig(Section):
+    z_dim: int = Field(128, ge=8, le=1024, description="Length of the generator's noise vector z.")
+    g_channels: int = Field(64, ge=8, le=1024, description="Generator width at full resolution (x2 per halving, up to x8).")
+    d_channels: int = Field(64, ge=8, le=1024, description="Discriminator width at full resolution (x2 per halving, up to x8).")
+    attention_resolutions: list[int] = Field([16], description="Feature-map sizes (pixels) with self-attention, in G and D.")
+    class_conditional: bool = Field(True, description="Use the dataset's labels if it has any (conditional batch norm in G, projection in D).")
+
+
+class GANTrainingConfig(Section):
+    loss: Literal["hinge", "nonsaturating"] = Field("hinge", description="Adversarial loss.")
+    real_label: float = Field(0.95, gt=0.5, le=1.0, description="Non-saturating loss: the target for real images (one-sided label smoothing).")
+    g_steps: int = Field(1, ge=1, le=10, description="Generator steps per discriminator step.")
+    d_learning_rate: float = Field(4e-4, gt=0, le=1.0, description="Discriminator learning rate (the generator's is training.learning_rate).")
+    warmup_epochs: int = Field(2, ge=0, description="Epochs of linear learning-rate warm-up for both networks.")
+    augment: bool = Field(False, description="Differentiable augmentation of real and generated images for D (for small datasets).")
+    augment_policy: list[Literal["color", "translation", "cutout"]] = Field(["color", "translation", "cutout"], description="Which augmentations.")
+    collapse_ratio: float = Field(0.5, ge=0, lt=1, description="Warn when sample diversity falls below this share of the real data's (0: never).")
+    collapse_rollback: bool = Field(False, description="On a collapse warning, roll back to best/ and halve D's learning rate.")
+
+
+class GANTrainingSection(TrainingConfig):
+    """The training section with a GAN's defaults (SAGAN: Adam (0, 0.9), constant learning rate, no clipping)."""
+    learning_rate: float = Field(1e-4, gt=0, le=1.0, description="Generator learning rate (the discriminator's is gan.d_learning_rate).")
+    adam_beta1: float = Field(0.0, ge=0, lt=1, description="Adam beta1 of both networks.")
+    adam_beta2: float = Field(0.9, ge=0, lt=1, description="Adam beta2 of both networks.")
+    weight_decay: float = Field(1e-5, ge=0, le=1.0, description="Weight decay of both networks.")
+    warmup_steps: int = Field(0, ge=0, le=0, description="Unused: a GAN warms up over gan.warmup_epochs.")
+    lr_schedule: Literal["cosine", "constant"] = Field("constant", description="Learning-rate schedule after warm-up.")
+    grad_clip: float | None = Field(None, gt=0, description="Clip gradient norms to this value (empty: no clipping; spectral norm keeps D in check).")
+    ema_decay: float = Field(0.9999, ge=0, lt=1, description="Largest EMA decay of the generator (reached after warm-up); 0 turns EMA off.")
+
+
+class GANConfig(RunConfig):
+    family: Literal["gan"] = Field("gan", description="Model family.")
+    training: GANTrainingSection = Field(default_factory=GANTrainingSection, description="The optimizers, schedule, checkpoints and samples.")
+    model: GANModelConfig = Field(default_factory=GANModelConfig, description="Generator and discriminator.")
+    gan: GANTrainingConfig = Field(default_factory=GANTrainingConfig, description="Losses, step ratio, augmentation, collapse watch.")
+
+    @model_validator(mode="after")
+    def _check_gan(self) -> GANConfig:
+        size = self.data.image_size
+        if size not in (16, 32, 64, 128):
+            raise ValueError(f"data.image_size must be 16, 32, 64 or 128 for a GAN (got {size})")
         return self
 
 
@@ -182,11 +238,10 @@ def _describe(err: dict) -> tuple[str, str]:
         return loc, "unknown key"
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ")
-        # Model-level checks name their own fields.
-        if not err["loc"] and ":" not in msg:
-            head = msg.split(" ", 1)[0]
-            if "." in head:
-                return head, msg
+        # Model-level checks name their own field first ("data.image_size must ..." or "training.x: ...").
+        named = re.match(r"([a-z_]+(?:\.[a-z_]+)+)(:?)\s", msg) if not err["loc"] else None
+        if named:
+            return named.group(1), msg[named.end():] if named.group(2) else msg
     return loc, f"{msg} (got {err.get('input')!r})" if "input" in err and not isinstance(err["input"], dict) else msg
 
 

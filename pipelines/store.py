@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS runs (
     best_value REAL,
     error TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
-    pid INTEGER
+    pid INTEGER,
+    warning TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -73,7 +74,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor", "num_samples", "num_real", "fd", "kid",
                      "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
-              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid")
+              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning")
 
 
 class RunStore:
@@ -86,6 +87,10 @@ class RunStore:
         self._local = threading.local()
         with self._conn() as conn:
             conn.executescript(SCHEMA)
+            # Stores made before a column existed get it (SQLite adds columns in place).
+            have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
+            if "warning" not in have:
+                conn.execute("ALTER TABLE runs ADD COLUMN warning TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -203,7 +208,7 @@ class RunStore:
                              (self._run_id(name), *(values[k] for k in EVALUATION_FIELDS), time.time()))
 
     def evaluations(self, name: str, kind: str | None = None) -> list[dict]:
-        sql, args = "SELECT * FROM evaluations WHERE run_id=?", [self._run_id(name)]
+        sql, args = "SELECT rowid AS id, * FROM evaluations WHERE run_id=?", [self._run_id(name)]
         if kind:
             sql += " AND kind=?"
             args.append(kind)

@@ -1,4 +1,4 @@
-"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, generate."""
+"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, run_evaluations, generate."""
 from __future__ import annotations
 
 import tempfile
@@ -45,10 +45,17 @@ def register(studio) -> None:
             series.setdefault(r["name"], []).append([r["step"], r["value"]])
         return series
 
+    def run_evaluations(name: str) -> list[dict]:
+        """A run's FID/FD/KID evaluations, oldest first: during training (kind "training") and final ones."""
+        from pipelines.metrics.extractors import metric_label
+
+        return [{**{k: v for k, v in r.items() if k != "run_id"}, "metric": metric_label(r["extractor"])}
+                for r in store.evaluations(name)]
+
     def generate(checkpoint: str, sampler: str = "dpm++", steps: int = 20, seed: int = 0, num: int = 4,
-                 class_label: int | None = None, guidance: float = 1.0) -> tuple[list[str], str]:
-        """Sample images from a checkpoint folder; returns PNG files and a line with the time taken."""
-        images, took = run_generation(checkpoint, sampler, steps, seed, num, class_label, guidance)
+                 class_label: int | None = None, guidance: float = 1.0, truncation: float = 0.0) -> tuple[list[str], str]:
+        """Sample images from a checkpoint folder (diffusion or GAN); returns PNG files and a line with the time taken."""
+        images, took = run_generation(checkpoint, sampler, steps, seed, num, class_label, guidance, truncation)
         exports = studio.workspace / "exports"
         exports.mkdir(exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="generate-", dir=exports))
@@ -61,5 +68,5 @@ def register(studio) -> None:
     for fn in (start, stop, resume, generate):
         gr.api(fn, api_name=fn.__name__)
     # Quick reads skip the queue: a poller costs the server one plain HTTP request each time.
-    for fn in (list_runs, run_metrics):
+    for fn in (list_runs, run_metrics, run_evaluations):
         gr.api(fn, api_name=fn.__name__, queue=False)

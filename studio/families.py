@@ -15,6 +15,11 @@ class FamilyUI:
     preset_prefix: str
     default_preset: str
     form_fields: tuple[str, ...]  # dotted config paths shown as form fields; the rest is in the YAML
+    loss_metrics: tuple[str, ...] = ("loss",)  # drawn together in the Runs tab's loss chart
+    # A second chart of logged values, its title, and a short guide to reading it (Markdown).
+    watch_metrics: tuple[str, ...] = ()
+    watch_title: str = ""
+    watch_guide: str = ""
 
     def presets(self) -> list[str]:
         return sorted(p.name for p in CONFIG_DIR.glob(f"{self.preset_prefix}*.yaml"))
@@ -33,5 +38,27 @@ FAMILY_UIS: dict[str, FamilyUI] = {
             "training.sample_every_epochs", "training.checkpoint_every_epochs",
             "evaluation.every_epochs", "evaluation.num_samples", "evaluation.extractor", "early_stopping.patience",
         ),
+    ),
+    "gan": FamilyUI(
+        name="gan",
+        label="GAN (SAGAN-style)",
+        preset_prefix="gan_",
+        default_preset="gan_digits16.yaml",
+        form_fields=(
+            "data.image_size", "data.channels", "data.num_samples", "data.random_flip",
+            "model.class_conditional", "model.g_channels", "model.d_channels", "gan.loss",
+            "gan.g_steps", "training.learning_rate", "gan.d_learning_rate", "gan.augment",
+            "training.epochs", "training.max_minutes", "training.batch_size", "training.sample_every_epochs",
+            "evaluation.every_epochs", "evaluation.num_samples", "early_stopping.patience", "gan.collapse_rollback",
+        ),
+        loss_metrics=("d_loss", "g_loss"),
+        watch_metrics=("d_real", "d_fake"),
+        watch_title="D(x) and D(G(z))",
+        watch_guide=(
+            "**Reading a GAN.** In balance, D(x) (how real D finds real images) sits around 0.6–0.9 and D(G(z)) (how "
+            "real it finds the fakes) around 0.2–0.5, both wobbling; the losses wander without a trend while FID "
+            "falls. **Discriminator too strong:** D(x) near 1 and D(G(z)) near 0 for long, D loss near 0, G loss "
+            "climbing: try more `g_steps`, a lower D learning rate or augmentation. **Collapse:** the samples look "
+            "alike (the run warns when their variety drops) and FID jumps."),
     ),
 }

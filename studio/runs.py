@@ -16,6 +16,7 @@ from pipelines import checkpoints as ckpt
 from pipelines.api import prepare_run, train
 from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
 from pipelines.data import check_dataset
+from pipelines.metrics.extractors import check_extractor
 from pipelines.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class RunManager:
         except ValueError as exc:
             field, _, msg = str(exc).partition(": ")
             raise ConfigError([(field, msg)]) from None
+        check_extractor(config)
         run_name, _ = prepare_run(config, self.workspace, name)
         self._enqueue(Job(run_name))
         return run_name

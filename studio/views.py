@@ -43,52 +43,52 @@ def runs_table(store: RunStore) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def metric_frame(store: RunStore, name: str, metric: str, smoothing: float = 0.0, log_scale: bool = False) -> pd.DataFrame:
-    rows = store.metrics(name, [metric])
-    if not rows:
-        return pd.DataFrame({"step": [], metric: [], "series": []})
-    steps = np.array([r["step"] for r in rows])
-    values = np.array([r["value"] for r in rows], dtype=float)
-    frames = [pd.DataFrame({"step": steps, metric: values, "series": "raw"})]
-    if smoothing > 0:
-        frames.append(pd.DataFrame({"step": steps, metric: smooth(values, smoothing), "series": f"smoothed ({smoothing:g})"}))
+def metric_frame(store: RunStore, name: str, metrics: list[str], column: str, smoothing: float = 0.0,
+                 log_scale: bool = False) -> pd.DataFrame:
+    """Logged metrics as one chart's rows: `column` holds the values, `series` says which metric (and whether
+    smoothed) when the chart shows more than one line."""
+    rows = store.metrics(name, metrics)
+    frames = []
+    for metric in metrics:
+        mine = [r for r in rows if r["name"] == metric]
+        if not mine:
+            continue
+        steps = np.array([r["step"] for r in mine])
+        values = np.array([r["value"] for r in mine], dtype=float)
+        several = len(metrics) > 1
+        frames.append(pd.DataFrame({"step": steps, column: values, "series": metric if several else "raw"}))
+        if smoothing > 0:
+            smoothed = f"{metric + ' ' if several else ''}smoothed ({smoothing:g})"
+            frames.append(pd.DataFrame({"step": steps, column: smooth(values, smoothing), "series": smoothed}))
+    if not frames:
+        return pd.DataFrame({"step": [], column: [], "series": []})
     frame = pd.concat(frames, ignore_index=True)
-    if log_scale:
-        frame[metric] = np.log10(np.clip(frame[metric], 1e-12, None))
+    if log_scale and (frame[column] > 0).all():  # a GAN's losses can be negative: those stay linear
+        frame[column] = np.log10(np.clip(frame[column], 1e-12, None))
     return frame
-
-
-def _series(row: dict) -> str:
-    return f"{metric_label(row['extractor'])}, {row['num_samples']} samples vs {row['split']}"
-
-
-def evaluation_frame(store: RunStore, name: str) -> pd.DataFrame:
-    """The training evaluations' FD over steps, one series per extractor and sample count (the legend)."""
-    rows = store.evaluations(name, "training")
-    return pd.DataFrame({"step": [r["step"] for r in rows], "FD": [r["fd"] for r in rows],
-                         "series": [_series(r) for r in rows]})
 
 
 EVALUATION_COLUMNS = ["step", "of", "vs real", "metric", "value", "KID", "samples", "seconds"]
 
 
-def evaluation_table(store: RunStore, name: str) -> pd.DataFrame:
-    rows = []
-    for r in store.evaluations(name):
-        rows.append([r["step"], f"{r['checkpoint']}/" if r["kind"] == "final" else "training", f"{r['split']} ({r['num_real']})",
-                     metric_label(r["extractor"]), f"{r['fd']:.4g}", f"{r['kid']:.2g} ± {r['kid_std']:.1g}", r["num_samples"],
-                     f"{r['seconds']:.1f}"])
-    return pd.DataFrame(rows[::-1], columns=EVALUATION_COLUMNS)  # newest first
-
-
-def final_evaluation(store: RunStore, name: str) -> str:
-    finals = store.evaluations(name, "final")
-    if not finals:
-        return ""
-    r = finals[-1]
-    return (f"**Final evaluation** of {r['checkpoint']}/ (step {r['step']}) on the {r['split']} split: "
-            f"{metric_label(r['extractor'])} **{r['fd']:.4g}** · KID {r['kid']:.3g} ± {r['kid_std']:.2g} · "
-            f"{r['num_samples']} samples vs {r['num_real']} real images · {r['seconds']:.0f} s")
+def evaluation_views(store: RunStore, name: str) -> tuple[pd.DataFrame, str, pd.DataFrame]:
+    """From one read of a run's evaluations: the FD chart (one series per extractor, sample count and split,
+    named in the legend), the latest final evaluation as a sentence, and the table, newest first."""
+    rows = store.evaluations(name)
+    during = [r for r in rows if r["kind"] == "training"]
+    chart = pd.DataFrame({"step": [r["step"] for r in during], "FD": [r["fd"] for r in during],
+                          "series": [f"{metric_label(r['extractor'])}, {r['num_samples']} samples vs {r['split']}" for r in during]})
+    newest_first = sorted(rows, key=lambda r: (r["time"], r["id"]), reverse=True)  # an evaluate run later may be of an older step
+    final = next((r for r in newest_first if r["kind"] == "final"), None)
+    text = "" if final is None else (
+        f"**Final evaluation** of {final['checkpoint']}/ (step {final['step']}) on the {final['split']} split: "
+        f"{metric_label(final['extractor'])} **{final['fd']:.4g}** · KID {final['kid']:.3g} ± {final['kid_std']:.2g} · "
+        f"{final['num_samples']} samples vs {final['num_real']} real images · {final['seconds']:.0f} s")
+    table = pd.DataFrame([[r["step"], f"{r['checkpoint']}/" if r["kind"] == "final" else "training",
+                           f"{r['split']} ({r['num_real']})", metric_label(r["extractor"]), f"{r['fd']:.4g}",
+                           f"{r['kid']:.2g} ± {r['kid_std']:.1g}", r["num_samples"], f"{r['seconds']:.1f}"]
+                          for r in newest_first], columns=EVALUATION_COLUMNS)
+    return chart, text, table
 
 
 def latest(store: RunStore, name: str, metric: str) -> float | None:
@@ -100,7 +100,7 @@ def time_left(store: RunStore, row: dict) -> float | None:
     """Seconds left at the pace of the last logged steps."""
     if row["status"] != "running" or not row["total_steps"]:
         return None
-    rows = store.last_metrics(row["name"], "loss", 20)
+    rows = store.last_metrics(row["name"], "lr", 20)  # every family logs its learning rate
     if len(rows) < 2 or rows[-1]["time"] <= rows[0]["time"]:
         return None
     rate = (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["time"] - rows[0]["time"])

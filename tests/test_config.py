@@ -73,3 +73,12 @@ def test_run_names_cannot_escape_the_workspace():
     with pytest.raises(ConfigError) as err:
         validate_config({"name": "../../etc"})
     assert fields(err.value) == ["name"]
+
+
+def test_evaluation_on_an_empty_split_is_refused():
+    from pipelines.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError) as info:
+        validate_config({"data": {"val_fraction": 0}, "evaluation": {"split": "val"}})
+    assert info.value.errors[0][0] == "evaluation.split" and "data.val_fraction is 0" in info.value.errors[0][1]
+    validate_config({"data": {"val_fraction": 0}, "evaluation": {"split": "val", "every_epochs": 0}})  # off: fine

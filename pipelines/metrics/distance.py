@@ -1,13 +1,13 @@
 """Fréchet distance and KID between feature sets, through torchmetrics, and cached real-image features.
 
 Features are extracted once (batched, without gradients) and handed to torchmetrics through an identity
-"feature network": the same features then serve FD and KID, and real ones can be cached on disk.
+"feature network": the same features then serve FD and KID, and real ones can be cached on disk. The
+metrics never sync across processes: under `accelerate launch` only the main process scores.
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import os
+import uuid
 import warnings
 from pathlib import Path
 
@@ -40,7 +40,7 @@ def extract(extractor: nn.Module, images: torch.Tensor | np.ndarray, batch_size:
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    metric = FrechetInceptionDistance(feature=_Given(real.shape[1]))
+    metric = FrechetInceptionDistance(feature=_Given(real.shape[1]), sync_on_compute=False)
     metric.update(real, real=True)
     metric.update(fake, real=False)
     return float(metric.compute())
@@ -54,7 +54,8 @@ def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subset_size: int = 1
     size = max(2, min(subset_size, len(real), len(fake)))
     with warnings.catch_warnings():  # that it keeps all features: it is given features, and those are small
         warnings.simplefilter("ignore", UserWarning)
-        metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size)
+        metric = KernelInceptionDistance(feature=_Given(real.shape[1]), subsets=subsets, subset_size=size,
+                                         sync_on_compute=False)
     metric.update(real, real=True)
     metric.update(fake, real=False)
     with torch.random.fork_rng(devices=[]):  # subsets are drawn from torch's global RNG: keep training's untouched
@@ -68,32 +69,27 @@ def distances(real: torch.Tensor, fake: torch.Tensor, kid_subset_size: int = 100
     return {"fd": frechet_distance(real, fake), "kid": kid, "kid_std": kid_std}
 
 
-def real_features(cache_dir: str | Path, data_cfg, split: str, extractor_name: str, extractor: nn.Module,
-                  num: int, images_of_split) -> torch.Tensor:
-    """Features of up to `num` real images of a split, cached per dataset, split, resolution and extractor.
+def real_features(cache_dir: str | Path, images: torch.Tensor, dataset: str, split: str, extractor: nn.Module,
+                  num: int) -> torch.Tensor:
+    """Features of up to `num` of a split's real images (uint8 N x C x H x W), cached in `cache_dir`.
 
-    The key also covers everything else that decides which images are in the split (fractions, seed,
-    channels, resizing); `images_of_split()` is only called when the cache misses.
+    Files are named by dataset, split, resolution and extractor; the key also holds a digest of the images
+    themselves and the extractor's fingerprint, so changed data or weights never reuse stale features.
     """
     from safetensors.torch import load_file, save_file
 
-    from ..data import dataset_slug
-
-    settings = json.dumps({"data": data_cfg.model_dump(mode="json"), "split": split, "num": num}, sort_keys=True)
-    digest = hashlib.sha1(settings.encode()).hexdigest()[:10]
-    name = f"{dataset_slug(data_cfg.dataset)}_{split}_{data_cfg.image_size}px_{extractor_name}_{digest}.safetensors"
+    if len(images) > num:
+        images = images[torch.from_numpy(np.sort(np.random.default_rng(0).permutation(len(images))[:num]))]
+    digest = hashlib.sha1(images.contiguous().numpy().tobytes())
+    digest.update(extractor.fingerprint.encode())
+    name = f"{dataset}_{split}_{images.shape[-1]}px_{extractor.name}_{digest.hexdigest()[:12]}.safetensors"
     path = Path(cache_dir) / "real-features" / name
     if path.exists():
         return load_file(path)["features"]
-    images = images_of_split()
-    if len(images) == 0:
-        raise ValueError(f"evaluation.split: the {split} split of {data_cfg.dataset} is empty "
-                         f"(raise data.{split}_fraction, or evaluate on another split)")
-    if len(images) > num:
-        images = images[torch.from_numpy(np.sort(np.random.default_rng(0).permutation(len(images))[:num]))]
     features = extract(extractor, images)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{name}")
+    # A unique temporary name: runs in one app share the process, and may fill the same entry at once.
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{name}")
     save_file({"features": features.contiguous()}, tmp)
     tmp.replace(path)
     return features

@@ -25,6 +25,8 @@ class Evaluation:
     kid: float
     kid_std: float
     seconds: float
+    diversity: float = 0.0  # mean pairwise feature distance of the first samples (fixed seeds)
+    real_diversity: float = 0.0  # the same for as many real images
 
     @property
     def label(self) -> str:
@@ -35,18 +37,24 @@ class Evaluation:
                 f"{self.num_real} {self.split} images · {self.seconds:.0f} s")
 
     def record(self) -> dict:
-        return asdict(self)
+        """The fields the run store's evaluations table keeps."""
+        return {k: v for k, v in asdict(self).items() if k not in ("diversity", "real_diversity")}
 
 
 class Scorer:
     """Real features of one split (cached on disk) and the extractor, loaded once for many evaluations."""
 
-    def __init__(self, data_cfg, split: str, extractor: str, cache_dir: str | Path, split_images: Callable[[], torch.Tensor],
-                 device: torch.device | str = "cpu", kid_subset_size: int = 1000):
+    def __init__(self, dataset: str, images: torch.Tensor, split: str, extractor: str, cache_dir: str | Path,
+                 device: torch.device | str = "cpu", kid_subset_size: int = 1000, field: str = "evaluation.split"):
+        from ..data import dataset_slug
+
+        if len(images) == 0:
+            raise ValueError(f"{field}: the {split} split of {dataset} is empty (raise data.{split}_fraction, "
+                             "or compare with another split)")
         self.split, self.kid_subset_size = split, kid_subset_size
-        self.extractor_name = choose_extractor(extractor, data_cfg.dataset, Path(cache_dir))
+        self.extractor_name = choose_extractor(extractor, dataset, Path(cache_dir))
         self.extractor = load_extractor(self.extractor_name, cache_dir, device)
-        self.real = real_features(cache_dir, data_cfg, split, self.extractor_name, self.extractor, REAL_CAP, split_images)
+        self.real = real_features(cache_dir, images, dataset_slug(dataset), split, self.extractor, REAL_CAP)
 
     def score(self, sample: Callable[[int, int], np.ndarray], num: int, batch_size: int = 256,
               progress: bool = False) -> Evaluation:
@@ -59,35 +67,30 @@ class Scorer:
         with torch.random.fork_rng(devices=[]):  # leave the training RNG where it was
             feats = [extract(self.extractor, sample(min(batch_size, num - i), i))
                      for i in tqdm(starts, desc="sampling", unit="batch", disable=not progress)]
-        scores = distances(self.real, torch.cat(feats), self.kid_subset_size)
+        fake = torch.cat(feats)
+        scores = distances(self.real, fake, self.kid_subset_size)
         return Evaluation(self.extractor_name, self.split, num, len(self.real), scores["fd"], scores["kid"],
-                          scores["kid_std"], time.perf_counter() - start)
+                          scores["kid_std"], time.perf_counter() - start, diversity(fake), diversity(self.real))
 
 
-def split_of(data_cfg, split: str) -> Callable[[], torch.Tensor]:
-    def images() -> torch.Tensor:
-        from ..data import load_splits
-
-        return getattr(load_splits(data_cfg), split).images
-    return images
+def diversity(features: torch.Tensor, n: int = 200) -> float:
+    """Mean distance between two different images' features, over the first n: collapse drives it to 0."""
+    f = features[:n]
+    return float(torch.cdist(f, f).sum() / max(len(f) * (len(f) - 1), 1))
 
 
 def checkpoint_sampler(path: Path, sampler: str, steps: int, device) -> Callable[[int, int], np.ndarray]:
-    """`sample(n, seed)` for a saved checkpoint, by its family (later families add theirs here)."""
-    from ..checkpoints import read_meta
-    from ..sample.generate import generate, load_diffusion
+    """`sample(n, seed)` for a saved checkpoint of any generating family."""
+    from ..sample.models import load_model, sample_model
 
-    family = (read_meta(path) or {}).get("family", "ddpm")
-    if family != "ddpm":
-        raise ValueError(f"checkpoint: evaluating {family} checkpoints is not supported yet")
-    model = load_diffusion(path, device)
+    model = load_model(path, device)
     guidance = 2.0 if model.num_classes else 1.0  # as the run's own sample grids
-    return lambda n, seed: generate(model, sampler, steps, n, seed, guidance=guidance, batch_size=n)
+    return lambda n, seed: sample_model(model, sampler, steps, n, seed, guidance=guidance, batch_size=n)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 2000, extractor: str = "auto",
                         sampler: str = "dpm++", steps: int = 20, batch_size: int = 256, device: str | None = None,
-                        record: bool = True, progress: bool = False) -> Evaluation:
+                        record: bool = True, progress: bool = False, split_field: str = "--split") -> Evaluation:
     """FD/KID of a run's checkpoint against a split of the run's own data; recorded in the run store
     (kind "final") when the run is in one."""
     from ..checkpoints import read_meta
@@ -104,8 +107,11 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
     config = load_config(run_folder / "config.yaml")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     workspace = run_folder.parent
-    scorer = Scorer(config.data, split, extractor, workspace / "cache", split_of(config.data, split), device,
-                    config.evaluation.kid_subset_size)
+    from ..data import load_splits
+
+    images = getattr(load_splits(config.data), split).images
+    scorer = Scorer(config.data.dataset, images, split, extractor, workspace / "cache", device,
+                    config.evaluation.kid_subset_size, split_field)
     result = scorer.score(checkpoint_sampler(path, sampler, steps, device), num, batch_size, progress)
     store_file = workspace / RunStore.FILENAME
     if record and store_file.exists():
@@ -113,5 +119,5 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
         if store.exists(run_folder.name):
             meta = read_meta(path) or {}
             store.log_evaluation(run_folder.name, step=meta.get("step", 0), epoch=meta.get("epoch", 0), kind="final",
-                                 checkpoint=path.name, **{k: v for k, v in result.record().items()})
+                                 checkpoint=path.name, **result.record())
     return result

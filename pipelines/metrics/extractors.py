@@ -2,7 +2,7 @@
 
 - `inception`: the standard FID network (torchmetrics' port of the TF Inception, 2048-d pool features).
   It needs the `torch-fidelity` package and its weights file; only its figure is called FID.
-- `digits-cnn`: a small classifier trained on scikit-learn's digits; its 64-d penultimate layer knows what a
+- `digits-cnn`: a small classifier trained on four fifths of scikit-learn's digits; its 64-d penultimate layer knows what a
   digit looks like, so its distance tracks digit quality. Its weights ship with the code
   (`digits_cnn.safetensors`, made by `python -m pipelines.metrics.extractors`), so that the same figure
   means the same thing on every machine.
@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import typing
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-INCEPTION_FILES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
+from ..config import EXTRACTOR_NAMES
+
+INCEPTION_FILES = ("weights-inception-2015-12-05-6726825d.pth",)  # torch-fidelity's name for the FID Inception
 
 
 class HogColour(nn.Module):
     name, num_features = "hog-colour", 9 * 16 + 3 * 16
+    fingerprint = "hog-colour-1"  # change it when the features change: cached real features depend on it
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images.float() / 255.0
@@ -70,8 +74,8 @@ class DigitsCNN(nn.Module):
 
 
 def train_digits_cnn(epochs: int = 15, seed: int = 0) -> tuple[DigitsCNN, float]:
-    """Train the digits classifier on all 1,797 scikit-learn digits (with one-pixel shifts); returns it and
-    its accuracy on a held-back fifth it did not train on (about 0.98)."""
+    """Train the digits classifier on four fifths of the 1,797 scikit-learn digits (with one-pixel shifts);
+    returns it and its accuracy on the fifth it did not train on (about 0.98)."""
     from ..data.builtin import digits
     from ..data.transforms import preprocess
     import numpy as np
@@ -105,15 +109,19 @@ DIGITS_CNN_FILE = Path(__file__).with_name("digits_cnn.safetensors")
 
 
 def load_digits_cnn() -> DigitsCNN:
+    import hashlib
+
     from safetensors.torch import load_file
 
     model = DigitsCNN()
     model.load_state_dict(load_file(DIGITS_CNN_FILE))
+    model.fingerprint = "digits-cnn-" + hashlib.sha1(DIGITS_CNN_FILE.read_bytes()).hexdigest()[:10]
     return model.eval()
 
 
 class Inception(nn.Module):
     name, num_features = "inception", 2048
+    fingerprint = "inception-2015-12-05"
 
     def __init__(self, weights: Path | None):
         super().__init__()
@@ -140,7 +148,18 @@ def inception_available(cache_dir: Path) -> bool:
     return importlib.util.find_spec("torch_fidelity") is not None and inception_weights(cache_dir) is not None
 
 
-EXTRACTORS = ("inception", "digits-cnn", "hog-colour")
+EXTRACTORS = typing.get_args(EXTRACTOR_NAMES)[1:]  # after "auto"
+TORCH_FIDELITY_MISSING = ("needs the torch-fidelity package and its weights (pip install torch-fidelity; see README); "
+                          "offline, use digits-cnn or hog-colour")
+
+
+def check_extractor(config) -> None:
+    """Refuse, before a run is queued, an Inception this machine cannot load."""
+    from ..config import ConfigError
+
+    e = config.evaluation
+    if e.every_epochs and e.extractor == "inception" and importlib.util.find_spec("torch_fidelity") is None:
+        raise ConfigError([("evaluation.extractor", f"inception {TORCH_FIDELITY_MISSING}")])
 
 
 def choose_extractor(requested: str, dataset: str, cache_dir: Path) -> str:
@@ -162,8 +181,7 @@ def load_extractor(name: str, cache_dir: str | Path, device: torch.device | str 
         model = load_digits_cnn()
     elif name == "inception":
         if importlib.util.find_spec("torch_fidelity") is None:
-            raise RuntimeError("extractor inception: needs the torch-fidelity package (pip install torch-fidelity); "
-                               "use digits-cnn or hog-colour offline")
+            raise ValueError(f"extractor: inception {TORCH_FIDELITY_MISSING}")
         # Without a local file torch-fidelity downloads the weights (a machine with a network).
         model = Inception(inception_weights(cache_dir))
     else:

@@ -1,11 +1,10 @@
-"""Generating from a saved diffusion model: load a checkpoint folder, sample, interpolate, compare.
+"""Generating from a saved diffusion model: load a checkpoint folder, sample, interpolate.
 
 A checkpoint folder is any of a run's `checkpoint-<step>/`, `best/`, `final/`, or a diffusers folder on
 disk (a pipeline folder with `unet/` and `scheduler/`, or a bare UNet folder).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -112,16 +111,3 @@ def interpolate(model: DiffusionModel, seed_a: int, seed_b: int, frames: int = 8
     images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, class_labels=labels,
                      guidance=guidance, null_class=model.num_classes or None)
     return to_uint8(images)
-
-
-def compare(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 8, seed: int = 0,
-            class_label: int | None = None, guidance: float = 1.0) -> list[tuple[str, np.ndarray, float]]:
-    """The same seeds from several checkpoints, loaded one at a time: (label, images, seconds) each."""
-    rows = []
-    for path in paths:
-        model = load_diffusion(path)
-        start = time.perf_counter()
-        images = generate(model, sampler, steps, num, seed, class_label, guidance)
-        rows.append((model.label, images, time.perf_counter() - start))
-        del model
-    return rows

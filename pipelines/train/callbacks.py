@@ -99,7 +99,8 @@ class Checkpointer(Callback):
     def __init__(self, run_dir: Path, every_epochs: int, keep_last: int, logger: logging.Logger, best_by_metric: bool = False):
         self.run_dir, self.every, self.keep_last, self.log = Path(run_dir), every_epochs, keep_last, logger
         self.best_by_metric = best_by_metric
-        self.best = math.inf
+        self.best, self.scale = math.inf, ""
+        self.saved_step = -1  # kept in memory, not in state: every process takes the same decision from it
 
     def on_epoch_end(self, trainer) -> None:
         last_epoch = trainer.state.epoch == trainer.config.training.epochs
@@ -110,7 +111,9 @@ class Checkpointer(Callback):
                 self.checkpoint(trainer)
 
     def on_evaluation(self, trainer, metrics: dict) -> None:
-        if self.best_by_metric:
+        if self.best_by_metric and not metrics.get("collapsed"):  # a collapsed generator is never best/
+            if metrics["scale"] != self.scale:  # not comparable with the best so far (a resume changed it)
+                self.scale, self.best = metrics["scale"], math.inf
             self._maybe_best(trainer, metrics["fd"], metrics["label"])
 
     def _maybe_best(self, trainer, value: float, label: str) -> None:
@@ -122,6 +125,7 @@ class Checkpointer(Callback):
 
     def checkpoint(self, trainer) -> None:
         self._save(trainer, self.run_dir / f"checkpoint-{trainer.state.global_step}")
+        self.saved_step = trainer.state.global_step
         if trainer.is_main:
             ckpt.prune_checkpoints(self.run_dir, self.keep_last)
 
@@ -133,17 +137,18 @@ class Checkpointer(Callback):
             self.log.info("saved %s", folder.name)
 
     def on_end(self, trainer) -> None:
-        self.checkpoint(trainer)
+        if self.saved_step != trainer.state.global_step:  # a stop at an epoch end has written it already
+            self.checkpoint(trainer)
         if trainer.state.stop_reason != USER_STOP:
             self._save(trainer, self.run_dir / "final", with_state=False)
 
     def state_dict(self) -> dict:
-        return {"best": self.best, "best_by_metric": self.best_by_metric}
+        return {"best": self.best, "best_by_metric": self.best_by_metric, "scale": self.scale}
 
     def load_state_dict(self, state: dict) -> None:
         # A resume that switched evaluation on or off compares a different number: start best/ afresh.
         if state.get("best_by_metric", False) == self.best_by_metric:
-            self.best = state["best"]
+            self.best, self.scale = state["best"], state.get("scale", "")
 
 
 class SampleGrid(Callback):

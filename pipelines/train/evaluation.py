@@ -17,8 +17,9 @@ from .loop import USER_STOP
 
 class Evaluator(Callback):
     """FD/KID of EMA samples (the configured fast sampler) against a split's cached real features, every N
-    epochs and once more at the end; fires `evaluation` with {"fd", "kid", "kid_std", "label", "seconds"}.
-    At the end (not after a person's stop) best/ is also evaluated on the held-out split."""
+    epochs and once more at the end (not after a person's stop). Fires `evaluation` with {"fd", "kid",
+    "kid_std", "label", "scale", "seconds", "diversity", "real_diversity"}; "scale" names what the numbers
+    are comparable with (extractor, sample count, split), so that a resume that changed it starts afresh."""
 
     def __init__(self, config, run, logger: logging.Logger):
         self.cfg, self.data_cfg, self.run, self.log = config.evaluation, config.data, run, logger
@@ -26,59 +27,76 @@ class Evaluator(Callback):
         self.scorer: Scorer | None = None
         self.last_step = -1
 
-    @property
-    def cache_dir(self):
-        return self.run.folder.parent / "cache"
+    def on_start(self, trainer) -> None:
+        if trainer.is_main:  # a missing extractor or an empty split fails now, not after the first epochs
+            with torch.random.fork_rng(devices=[]):
+                self._scorer(trainer)
 
     def on_epoch_end(self, trainer) -> None:
-        if trainer.state.epoch % self.cfg.every_epochs == 0:
+        # Every process agrees on the stop reason here (the loop's should_stop gathered it).
+        if trainer.state.epoch % self.cfg.every_epochs == 0 and trainer.state.stop_reason != USER_STOP:
             self.evaluate(trainer)
 
+    def on_end(self, trainer) -> None:
+        if trainer.state.stop_reason != USER_STOP and self.last_step != trainer.state.global_step:
+            self.evaluate(trainer)  # so that best/ considers the end of the run
+
     def evaluate(self, trainer) -> None:
-        s, metrics = trainer.state, None
+        metrics = None
         if trainer.is_main:
             with torch.random.fork_rng(devices=[]):  # turning evaluation on must not change the training itself
                 metrics = self._score(trainer)
         metrics = trainer.broadcast(metrics)
-        self.last_step = s.global_step
+        self.last_step = trainer.state.global_step
         trainer.fire("evaluation", metrics=metrics)
 
-    def _score(self, trainer) -> dict:
-        s = trainer.state
+    def _scorer(self, trainer) -> Scorer:
         if self.scorer is None:
-            self.scorer = Scorer(self.data_cfg, self.cfg.split, self.cfg.extractor, self.cache_dir,
-                                 lambda: getattr(trainer.family.splits, self.cfg.split).images,
+            images = getattr(trainer.family.splits, self.cfg.split).images
+            self.scorer = Scorer(self.data_cfg.dataset, images, self.cfg.split, self.cfg.extractor, self.run.folder.parent / "cache",
                                  trainer.accelerator.device, self.cfg.kid_subset_size)
-        family = trainer.family
-        result = self.scorer.score(lambda n, seed: family.sample_images(n, seed, sampler=self.cfg.sampler, steps=self.cfg.steps),
-                                   self.cfg.num_samples, self.batch_size)
+        return self.scorer
+
+    def _score(self, trainer) -> dict:
+        s, family, cfg = trainer.state, trainer.family, self.cfg
+        result = self._scorer(trainer).score(lambda n, seed: family.sample_images(n, seed, sampler=cfg.sampler, steps=cfg.steps),
+                                             cfg.num_samples, self.batch_size)
         self.run.store.log_evaluation(self.run.name, step=s.global_step, epoch=s.epoch, kind="training",
                                       checkpoint=None, **result.record())
+        self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, {"diversity": result.diversity})
         self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
-        return {"fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label, "seconds": result.seconds}
-
-    def on_end(self, trainer) -> None:
-        if trainer.state.stop_reason == USER_STOP:
-            return
-        if self.last_step != trainer.state.global_step:
-            self.evaluate(trainer)
-        best = self.run.folder / "best"
-        if self.cfg.final and trainer.is_main and best.is_dir():
-            self.log.info("final evaluation of best/ on the %s split (%d samples)...", self.cfg.final_split,
-                          self.cfg.final_num_samples)
-            try:
-                result = evaluate_checkpoint(best, self.cfg.final_split, self.cfg.final_num_samples, self.scorer.extractor_name,
-                                             self.cfg.sampler, self.cfg.steps, self.batch_size, str(trainer.accelerator.device))
-                self.log.info("final evaluation: %s", result.summary())
-            except ValueError as exc:  # an empty held-out split: say so, the run itself is fine
-                self.log.warning("final evaluation skipped: %s", exc)
-        trainer.accelerator.wait_for_everyone()
+        return {"fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
+                "scale": f"{result.label}, {result.num_samples} samples vs {result.split}", "seconds": result.seconds,
+                "diversity": result.diversity, "real_diversity": result.real_diversity}
 
     def state_dict(self) -> dict:
         return {"last_step": self.last_step}
 
     def load_state_dict(self, state: dict) -> None:
         self.last_step = state["last_step"]
+
+
+class FinalEvaluation(Callback):
+    """At the end of a run (not after a person's stop), best/ on the held-out split with more samples. It
+    comes after the checkpointer, so final/ and the last checkpoint are on disk whatever happens here."""
+
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+
+    def on_end(self, trainer) -> None:
+        cfg, run, log = self.evaluator.cfg, self.evaluator.run, self.evaluator.log
+        best = run.folder / "best"
+        if cfg.final and trainer.is_main and trainer.state.stop_reason != USER_STOP and best.is_dir():
+            log.info("final evaluation of best/ on the %s split (%d samples)...", cfg.final_split, cfg.final_num_samples)
+            try:
+                with torch.random.fork_rng(devices=[]):
+                    result = evaluate_checkpoint(best, cfg.final_split, cfg.final_num_samples, self.evaluator.scorer.extractor_name,
+                                                 cfg.sampler, cfg.steps, self.evaluator.batch_size,
+                                                 str(trainer.accelerator.device), split_field="evaluation.final_split")
+                log.info("final evaluation: %s", result.summary())
+            except Exception as exc:  # noqa: BLE001  the run itself is complete and saved: say why and go on
+                log.warning("final evaluation skipped: %s: %s", type(exc).__name__, exc)
+        trainer.accelerator.wait_for_everyone()
 
 
 class EarlyStopping(Callback):
@@ -88,12 +106,14 @@ class EarlyStopping(Callback):
 
     def __init__(self, cfg, logger: logging.Logger):
         self.cfg, self.log = cfg, logger
-        self.best_fd, self.evals_without_gain, self.cuts = math.inf, 0, 0
+        self.best_fd, self.evals_without_gain, self.cuts, self.scale = math.inf, 0, 0, ""
         self.best_loss, self.epochs_without_gain = math.inf, 0
 
     def on_evaluation(self, trainer, metrics: dict) -> None:
         if not self.cfg.patience:
             return
+        if metrics["scale"] != self.scale:  # other numbers (a resume changed the extractor, split or count)
+            self.scale, self.best_fd, self.evals_without_gain = metrics["scale"], math.inf, 0
         if metrics["fd"] < self.best_fd:
             self.best_fd, self.evals_without_gain = metrics["fd"], 0
             return
@@ -124,10 +144,11 @@ class EarlyStopping(Callback):
             self.log.info("epoch loss %.4g is below %g and has not improved for %d epochs: stopping", loss,
                           self.cfg.loss_below, self.epochs_without_gain)
 
+    KEYS = ("best_fd", "evals_without_gain", "cuts", "scale", "best_loss", "epochs_without_gain")
+
     def state_dict(self) -> dict:
-        return {"best_fd": self.best_fd, "evals_without_gain": self.evals_without_gain, "cuts": self.cuts,
-                "best_loss": self.best_loss, "epochs_without_gain": self.epochs_without_gain}
+        return {key: getattr(self, key) for key in self.KEYS}
 
     def load_state_dict(self, state: dict) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
+        for key in self.KEYS:
+            setattr(self, key, state.get(key, getattr(self, key)))

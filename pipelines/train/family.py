@@ -61,6 +61,10 @@ class Family:
         """Facts about the model that loaders need (stored in studio.json)."""
         return {}
 
+    def callbacks(self, run, logger) -> list:
+        """Callbacks only this family needs (after the evaluator, before the checkpointer)."""
+        return []
+
 
 def adamw(params, t) -> torch.optim.AdamW:
     """AdamW with the fused kernel where torch has one (CPU and CUDA): its step is about 6x faster on the CPU."""

@@ -94,8 +94,9 @@ class Trainer:
 
         reason = (self.state.stop_reason or USER_STOP) if self.stop_event.is_set() else None
         reason = next((r for r in gather_object([reason]) if r), None)
-        if reason is not None:
-            self.request_stop(reason)
+        if reason is not None:  # the same reason everywhere, even if a process had another one of its own
+            self.state.stop_reason = reason
+            self.stop_event.set()
         return reason is not None
 
     def mean_over_processes(self, value: float) -> float:

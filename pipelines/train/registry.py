@@ -12,10 +12,12 @@ def register_family(name: str, family_cls: type, config_cls: type) -> None:
 
 
 def _register_builtin() -> None:
-    from ..config import DDPMConfig
+    from ..config import DDPMConfig, GANConfig
     from .ddpm import DDPMFamily
+    from .gan import GANFamily
 
     register_family("ddpm", DDPMFamily, DDPMConfig)
+    register_family("gan", GANFamily, GANConfig)
 
 
 _register_builtin()

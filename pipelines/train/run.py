@@ -21,7 +21,7 @@ from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import dataset_slug, load_splits
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
-from .evaluation import EarlyStopping, Evaluator
+from .evaluation import EarlyStopping, Evaluator, FinalEvaluation
 from .family import NonFiniteLoss
 from .loop import USER_STOP, Trainer
 from .precision import Precision, resolve_mixed_precision
@@ -97,7 +97,7 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                 log.info("resuming from %s: the newer %s is set aside as %s", checkpoint.name,
                          moved.name.removeprefix("abandoned-"), moved.name)
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
-                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
+                         heartbeat_at=time.time(), ended_at=None, error=None, warning=None, stop_requested=0, pid=os.getpid())
     try:
         accelerator = Accelerator(cpu=not torch.cuda.is_available())  # precision is per run: see precision.py
         trainer = build_trainer(config, RunHandle(run_name, folder, store, log), accelerator, stop_event, progress,
@@ -165,14 +165,17 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         log.warning("skipped %d unusable files in total", len(splits.skipped))
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = FAMILIES[config.family](config, splits, accelerator, precision)
-    evaluating = config.evaluation.every_epochs > 0
-    # Order matters: early stopping sees an evaluation before the checkpoint of the same epoch is written.
+    evaluator = Evaluator(config, run, log) if config.evaluation.every_epochs else None
+    # Order matters: early stopping and best/ see an evaluation before the checkpoint of the same epoch is
+    # written; the final evaluation comes after final/ is.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
         TimeBudget(t.max_minutes),
         EarlyStopping(config.early_stopping, log),
-        *([Evaluator(config, run, log)] if evaluating else []),
-        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluating),
+        *([evaluator] if evaluator else []),
+        *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may veto an evaluation for best/
+        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
+        *([FinalEvaluation(evaluator)] if evaluator else []),
         SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
         ProgressBar(progress),
         *extra_callbacks,

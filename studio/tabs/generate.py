@@ -1,4 +1,4 @@
-"""Generate tab: any checkpoint (a run's final, best or intermediate one, or a diffusers folder on disk)."""
+"""Generate tab: any checkpoint (a run's final, best or intermediate one, diffusion or GAN, or a diffusers folder)."""
 from __future__ import annotations
 
 import threading
@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from pipelines.api import load, sample
+from pipelines.api import GANModel, load, sample
 from pipelines.sample.diffusion import SAMPLERS, Cancelled
 
 from .. import views
@@ -30,7 +30,8 @@ class CancelFlags:
 
 
 def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: int, class_label: float | None,
-                   guidance: float, on_step=None, cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
+                   guidance: float, truncation: float = 0.0, on_step=None,
+                   cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
     if not checkpoint:
         raise gr.Error("Pick a checkpoint, or type the path of a diffusers folder.")
     if not Path(checkpoint).is_dir():
@@ -48,13 +49,39 @@ def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: in
 
     label = None if class_label in (None, "") or class_label < 0 else int(class_label)
     try:
-        images = sample(model, sampler, int(steps), int(num), int(seed), label, float(guidance), callback=callback)
+        images = sample(model, sampler, int(steps), int(num), int(seed), label, float(guidance),
+                        truncation=float(truncation) or None, callback=callback)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     secs = time.perf_counter() - start
     pictures = [Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img) for img in images]
     size = model.image_size
-    return pictures, f"{len(images)} images of {size}x{size} in {secs:.1f}s ({sampler}, {int(steps)} steps, seeds {int(seed)}–{int(seed) + len(images) - 1})"
+    how = f"GAN{f', truncation {truncation:g}' if truncation else ''}" if isinstance(model, GANModel) else f"{sampler}, {int(steps)} steps"
+    return pictures, f"{len(images)} images of {size}x{size} in {secs:.1f}s ({how}, seeds {int(seed)}–{int(seed) + len(images) - 1})"
+
+
+def run_interpolation(checkpoint: str, seed_a: int, seed_b: int, frames: int, steps: int, class_label: float | None,
+                      guidance: float, truncation: float, out_dir: Path) -> tuple[str, str, str]:
+    """Frames between two seeds (diffusion: slerp of the starting noise with DDIM; GAN: slerp in z): a strip
+    PNG, a GIF, and a line saying what was made."""
+    from pipelines.api import interpolate
+    from pipelines.sample.images import labelled_rows, save_gif
+
+    if not checkpoint or not Path(checkpoint).is_dir():
+        raise gr.Error("Pick a checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
+    start = time.perf_counter()
+    try:
+        model = load(checkpoint)
+        label = None if class_label in (None, "") or class_label < 0 else int(class_label)
+        images = interpolate(model, int(seed_a), int(seed_b), int(frames), int(steps), label, float(guidance),
+                             float(truncation) or None)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / f"interpolation-{int(time.time() * 1000)}"
+    Image.fromarray(labelled_rows([(f"seed {int(seed_a)} -> {int(seed_b)}", images)], 64)).save(f"{stem}.png")
+    gif = save_gif(images, f"{stem}.gif", display=128)
+    return f"{stem}.png", str(gif), f"{len(images)} frames in {time.perf_counter() - start:.1f}s"
 
 
 def build(studio) -> None:
@@ -66,31 +93,47 @@ def build(studio) -> None:
                                  elem_id="gen-checkpoint")
         refresh = gr.Button("↻ Refresh list", scale=1)
     with gr.Row():
-        sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler", info="dpm++ is good at 20 steps; ddpm needs ~1000.")
+        sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler", info="Diffusion only: dpm++ is good at 20 steps; ddpm needs ~1000.")
         steps = gr.Slider(1, 1000, value=20, step=1, label="Steps")
         seed = gr.Number(0, precision=0, label="Seed", info="Image i uses seed + i.")
         num = gr.Slider(1, 64, value=16, step=1, label="Number of images")
         class_label = gr.Number(-1, precision=0, minimum=-1, label="Class (-1: all classes)", info="For class-conditional models.")
-        guidance = gr.Slider(1, 10, value=1, step=0.5, label="Guidance", info="Classifier-free guidance scale; 1 is none.")
+        guidance = gr.Slider(1, 10, value=1, step=0.5, label="Guidance", info="Diffusion: classifier-free guidance scale; 1 is none.")
+        truncation = gr.Slider(0, 3, value=0, step=0.1, label="Truncation (GAN)",
+                               info="Redraw noise beyond ±T: lower is more typical, less varied; 0 is off.")
     with gr.Row():
         go = gr.Button("Generate", variant="primary", elem_id="generate")
         cancel = gr.Button("Cancel", elem_id="cancel-generate")
     took = gr.Markdown(elem_id="generate-time")
     gallery = gr.Gallery(label="Images", columns=8, height="auto", elem_id="gallery")
 
-    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store)), None, checkpoint, api_visibility="private")
+    with gr.Accordion("Interpolate between two seeds", open=False):
+        with gr.Row():
+            seed_b = gr.Number(1, precision=0, label="Second seed", info="From the seed above to this one.")
+            frames = gr.Slider(2, 32, value=8, step=1, label="Frames")
+            interp_steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps (diffusion)")
+            interp_go = gr.Button("Interpolate", elem_id="interpolate")
+        interp_note = gr.Markdown(elem_id="interpolate-note")
+        with gr.Row():
+            strip = gr.Image(label="Frames", type="filepath", elem_id="interpolation-strip")
+            gif = gr.Image(label="Animation (GIF)", type="filepath", elem_id="interpolation-gif")
 
-    def generate_in_tab(ckpt, smp, n_steps, sd, n, cls, g, request: gr.Request, progress=gr.Progress()):
+    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store)), None, checkpoint, api_visibility="private")
+    interp_go.click(lambda *a: run_interpolation(*a, studio.workspace / "exports"),
+                    [checkpoint, seed, seed_b, frames, interp_steps, class_label, guidance, truncation],
+                    [strip, gif, interp_note], api_visibility="private")
+
+    def generate_in_tab(ckpt, smp, n_steps, sd, n, cls, g, trunc, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:
-            pictures, took = run_generation(ckpt, smp, n_steps, sd, n, cls, g, cancelled=cancelled,
+            pictures, took = run_generation(ckpt, smp, n_steps, sd, n, cls, g, trunc, cancelled=cancelled,
                                             on_step=lambda info: progress((info["step"], info["total"]), desc="sampling", unit="steps"))
         except Cancelled as exc:
             return [], f"Cancelled ({exc})."
         # Small samples are enlarged without smoothing so that pixels stay pixels.
         return [p.resize((128, 128), Image.Resampling.NEAREST) if p.width < 128 else p for p in pictures], took
 
-    go.click(generate_in_tab, [checkpoint, sampler, steps, seed, num, class_label, guidance], [gallery, took],
+    go.click(generate_in_tab, [checkpoint, sampler, steps, seed, num, class_label, guidance, truncation], [gallery, took],
                      api_visibility="private")
     def on_cancel(request: gr.Request):
         flags.cancel(request.session_hash or "")

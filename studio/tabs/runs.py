@@ -9,6 +9,7 @@ import gradio as gr
 from pipelines.store import RunStore
 
 from .. import views
+from ..families import FAMILY_UIS
 
 REFRESH_SECONDS = 2.0
 
@@ -28,7 +29,7 @@ def build(studio) -> gr.Dropdown:
     error = gr.Markdown(elem_id="run-error")
     with gr.Row():
         smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing", info="Exponential moving average of the loss.")
-        log_scale = gr.Checkbox(value=True, label="Log scale (log10 of the loss)")
+        log_scale = gr.Checkbox(value=True, label="Log scale (log10 of the loss, when it is positive)")
     with gr.Row():
         # No fixed height on plots with a legend: Gradio clips the legend of a fixed-height plot.
         loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss", elem_id="loss-plot")
@@ -40,6 +41,9 @@ def build(studio) -> gr.Dropdown:
             final_eval = gr.Markdown(elem_id="final-evaluation")
             evaluations = gr.Dataframe(headers=views.EVALUATION_COLUMNS, label="Evaluations (newest first)", interactive=False,
                                        max_height=220, elem_id="evaluations-table")
+    with gr.Row():
+        watch_plot = gr.LinePlot(x="step", y="value", color="series", visible=False, elem_id="watch-plot")
+        watch_guide = gr.Markdown(visible=False, elem_id="watch-guide")
     with gr.Row():
         sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
         with gr.Column():
@@ -61,20 +65,26 @@ def build(studio) -> gr.Dropdown:
         if not name or name not in names:
             return out + [gr.update()] * len(detail)
         row = store.get_run(name)
+        ui = FAMILY_UIS.get(row["family"], FAMILY_UIS["ddpm"])
+        watching = bool(ui.watch_metrics)
         grids = views.sample_grids(store, name)
         ips, lr = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
         facts = [f"**{row['status']}**", f"{ips:.0f} images/s" if ips else "", f"learning rate {lr:.3g}" if lr else "",
                  f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else ""]
         final = Path(row["folder"]) / "final"
+        fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
         return out + [
             views.progress_html(store, row),
             " · ".join(f for f in facts if f),
-            f"**Error:** {row['error']}" if row["error"] and row["status"] in ("failed", "interrupted") else "",
-            views.metric_frame(store, name, "loss", smooth, log10),
-            views.evaluation_frame(store, name),
-            views.metric_frame(store, name, "lr"),
-            views.final_evaluation(store, name),
-            views.evaluation_table(store, name),
+            run_notice(row),
+            views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth, log10),
+            fd_chart,
+            views.metric_frame(store, name, ["lr"], "lr"),
+            final_text,
+            evaluation_rows,
+            gr.update(value=views.metric_frame(store, name, list(ui.watch_metrics), "value") if watching else None,
+                      label=ui.watch_title, visible=watching),
+            gr.update(value=ui.watch_guide, visible=watching),
             grids[-1] if grids else None,
             gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
             grids[-1] if grids else None,
@@ -83,7 +93,7 @@ def build(studio) -> gr.Dropdown:
             gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists() else gr.update(visible=False),
         ]
 
-    detail = [progress, stats, error, loss_plot, fd_plot, lr_plot, final_eval, evaluations, sample, grid_pick, grid, log, config, download_btn]
+    detail = [progress, stats, error, loss_plot, fd_plot, lr_plot, final_eval, evaluations, watch_plot, watch_guide, sample, grid_pick, grid, log, config, download_btn]
     inputs = [run, smoothing, log_scale]
     timer.tick(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
     for trigger in (run.change, smoothing.release, log_scale.change):
@@ -118,6 +128,16 @@ def build(studio) -> gr.Dropdown:
                         [run, edits], action, api_visibility="private")
 
     return run
+
+
+def run_notice(row: dict) -> str:
+    """The error of a failed or interrupted run, and any warning (such as a possible mode collapse)."""
+    notes = []
+    if row["error"] and row["status"] in ("failed", "interrupted"):
+        notes.append(f"**Error:** {row['error']}")
+    if row.get("warning"):
+        notes.append(f"⚠️ **Warning:** {row['warning']}")
+    return "\n\n".join(notes)
 
 
 def final_zip(workspace: Path, name: str, final: Path) -> Path:

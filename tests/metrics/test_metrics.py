@@ -80,41 +80,48 @@ def test_shipped_digits_cnn_recognises_digits_and_can_be_retrained(tmp_path):
 
 
 def test_auto_extractor_and_clear_errors(tmp_path, monkeypatch):
-    weights = tmp_path / "ws" / "weights" / "pt_inception-2015-12-05-6726825d.pth"
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"not used")
-    cache = tmp_path / "ws" / "cache"
     import importlib.util
 
-    if importlib.util.find_spec("torch_fidelity") is None:  # as on the CI machines
-        assert choose_extractor("auto", "digits", cache) == "digits-cnn"
-        assert choose_extractor("auto", "photos", cache) == "hog-colour"
-        with pytest.raises(RuntimeError, match="torch-fidelity"):
-            load_extractor("inception", cache)
+    from pipelines.metrics import extractors
+
+    cache = tmp_path / "ws" / "cache"
+    monkeypatch.delenv("STUDIO_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch_fidelity" else real_find_spec(name))
+    assert choose_extractor("auto", "digits", cache) == "digits-cnn"
+    assert choose_extractor("auto", "photos", cache) == "hog-colour"
+    with pytest.raises(ValueError, match="torch-fidelity"):
+        load_extractor("inception", cache)
     with pytest.raises(ValueError, match="unknown 'vgg'"):
         load_extractor("vgg", cache)
+    # With the package and the weights file in the workspace's weights/ folder, auto means the real FID.
+    weights = tmp_path / "ws" / "weights" / extractors.INCEPTION_FILES[0]
+    weights.parent.mkdir(parents=True)
+    weights.write_bytes(b"weights")
+    assert choose_extractor("auto", "photos", cache) == "hog-colour"  # still no torch-fidelity
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "torch_fidelity" else real_find_spec(name))
+    assert choose_extractor("auto", "digits", cache) == "inception" and extractors.inception_weights(cache) == weights
     assert metric_label("inception") == "FID" and metric_label("hog-colour") == "FD (hog-colour)"
 
 
-def test_real_features_are_cached_per_split_and_extractor(tmp_path):
+def test_real_features_are_cached_per_split_and_extractor(tmp_path, monkeypatch):
+    from pipelines.metrics import distance
+
     cfg = DataConfig(dataset="digits", image_size=16, channels=1)
     splits = load_splits(cfg)
     model = load_extractor("hog-colour", tmp_path)
     calls = []
-
-    def split_images(split):
-        def images():
-            calls.append(split)
-            return getattr(splits, split).images
-        return images
-
-    first = real_features(tmp_path, cfg, "train", "hog-colour", model, 10_000, split_images("train"))
-    again = real_features(tmp_path, cfg, "train", "hog-colour", model, 10_000, split_images("train"))
-    test = real_features(tmp_path, cfg, "test", "hog-colour", model, 10_000, split_images("test"))
-    assert calls == ["train", "test"]
-    assert torch.equal(first, again) and len(first) == len(splits.train) and len(test) == len(splits.test)
+    real_extract = distance.extract
+    monkeypatch.setattr(distance, "extract", lambda m, images: calls.append(len(images)) or real_extract(m, images))
+    first = real_features(tmp_path, splits.train.images, "digits", "train", model, 10_000)
+    again = real_features(tmp_path, splits.train.images, "digits", "train", model, 10_000)
+    test = real_features(tmp_path, splits.test.images, "digits", "test", model, 10_000)
+    assert calls == [len(splits.train), len(splits.test)]  # the second call read the cache
+    assert torch.equal(first, again) and len(test) == len(splits.test)
     names = sorted(p.name for p in (tmp_path / "real-features").iterdir())
     assert len(names) == 2 and names[0].startswith("digits_test_16px_hog-colour") and names[1].startswith("digits_train_16px_hog-colour")
-    other = DataConfig(dataset="digits", image_size=16, channels=1, split_seed=5)  # another split: another file
-    real_features(tmp_path, other, "train", "hog-colour", model, 10_000, lambda: load_splits(other).train.images)
-    assert len(list((tmp_path / "real-features").iterdir())) == 3
+    changed = splits.train.images.clone()
+    changed[0] = 255 - changed[0]  # one image differs: another entry, not stale features
+    real_features(tmp_path, changed, "digits", "train", model, 10_000)
+    assert len(list((tmp_path / "real-features").iterdir())) == 3 and len(calls) == 3

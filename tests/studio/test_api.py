@@ -85,3 +85,20 @@ def test_killed_app_leaves_runs_interrupted_and_resumable(launch, tmp_path):
     wait_for(lambda: run_row(client, name)["status"] == "running", what="resume")
     client.predict(name, api_name="/stop")
     wait_for(lambda: run_row(client, name)["status"] == "stopped", what="stop after resume")
+
+
+def test_evaluations_through_the_api(launch):
+    import yaml
+
+    from tests.conftest import tiny_config
+
+    client = launch().client()
+    config = tiny_config(training={"epochs": 2}, evaluation={"every_epochs": 1, "num_samples": 32, "steps": 4, "final": True,
+                                                              "final_split": "val", "final_num_samples": 24})
+    name = client.predict(yaml.safe_dump(config.model_dump(mode="json")), api_name="/start")["name"]
+    row = wait_for(lambda: (r := run_row(client, name))["status"] == "completed" and r, what="the run to complete")
+    assert row["best_metric"] == "FD (digits-cnn)"
+    evaluations = client.predict(name, api_name="/run_evaluations")
+    assert [(e["kind"], e["split"], e["num_samples"]) for e in evaluations] == [
+        ("training", "train", 32), ("training", "train", 32), ("final", "val", 24)]
+    assert all(e["metric"] == "FD (digits-cnn)" and e["fd"] > 0 and e["seconds"] > 0 for e in evaluations)

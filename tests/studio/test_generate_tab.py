@@ -38,3 +38,14 @@ def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
         run_generation(str(tmp_path / "nope"), "ddim", 4, 0, 1, -1, 1.0)
     with pytest.raises(gr.Error, match="Pick a checkpoint"):
         run_generation("", "ddim", 4, 0, 1, -1, 1.0)
+
+
+def test_interpolation_writes_a_strip_and_a_gif(trained_run, tmp_path):
+    from PIL import Image
+
+    from studio.tabs.generate import run_interpolation
+
+    strip, gif, note = run_interpolation(str(trained_run[1] / "final"), 0, 3, 5, 10, -1, 1.0, 0.0, tmp_path)
+    assert "5 frames" in note
+    assert Image.open(gif).n_frames == 8  # forward and back
+    assert Image.open(strip).width > 5 * 64

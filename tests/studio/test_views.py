@@ -12,10 +12,13 @@ def test_evaluations_are_charted_tabled_and_the_final_one_summarised(tmp_path):
     store.log_evaluation("r", step=500, **{**row, "epoch": 20.0, "fd": 0.35})
     store.log_evaluation("r", step=500, **{**row, "epoch": 20.0, "kind": "final", "checkpoint": "best", "split": "test",
                                            "num_samples": 2000, "num_real": 90, "fd": 0.98, "seconds": 58.0})
-    chart = views.evaluation_frame(store, "r")
+    chart, text, table = views.evaluation_views(store, "r")
     assert chart["FD"].tolist() == [0.86, 0.35] and set(chart["series"]) == {"FD (digits-cnn), 500 samples vs train"}
-    table = views.evaluation_table(store, "r")
     assert table.iloc[0]["of"] == "best/" and table.iloc[0]["vs real"] == "test (90)" and len(table) == 3
     assert table.iloc[-1]["of"] == "training" and table.iloc[-1]["seconds"] == "12.5"
-    text = views.final_evaluation(store, "r")
     assert "best/ (step 500) on the test split" in text and "FD (digits-cnn) **0.98**" in text and "2000 samples" in text
+    # An evaluation of an older checkpoint made afterwards (python -m pipelines evaluate) is the newest one.
+    store.log_evaluation("r", step=250, **{**row, "kind": "final", "checkpoint": "checkpoint-250", "split": "val",
+                                           "fd": 1.7})
+    _, text, table = views.evaluation_views(store, "r")
+    assert "checkpoint-250/ (step 250) on the val split" in text and table.iloc[0]["of"] == "checkpoint-250/"

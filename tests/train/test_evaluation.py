@@ -34,18 +34,23 @@ def test_training_evaluates_and_best_follows_fd(tmp_path):
 
 
 def test_evaluation_leaves_the_training_trajectory_unchanged(tmp_path):
-    on = train(tiny_config(training={"epochs": 2}, evaluation={**EVAL, "final": False}), tmp_path / "on", progress=False)
+    on = train(tiny_config(training={"epochs": 2}, evaluation=EVAL), tmp_path / "on", progress=False)
     off = train(tiny_config(training={"epochs": 2}), tmp_path / "off", progress=False)
     weights = [load_file(f"{row['folder']}/final/unet/diffusion_pytorch_model.safetensors") for row in (on, off)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    # The RNG states saved at the end (what a resume continues from) are untouched too.
+    states = [ckpt.load_training_state(ckpt.list_checkpoints(row["folder"])[-1])["rng"][0]["torch"] for row in (on, off)]
+    assert torch.equal(*states)
 
 
-def make_trainer(tmp_path, **sections) -> Trainer:
+def make_trainer(tmp_path, config=None, **sections) -> Trainer:
+    """A trainer of a run called "run" in tmp_path (of `config`, or the tiny DDPM config with `sections`)."""
     from accelerate import Accelerator
 
     from pipelines.store import RunStore
 
-    config = tiny_config(**sections)
+    config = config or tiny_config(**sections)
+    RunStore(tmp_path).create_run("run", config.family, config.data.dataset, config.data.image_size, "", str(tmp_path / "run"))
     folder = tmp_path / "run"
     folder.mkdir(parents=True)
     run = RunHandle("run", folder, RunStore(tmp_path), run_logger("run", folder, True))
@@ -53,19 +58,20 @@ def make_trainer(tmp_path, **sections) -> Trainer:
 
 
 def test_fd_plateau_cuts_the_learning_rate_then_stops(tmp_path):
-    trainer = make_trainer(tmp_path, early_stopping={"patience": 2, "max_lr_cuts": 1, "lr_factor": 0.5})
+    trainer = make_trainer(tmp_path, early_stopping={"patience": 2, "max_lr_cuts": 1, "lr_factor": 0.5},
+                           evaluation={"every_epochs": 1})
     stopper = next(cb for cb in trainer.callbacks if isinstance(cb, EarlyStopping))
     family = trainer.family
     base = family.lr_scheduler.base_lrs[0]
     for fd in (5.0, 4.0, 4.5, 4.2):  # two evaluations without a better FD
-        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)"})
+        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)", "scale": "FD (digits-cnn), 32 samples vs train"})
     assert family.lr_scheduler.base_lrs[0] == pytest.approx(base / 2) and trainer.state.stop_reason is None
     family.optimizer.step()  # no gradients: changes nothing, but the scheduler expects it first
     family.lr_scheduler.step()
     assert family.optimizer.param_groups[0]["lr"] == pytest.approx(family.lr_scheduler.get_last_lr()[0])
     state = family.state_dict()  # the cut is part of the resumable state
     for fd in (4.1, 4.3):
-        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)"})
+        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)", "scale": "FD (digits-cnn), 32 samples vs train"})
     assert trainer.state.stop_reason == "FD (digits-cnn) plateau"
     fresh = make_trainer(tmp_path / "again")
     fresh.family.load_state_dict(state)

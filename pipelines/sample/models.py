@@ -1,0 +1,54 @@
+"""Any generating checkpoint behind one interface: diffusion folders and GAN folders alike.
+
+`load_model` tells them apart by their files; `sample_model` and `interpolate_model` take every option and
+use the ones the model has (a GAN has no sampler, steps or guidance; a diffusion model no truncation).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .gan import GANModel, generate_gan, interpolate_gan, is_gan_folder, load_gan
+from .generate import DiffusionModel, generate, interpolate, load_diffusion
+
+Model = DiffusionModel | GANModel
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> Model:
+    return load_gan(path, device) if is_gan_folder(path) else load_diffusion(path, device)
+
+
+def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int = 16, seed: int = 0,
+                 class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
+                 batch_size: int = 64, callback: Callable[[dict], bool | None] | None = None) -> np.ndarray:
+    if isinstance(model, GANModel):
+        images = generate_gan(model, num, seed, class_label, truncation, batch_size)
+        if callback is not None:
+            callback({"step": 1, "total": 1})
+        return images
+    return generate(model, sampler, steps, num, seed, class_label, guidance, batch_size, callback)
+
+
+def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
+                      class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None) -> np.ndarray:
+    if isinstance(model, GANModel):
+        return interpolate_gan(model, seed_a, seed_b, frames, class_label, truncation)
+    return interpolate(model, seed_a, seed_b, frames, steps, class_label, guidance)
+
+
+def compare(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 8, seed: int = 0,
+            class_label: int | None = None, guidance: float = 1.0,
+            truncation: float | None = None) -> list[tuple[str, np.ndarray, float]]:
+    """The same seeds from several checkpoints, loaded one at a time: (label, images, seconds) each."""
+    rows = []
+    for path in paths:
+        model = load_model(path)
+        start = time.perf_counter()
+        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation)
+        rows.append((model.label, images, time.perf_counter() - start))
+        del model
+    return rows
