@@ -177,7 +177,7 @@ class GANModelConfig(Section):
     z_dim: int = Field(128, ge=8, le=1024, description="Length of the generator's noise vector z.")
     g_channels: int = Field(64, ge=8, le=1024, description="Generator width at full resolution (x2 per halving, up to x8).")
     d_channels: int = Field(64, ge=8, le=1024, description="Discriminator width at full resolution (x2 per halving, up to x8).")
-    attention_resolutions: list[int] = Field([16], description="Feature-map sizes (pixels) with self-attention, in G and D.")
+    attention_resolutions: list[int] = Field([8], description="Feature-map sizes (pixels) with self-attention in G and D: 8 up to half the image size.")
     class_conditional: bool = Field(True, description="Use the dataset's labels if it has any (conditional batch norm in G, projection in D).")
 
 
@@ -189,7 +189,8 @@ class GANTrainingConfig(Section):
     warmup_epochs: int = Field(2, ge=0, description="Epochs of linear learning-rate warm-up for both networks.")
     augment: bool = Field(False, description="Differentiable augmentation of real and generated images for D (for small datasets).")
     augment_policy: list[Literal["color", "translation", "cutout"]] = Field(["color", "translation", "cutout"], description="Which augmentations.")
-    collapse_ratio: float = Field(0.5, ge=0, lt=1, description="Warn when sample diversity falls below this share of the real data's (0: never).")
+    collapse_ratio: float = Field(0.5, ge=0, lt=1, description="Warn when sample variety falls below this share of the real images' and of its own peak (0: never).")
+    collapse_fd_jump: float = Field(2.0, ge=0, description="Warn when FID/FD rises above this multiple of its best (0: never).")
     collapse_rollback: bool = Field(False, description="On a collapse warning, roll back to best/ and halve D's learning rate.")
 
 
@@ -216,6 +217,12 @@ class GANConfig(RunConfig):
         size = self.data.image_size
         if size not in (16, 32, 64, 128):
             raise ValueError(f"data.image_size must be 16, 32, 64 or 128 for a GAN (got {size})")
+        both = [8 * 2 ** i for i in range(size.bit_length()) if 8 * 2 ** i <= size // 2]  # sizes G and D share
+        if any(r not in both for r in self.model.attention_resolutions):
+            raise ValueError(f"model.attention_resolutions {self.model.attention_resolutions}: at {size} px both networks "
+                             f"have feature maps of {', '.join(map(str, both))} pixels")
+        if self.early_stopping.loss_below is not None:
+            raise ValueError("early_stopping.loss_below does not apply to GANs (their losses do not rank models); use patience")
         return self
 
 

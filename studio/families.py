@@ -16,6 +16,7 @@ class FamilyUI:
     default_preset: str
     form_fields: tuple[str, ...]  # dotted config paths shown as form fields; the rest is in the YAML
     loss_metrics: tuple[str, ...] = ("loss",)  # drawn together in the Runs tab's loss chart
+    lr_metrics: tuple[str, ...] = ("lr",)  # and in its learning-rate chart
     # A second chart of logged values, its title, and a short guide to reading it (Markdown).
     watch_metrics: tuple[str, ...] = ()
     watch_title: str = ""
@@ -52,13 +53,16 @@ FAMILY_UIS: dict[str, FamilyUI] = {
             "evaluation.every_epochs", "evaluation.num_samples", "early_stopping.patience", "gan.collapse_rollback",
         ),
         loss_metrics=("d_loss", "g_loss"),
+        lr_metrics=("lr", "d_lr"),
         watch_metrics=("d_real", "d_fake"),
         watch_title="D(x) and D(G(z))",
         watch_guide=(
-            "**Reading a GAN.** In balance, D(x) (how real D finds real images) sits around 0.6–0.9 and D(G(z)) (how "
-            "real it finds the fakes) around 0.2–0.5, both wobbling; the losses wander without a trend while FID "
-            "falls. **Discriminator too strong:** D(x) near 1 and D(G(z)) near 0 for long, D loss near 0, G loss "
-            "climbing: try more `g_steps`, a lower D learning rate or augmentation. **Collapse:** the samples look "
-            "alike (the run warns when their variety drops) and FID jumps."),
+            "**Reading a GAN.** D(x) and D(G(z)) are the mean sigmoid of D's score for real and for generated "
+            "images (after augmentation, when it is on). In balance they wobble apart without running away: with the "
+            "hinge loss, whose margins sit at 0.73 and 0.27, D(x) around 0.55–0.7 and D(G(z)) around 0.3–0.45 "
+            "(non-saturating: about 0.6–0.9 and 0.2–0.5); the losses wander without a trend while FID falls. "
+            "**Discriminator too strong:** D(x) pinned at or beyond its margin and D(G(z)) at or below its own for "
+            "long, D loss near 0, G loss climbing: try more `g_steps`, a lower D learning rate or augmentation. "
+            "**Collapse:** the samples look alike (the run warns when their variety drops) and FID jumps."),
     ),
 }

@@ -46,13 +46,14 @@ def load_gan(path: str | Path, device: str | torch.device = "cpu") -> GANModel:
     return GANModel(generator.to(device).eval(), arch, path, read_meta(path))
 
 
-def _labels(model: GANModel, num: int, class_label: int | None) -> torch.Tensor | None:
+def _labels(model: GANModel, num: int, class_label: int | None, seed: int = 0) -> torch.Tensor | None:
+    """Image i of a request from `seed` has class (seed + i) mod C unless a class is asked for."""
     if not model.num_classes:
         if class_label is not None:
             raise ValueError(f"class: {model.path} is not class-conditional")
         return None
     if class_label is None:
-        return torch.arange(num) % model.num_classes
+        return (seed + torch.arange(num)) % model.num_classes
     if not 0 <= class_label < model.num_classes:
         raise ValueError(f"class: must be between 0 and {model.num_classes - 1} for {model.path}")
     return torch.full((num,), class_label, dtype=torch.long)
@@ -62,7 +63,7 @@ def _labels(model: GANModel, num: int, class_label: int | None) -> torch.Tensor 
 def generate_gan(model: GANModel, num: int = 16, seed: int = 0, class_label: int | None = None,
                  truncation: float | None = None, batch_size: int = 256) -> np.ndarray:
     """uint8 N x H x W x C; image i from the z of seed `seed + i` (a conditional model cycles its classes)."""
-    labels, device = _labels(model, num, class_label), next(model.generator.parameters()).device
+    labels, device = _labels(model, num, class_label, seed), next(model.generator.parameters()).device
     out = []
     for start in range(0, num, batch_size):
         n = min(batch_size, num - start)
@@ -79,6 +80,8 @@ def interpolate_gan(model: GANModel, seed_a: int, seed_b: int, frames: int = 8, 
     a, b = noise(1, model.arch.z_dim, seed_a, truncation)[0], noise(1, model.arch.z_dim, seed_b, truncation)[0]
     ts = [i / (frames - 1) for i in range(frames)] if frames > 1 else [0.0]
     z = torch.stack([slerp(a, b, t) for t in ts])
+    if truncation:  # between two truncated points the path bulges out by up to sqrt(2)
+        z = z.clamp(-truncation, truncation)
     labels = _labels(model, frames, class_label if class_label is not None else (0 if model.num_classes else None))
     device = next(model.generator.parameters()).device
     return to_uint8(model.generator(z.to(device), None if labels is None else labels.to(device)))

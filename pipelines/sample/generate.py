@@ -62,13 +62,14 @@ def load_diffusion(path: str | Path, device: str | torch.device = "cpu") -> Diff
     return DiffusionModel(unet, scheduler, path, read_meta(path) or read_meta(path.parent))
 
 
-def _labels(model: DiffusionModel, num: int, class_label: int | None) -> torch.Tensor | None:
+def _labels(model: DiffusionModel, num: int, class_label: int | None, seed: int = 0) -> torch.Tensor | None:
+    """Image i of a request from `seed` has class (seed + i) mod C unless a class is asked for."""
     if not model.num_classes:
         if class_label is not None:
             raise ValueError(f"class: {model.path} is not class-conditional")
         return None
     if class_label is None:
-        return torch.arange(num) % model.num_classes
+        return (seed + torch.arange(num)) % model.num_classes
     if not 0 <= class_label < model.num_classes:
         raise ValueError(f"class: must be between 0 and {model.num_classes - 1} for {model.path}")
     return torch.full((num,), class_label, dtype=torch.long)
@@ -82,7 +83,7 @@ def generate(model: DiffusionModel, sampler: str = "dpm++", steps: int = 20, num
     Without a class, a conditional model cycles through its classes. `callback` receives the overall
     step count so a progress bar covers all batches.
     """
-    labels = _labels(model, num, class_label)
+    labels = _labels(model, num, class_label, seed)
     shape = (model.channels, model.image_size, model.image_size)
     out = []
     for start, n in batches(num, batch_size):

@@ -91,7 +91,8 @@ class TimeBudget(Callback):
 class Checkpointer(Callback):
     """checkpoint-<step>/ every N epochs (keeping the last K), best/, and final/ at the end.
 
-    best/ follows the evaluations' FID (or FD) when `best_by_metric`, else the epoch loss at checkpoint epochs.
+    best/ follows the evaluations' FID (or FD) when `best_by_metric`, else the epoch loss at checkpoint epochs
+    (for families whose loss ranks models: a GAN without evaluations has no best/).
     A run stopped by a person gets a resumable checkpoint; any other end (all epochs, time budget, early
     stopping) also final/. Nothing is written after an exception, so a NaN never overwrites a good checkpoint.
     """
@@ -105,7 +106,7 @@ class Checkpointer(Callback):
     def on_epoch_end(self, trainer) -> None:
         last_epoch = trainer.state.epoch == trainer.config.training.epochs
         if trainer.state.epoch % self.every == 0 or last_epoch:
-            if not self.best_by_metric:
+            if not self.best_by_metric and trainer.family.loss_ranks_models:
                 self._maybe_best(trainer, trainer.state.epoch_loss, "loss")
             if not last_epoch:  # the end writes the last one
                 self.checkpoint(trainer)
@@ -174,11 +175,19 @@ class SampleGrid(Callback):
             return
         images = trainer.family.sample_images(self.num, seed=0)
         path = self.run_dir / "samples" / f"epoch_{trainer.state.epoch}.png"
-        save_grid(images, path)
+        save_grid(images, path, ncols=class_columns(trainer.family.meta().get("num_classes", 0), self.num))
         store, name = trainer.run.store, trainer.run.name
         store.add_artifact(name, "samples", str(path), trainer.state.global_step)
         plot_run_metrics(store.metrics(name), self.run_dir / "plots" / "loss.png", trainer.family.main_loss)
         self.log.info("wrote %s", path.relative_to(self.run_dir))
+
+
+def class_columns(classes: int, num: int) -> int | None:
+    """Grid columns for samples that cycle through the classes: a multiple of the class count near a square
+    grid, so that each column holds one class."""
+    if not classes:
+        return None
+    return classes * max(1, round(math.sqrt(num) / classes))
 
 
 class ProgressBar(Callback):

@@ -7,12 +7,13 @@ import math
 
 from .callbacks import Callback
 
-FD_JUMP = 2.0  # an FD this many times the best one so far counts as a jump
-
-
 class CollapseWatch(Callback):
-    def __init__(self, ratio: float, rollback: bool, run, logger: logging.Logger):
-        self.ratio, self.rollback, self.run, self.log = ratio, rollback, run, logger
+    """Warns when the variety of the samples falls below `ratio` of the real images' and below `ratio` of
+    its own peak (an untrained generator starts with little), or when FD exceeds `fd_jump` times its best
+    (0: never); marks such an evaluation "collapsed", which keeps it from best/ and early stopping."""
+
+    def __init__(self, ratio: float, fd_jump: float, rollback: bool, run, logger: logging.Logger):
+        self.ratio, self.fd_jump, self.rollback, self.run, self.log = ratio, fd_jump, rollback, run, logger
         self.best_fd, self.scale, self.peak = math.inf, "", 0.0  # peak: the highest variety share so far
 
     def on_evaluation(self, trainer, metrics: dict) -> None:
@@ -24,7 +25,7 @@ class CollapseWatch(Callback):
         if self.ratio and share < self.ratio and share < self.ratio * self.peak:
             reasons.append(f"sample variety fell to {share:.0%} of the real images' (from {self.peak:.0%})")
         self.peak = max(self.peak, share)
-        if math.isfinite(self.best_fd) and metrics["fd"] > FD_JUMP * self.best_fd:
+        if self.fd_jump and math.isfinite(self.best_fd) and metrics["fd"] > self.fd_jump * self.best_fd:
             reasons.append(f"{metrics['label']} jumped to {metrics['fd']:.4g} from a best of {self.best_fd:.4g}")
         self.best_fd = min(self.best_fd, metrics["fd"])
         if not reasons:

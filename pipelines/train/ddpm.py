@@ -62,7 +62,8 @@ class DDPMFamily(SingleModelFamily):
         t = self.config.training
         unet = self.ema.model
         shape = (self.config.data.channels, self.config.data.image_size, self.config.data.image_size)
-        labels = torch.arange(num) % self.num_classes if self.num_classes else None
+        # Image i has class (seed + i) mod C, as in pipelines.sample.generate: batches of one request stay balanced.
+        labels = (seed + torch.arange(num)) % self.num_classes if self.num_classes else None
         noise = seed_noise(list(range(seed, seed + num)), shape)
         sampler = make_sampler(sampler or t.sample_sampler, self.noise_scheduler)
         images = denoise(unet, sampler, noise, steps or t.sample_steps, class_labels=labels,

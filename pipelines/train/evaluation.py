@@ -110,7 +110,7 @@ class EarlyStopping(Callback):
         self.best_loss, self.epochs_without_gain = math.inf, 0
 
     def on_evaluation(self, trainer, metrics: dict) -> None:
-        if not self.cfg.patience:
+        if not self.cfg.patience or metrics.get("collapsed"):  # a collapsed generator's FD is no yardstick
             return
         if metrics["scale"] != self.scale:  # other numbers (a resume changed the extractor, split or count)
             self.scale, self.best_fd, self.evals_without_gain = metrics["scale"], math.inf, 0

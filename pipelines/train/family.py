@@ -24,6 +24,7 @@ class NonFiniteLoss(RuntimeError):
 class Family:
     name = "base"
     main_loss = "loss"  # the logged value used for best/ and early stopping on loss
+    loss_ranks_models = True  # whether a lower main loss means a better model (not for a GAN)
 
     def __init__(self, config, splits, accelerator, precision):
         self.config, self.splits, self.accelerator, self.precision = config, splits, accelerator, precision
@@ -56,6 +57,10 @@ class Family:
     def scale_learning_rate(self, factor: float) -> None:
         """Multiply every learning rate from now on (a cut on a plateau); kept in the resumable state."""
         raise NotImplementedError
+
+    def release(self) -> None:
+        """Drop the models and optimizers (after probing the batch size, before the real set-up)."""
+        self.model = self.optimizer = None
 
     def meta(self) -> dict:
         """Facts about the model that loaders need (stored in studio.json)."""

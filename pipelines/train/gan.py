@@ -34,9 +34,14 @@ def g_loss_fn(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
 
 
+MIN_TRUNCATION = 0.1  # below it, redrawing values beyond the bound takes too many draws
+
+
 def noise(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
     """z of image i from seed `seed + i`. The truncation trick draws again every value beyond +-truncation:
     less variety, more typical images."""
+    if truncation is not None and truncation < MIN_TRUNCATION:
+        raise ValueError(f"truncation: must be at least {MIN_TRUNCATION} (or none), got {truncation:g}")
     out = []
     for i in range(n):
         gen = torch.Generator().manual_seed(seed + i)
@@ -51,13 +56,15 @@ class GANFamily(Family):
     name = "gan"
     main_loss = "g_loss"
 
+    loss_ranks_models = False  # a low generator loss often means a weak discriminator, not good images
+
     def __init__(self, config, splits, accelerator, precision):
         super().__init__(config, splits, accelerator, precision)
         m = config.model
         num_classes = splits.num_classes if m.class_conditional else 0
         self.arch = GANArch(config.data.image_size, config.data.channels, m.z_dim, m.g_channels, m.d_channels,
                             list(m.attention_resolutions), num_classes)
-        self.steps_per_epoch = 1
+        self.stats_step = -1  # the EMA step whose batch-norm statistics were last recomputed
 
     def setup(self, total_steps: int) -> None:
         t, g = self.config.training, self.config.gan
@@ -166,23 +173,54 @@ class GANFamily(Family):
         self.precision.load_state_dict(state["grad_scaler"])
 
     def load_generator_weights(self, folder: Path) -> None:
-        """Roll the generator (and its EMA) back to an exported model, e.g. best/ after a collapse."""
+        """Roll the generator (and its EMA) back to an exported model, e.g. best/ after a collapse; its Adam
+        moments belong to the abandoned weights and start afresh."""
         from safetensors.torch import load_file
 
         weights = load_file(Path(folder) / GENERATOR_FILE)
         self.accelerator.unwrap_model(self.generator).load_state_dict(weights)
         self.ema.model.load_state_dict(weights)
+        self.g_opt.state.clear()
+        self.stats_step = -1
+
+    def release(self) -> None:
+        self.generator = self.discriminator = self.ema = self.g_opt = self.d_opt = None
+
+    @torch.no_grad()
+    def refresh_ema_stats(self, batches: int = 8, batch_size: int = 64) -> None:
+        """Batch-norm statistics and spectral-norm vectors for the EMA weights themselves ("standing
+        statistics"): the EMA copies the raw generator's, which belong to other, newer weights."""
+        if self.stats_step == self.ema.step:
+            return
+        model, device = self.ema.model, next(self.ema.model.parameters()).device
+        norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None  # a plain average over the batches below
+        gen = torch.Generator().manual_seed(12345)  # never the global RNG: training must not notice
+        model.train()
+        for i in range(batches):
+            z = torch.randn(batch_size, self.arch.z_dim, generator=gen).to(device)
+            y = (torch.arange(batch_size) + i * batch_size) % self.arch.num_classes if self.arch.num_classes else None
+            model(z, None if y is None else y.to(device))
+        model.eval()
+        for bn in norms:
+            bn.momentum = 0.1
+        self.stats_step = self.ema.step
 
     # Use --------------------------------------------------------------------------------------------
 
     def save_model(self, folder: Path) -> None:
+        self.refresh_ema_stats()
         save_file({k: v.contiguous() for k, v in self.ema.model.state_dict().items()}, Path(folder) / GENERATOR_FILE)
         (Path(folder) / ARCH_FILE).write_text(json.dumps(self.arch.to_dict(), indent=2))
 
     @torch.no_grad()
     def sample_images(self, num: int, seed: int, truncation: float | None = None, **_) -> np.ndarray:
+        self.refresh_ema_stats()
         device = next(self.ema.model.parameters()).device
-        labels = (torch.arange(num) % self.arch.num_classes).to(device) if self.arch.num_classes else None
+        # Image i has class (seed + i) mod C, as in pipelines.sample.gan: batches of one request stay balanced.
+        labels = ((seed + torch.arange(num)) % self.arch.num_classes).to(device) if self.arch.num_classes else None
         z = noise(num, self.arch.z_dim, seed, truncation).to(device)
         return to_uint8(self.ema.model(z, labels))
 
@@ -190,7 +228,8 @@ class GANFamily(Family):
         from .collapse import CollapseWatch
 
         g = self.config.gan
-        return [CollapseWatch(g.collapse_ratio, g.collapse_rollback, run, logger)] if self.config.evaluation.every_epochs else []
+        watch = CollapseWatch(g.collapse_ratio, g.collapse_fd_jump, g.collapse_rollback, run, logger)
+        return [watch] if self.config.evaluation.every_epochs else []
 
     def meta(self) -> dict:
         d = self.config.data

@@ -31,7 +31,8 @@ def plot_run_metrics(rows: list[dict], path: str | Path, loss_name: str = "loss"
     steps, values = map(np.array, zip(*series[loss_name]))
     ax_loss.plot(steps, values, alpha=0.3, label=loss_name)
     ax_loss.plot(steps, smooth(values), label=f"{loss_name} (smoothed)")
-    ax_loss.set_yscale("log")
+    if (values > 0).all():  # a GAN's generator loss can be negative
+        ax_loss.set_yscale("log")
     ax_loss.set_xlabel("step")
     ax_loss.legend()
     if "lr" in series:

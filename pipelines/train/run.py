@@ -97,7 +97,7 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                 log.info("resuming from %s: the newer %s is set aside as %s", checkpoint.name,
                          moved.name.removeprefix("abandoned-"), moved.name)
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
-                         heartbeat_at=time.time(), ended_at=None, error=None, warning=None, stop_requested=0, pid=os.getpid())
+                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
     try:
         accelerator = Accelerator(cpu=not torch.cuda.is_available())  # precision is per run: see precision.py
         trainer = build_trainer(config, RunHandle(run_name, folder, store, log), accelerator, stop_event, progress,
@@ -138,7 +138,7 @@ def fit_batch_size(trainer: Trainer, family) -> None:
     try:
         trainer.fit_batch_size(fits)
     finally:
-        family.model = family.optimizer = None
+        family.release()
         gc.collect()
         torch.cuda.empty_cache()
 
@@ -166,14 +166,14 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = FAMILIES[config.family](config, splits, accelerator, precision)
     evaluator = Evaluator(config, run, log) if config.evaluation.every_epochs else None
-    # Order matters: early stopping and best/ see an evaluation before the checkpoint of the same epoch is
-    # written; the final evaluation comes after final/ is.
+    # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
+    # before the checkpoint of the same epoch is written; the final evaluation comes after final/ is.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
         TimeBudget(t.max_minutes),
-        EarlyStopping(config.early_stopping, log),
         *([evaluator] if evaluator else []),
-        *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may veto an evaluation for best/
+        *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
+        EarlyStopping(config.early_stopping, log),
         Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
         *([FinalEvaluation(evaluator)] if evaluator else []),
         SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),

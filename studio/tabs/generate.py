@@ -81,7 +81,8 @@ def run_interpolation(checkpoint: str, seed_a: int, seed_b: int, frames: int, st
     stem = out_dir / f"interpolation-{int(time.time() * 1000)}"
     Image.fromarray(labelled_rows([(f"seed {int(seed_a)} -> {int(seed_b)}", images)], 64)).save(f"{stem}.png")
     gif = save_gif(images, f"{stem}.gif", display=128)
-    return f"{stem}.png", str(gif), f"{len(images)} frames in {time.perf_counter() - start:.1f}s"
+    which = f", class {label if label is not None else 0}" if model.num_classes else ""
+    return f"{stem}.png", str(gif), f"{len(images)} frames in {time.perf_counter() - start:.1f}s{which}"
 
 
 def build(studio) -> None:

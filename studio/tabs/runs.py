@@ -36,13 +36,15 @@ def build(studio) -> gr.Dropdown:
         fd_plot = gr.LinePlot(x="step", y="FD", color="series", label="FID / FD (lower is better)", y_title="distance",
                               elem_id="fd-plot")
     with gr.Row():
-        lr_plot = gr.LinePlot(x="step", y="lr", label="Learning rate", height=260)
+        lr_plot = gr.LinePlot(x="step", y="lr", color="series", label="Learning rate")
         with gr.Column():
             final_eval = gr.Markdown(elem_id="final-evaluation")
             evaluations = gr.Dataframe(headers=views.EVALUATION_COLUMNS, label="Evaluations (newest first)", interactive=False,
                                        max_height=220, elem_id="evaluations-table")
     with gr.Row():
-        watch_plot = gr.LinePlot(x="step", y="value", color="series", visible=False, elem_id="watch-plot")
+        # Only GANs have this chart so far; its label is set again from the family on every refresh.
+        watch_plot = gr.LinePlot(x="step", y="value", color="series", label="D(x) and D(G(z))", visible=False,
+                                 elem_id="watch-plot")
         watch_guide = gr.Markdown(visible=False, elem_id="watch-guide")
     with gr.Row():
         sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
@@ -79,7 +81,7 @@ def build(studio) -> gr.Dropdown:
             run_notice(row),
             views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth, log10),
             fd_chart,
-            views.metric_frame(store, name, ["lr"], "lr"),
+            views.metric_frame(store, name, list(ui.lr_metrics), "lr"),
             final_text,
             evaluation_rows,
             gr.update(value=views.metric_frame(store, name, list(ui.watch_metrics), "value") if watching else None,

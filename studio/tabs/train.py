@@ -25,9 +25,9 @@ def build(studio) -> None:
     first = FAMILY_UIS[DEFAULT_FAMILY]
     start_yaml = preset_yaml(first.default_preset)
     with gr.Row():
-        family = gr.Dropdown([(f.label, f.name) for f in FAMILY_UIS.values()], value=first.name, label="Model family",
+        family = gr.Dropdown([(f.label, f.name) for f in FAMILY_UIS.values()], value=first.name, label="Model family", elem_id="train-family",
                              info="What kind of model to train.")
-        preset = gr.Dropdown(first.presets(), value=first.default_preset, label="Preset",
+        preset = gr.Dropdown(first.presets(), value=first.default_preset, label="Preset", elem_id="train-preset",
                              info="A starting config from configs/; everything below can be changed.")
     with gr.Row():
         dataset = gr.Dropdown(list(BUILTIN), value=load_yaml(start_yaml)["data"]["dataset"], allow_custom_value=True,

@@ -78,3 +78,36 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
     page.get_by_text(re.compile(r"16 images of 8x8 in")).wait_for()
     assert page.locator("#gallery img").count() >= 16
     shoot(page, "6-generated")
+
+
+GAN_FORM = {
+    "data-num-samples": "96", "model-g-channels": "8", "model-d-channels": "8", "training-epochs": "2",
+    "training-max-minutes": "0", "training-batch-size": "16", "training-sample-every-epochs": "1",
+    "evaluation-every-epochs": "1", "evaluation-num-samples": "64",
+}
+
+
+def test_a_gan_from_the_train_tab_with_its_balance_chart(launch, browser_page, shoot):
+    app = launch()
+    page = browser_page
+    page.goto(app.url)
+    page.locator("#train-family input").click()
+    page.get_by_role("option", name="GAN (SAGAN-style)").click()
+    page.locator("#field-gan-loss").wait_for()
+    wait_for(lambda: page.locator("#train-preset input").input_value() == "gan_digits16.yaml", what="the GAN preset")
+    for field, value in GAN_FORM.items():
+        box = page.locator(f"#field-{field} input")
+        box.fill(value)
+        box.press("Tab")
+    page.wait_for_timeout(500)
+    shoot(page, "7-gan-form")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Queued digits_16x16")).wait_for()
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#run-picker input").click()
+    page.get_by_role("option", name="digits_16x16").click()
+    wait_for(lambda: "completed" in progress_text(page), what="the GAN run to complete")
+    page.locator("#watch-guide").get_by_text("Reading a GAN").wait_for()
+    assert page.locator("#watch-plot canvas, #watch-plot svg").count() > 0
+    assert "Final evaluation" in page.locator("#final-evaluation").inner_text()
+    shoot(page, "8-gan-run")

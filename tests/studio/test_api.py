@@ -102,3 +102,19 @@ def test_evaluations_through_the_api(launch):
     assert [(e["kind"], e["split"], e["num_samples"]) for e in evaluations] == [
         ("training", "train", 32), ("training", "train", 32), ("final", "val", 24)]
     assert all(e["metric"] == "FD (digits-cnn)" and e["fd"] > 0 and e["seconds"] > 0 for e in evaluations)
+
+
+def test_a_gan_trains_and_generates_through_the_api(launch):
+    import yaml
+
+    from tests.train.test_gan import tiny_gan
+
+    client = launch().client()
+    name = client.predict(yaml.safe_dump(tiny_gan().model_dump(mode="json")), api_name="/start")["name"]
+    row = wait_for(lambda: (r := run_row(client, name))["status"] == "completed" and r, what="the GAN run")
+    assert row["family"] == "gan"
+    metrics = client.predict(name, -1, api_name="/run_metrics")
+    assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(metrics)
+    files, took = client.predict(f"{row['folder']}/final", "dpm++", 20, 0, 4, 3, 1.0, 1.5, api_name="/generate")
+    assert len(files) == 4 and "GAN, truncation 1.5" in took
+    assert np.asarray(Image.open(files[0])).shape == (16, 16)

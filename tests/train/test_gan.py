@@ -32,7 +32,7 @@ def tiny_gan(**sections):
 @pytest.mark.parametrize("loss", ["hinge", "nonsaturating"])
 def test_each_loss_trains_logs_the_balance_and_exports_a_generator(tmp_path, loss):
     row = train(tiny_gan(gan={"loss": loss}), tmp_path, progress=False)
-    assert row["status"] == "completed" and row["best_metric"] == "loss"
+    assert row["status"] == "completed" and row["best_metric"] is None  # a GAN's loss does not rank models
     logged = {m["name"] for m in RunStore(tmp_path).metrics(row["name"])}
     assert {"d_loss", "g_loss", "d_real", "d_fake", "lr", "d_lr"} <= logged
     values = [m["value"] for m in RunStore(tmp_path).metrics(row["name"], ["d_real", "d_fake"])]
@@ -88,37 +88,91 @@ def test_stop_then_resume_equals_training_straight_through(tmp_path):
             torch.testing.assert_close(a[part][k], b[part][k], rtol=1e-5, atol=1e-6, msg=f"{part}.{k} differs")
 
 
-def test_a_collapsed_generator_raises_a_warning_and_can_roll_back(tmp_path):
-    from pipelines.train.collapse import CollapseWatch
+def test_losses_on_known_scores():
+    from pipelines.train.gan import d_loss_fn, g_loss_fn
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    assert d_loss_fn("hinge", real, fake, 0.95).item() == pytest.approx(0.5 / 2 + 1 / 2)  # only the ones inside the margin
+    assert g_loss_fn("hinge", fake).item() == pytest.approx(1.0)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = bce(real, torch.full_like(real, 0.95)) + bce(fake, torch.zeros_like(fake))  # smoothed real target
+    assert d_loss_fn("nonsaturating", real, fake, 0.95).item() == pytest.approx(expected.item())
+    assert g_loss_fn("nonsaturating", fake).item() == pytest.approx(torch.nn.functional.softplus(-fake).mean().item())
+
+
+def collapse_setup(tmp_path):
     from pipelines.train.evaluation import Evaluator
     from tests.train.test_evaluation import make_trainer
 
     cfg = tiny_gan(evaluation={"every_epochs": 1, "num_samples": 64, "final": False}, gan={"collapse_rollback": True})
     trainer = make_trainer(tmp_path, cfg)
-    family, store = trainer.family, RunStore(tmp_path)
-    evaluator = next(cb for cb in trainer.callbacks if isinstance(cb, Evaluator))
-    assert any(isinstance(cb, CollapseWatch) for cb in trainer.callbacks)
-    evaluator.evaluate(trainer)  # a healthy start: its variety is the peak, and best/ is written
+    return trainer, next(cb for cb in trainer.callbacks if isinstance(cb, Evaluator)), RunStore(tmp_path)
+
+
+def one_image(family):
+    real = family.sample_images
+    return lambda num, seed, **kw: np.repeat(real(1, 0), num, axis=0)  # every z, every class: the same image
+
+
+def test_a_collapsed_generator_raises_a_warning_and_rolls_back(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    trainer, evaluator, store = collapse_setup(tmp_path)
+    family = trainer.family
+    evaluator.evaluate(trainer)  # a start with some variety: its peak, and best/ is written
     assert not store.get_run("run")["warning"] and (trainer.run.folder / "best").is_dir()
-    with torch.no_grad():  # every z gives the same image: a forced collapse
-        for gen in (family.ema.model, trainer.accelerator.unwrap_model(family.generator)):
-            gen.fc.parametrizations.weight.original.zero_()
+    best_fd = store.get_run("run")["best_value"]
+    monkeypatch.setattr(family, "sample_images", one_image(family))
+    with torch.no_grad():  # the weights move on; the rollback must bring best/'s back
+        for p in trainer.accelerator.unwrap_model(family.generator).parameters():
+            p.add_(1.0)
     d_lr = family.d_opt.param_groups[0]["lr"]
     evaluator.evaluate(trainer)
     warning = store.get_run("run")["warning"]
     assert "possible mode collapse" in warning and "variety fell to 0%" in warning and "rolled back to best/" in warning
     assert family.d_opt.param_groups[0]["lr"] == pytest.approx(d_lr / 2)
-    assert family.ema.model.fc.parametrizations.weight.original.abs().sum() > 0  # best/'s weights are back
+    best = load_file(trainer.run.folder / "best" / "generator.safetensors")
+    raw = trainer.accelerator.unwrap_model(family.generator).state_dict()
+    assert all(torch.equal(raw[k], best[k]) for k in best if "original" in k)
+    assert store.get_run("run")["best_value"] == best_fd  # the collapsed evaluation did not become best/
+
+
+def test_a_generator_that_starts_without_variety_is_not_called_collapsed(tmp_path, monkeypatch):
+    trainer, evaluator, store = collapse_setup(tmp_path)
+    monkeypatch.setattr(trainer.family, "sample_images", one_image(trainer.family))
+    evaluator.evaluate(trainer)
+    evaluator.evaluate(trainer)
+    assert not store.get_run("run")["warning"]
+
+
+def test_the_ema_generator_gets_its_own_batch_norm_statistics(tmp_path):
+    from tests.train.test_evaluation import make_trainer
+
+    trainer = make_trainer(tmp_path, tiny_gan())
+    family = trainer.family
+    batch = trainer.prepare_batch(family.splits.train.batch(torch.arange(16)))
+    for _ in range(3):
+        family.optimization_step([batch])
+    raw_bn = trainer.accelerator.unwrap_model(family.generator).bn.running_mean.clone()
+    before = torch.get_rng_state()
+    family.sample_images(4, seed=0)
+    assert torch.equal(torch.get_rng_state(), before)  # sampling never draws from the training RNG
+    assert not torch.allclose(family.ema.model.bn.running_mean, raw_bn)
 
 
 def test_truncation_and_interpolation(tmp_path):
     z = noise(8, 32, seed=3, truncation=0.5)
     assert z.abs().max() <= 0.5 and torch.equal(z[1], noise(1, 32, seed=4, truncation=0.5)[0])
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="truncation: must be at least"):
+            noise(1, 8, seed=0, truncation=bad)
     row = train(tiny_gan(training={"epochs": 1}), tmp_path, progress=False)
     model = load_gan(f"{row['folder']}/final")
     frames = interpolate_gan(model, 0, 5, frames=5, class_label=3)
     assert frames.shape == (5, 16, 16, 1)
     np.testing.assert_array_equal(frames[0], generate_gan(model, 1, seed=0, class_label=3)[0])
+    # Image i is the same whatever the batch it comes in (z and class both follow seed + i).
+    np.testing.assert_array_equal(generate_gan(model, 20, seed=0, batch_size=8)[13], generate_gan(model, 1, seed=13)[0])
     out = tmp_path / "out.png"
     assert main(["sample", "--checkpoint", f"{row['folder']}/final", "--num", "8", "--truncation", "1.0", "--out", str(out)]) == 0
     assert out.stat().st_size > 100
@@ -130,6 +184,12 @@ def test_gan_config_errors_name_the_field():
     with pytest.raises(ConfigError) as info:
         validate_config({"family": "gan", "data": {"image_size": 24}})
     assert info.value.errors[0][0] == "data.image_size"
+    with pytest.raises(ConfigError) as info:
+        validate_config({"family": "gan", "data": {"image_size": 16}, "model": {"attention_resolutions": [16]}})
+    assert info.value.errors[0][0] == "model.attention_resolutions" and "8 pixels" in info.value.errors[0][1]
+    with pytest.raises(ConfigError) as info:
+        validate_config({"family": "gan", "early_stopping": {"loss_below": 0.5}})
+    assert info.value.errors[0][0] == "early_stopping.loss_below"
     with pytest.raises(ConfigError) as info:
         validate_config({"family": "gan", "gan": {"loss": "wasserstein"}})
     assert info.value.errors[0][0] == "gan.loss"
