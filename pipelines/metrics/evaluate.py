@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -60,9 +60,9 @@ class Scorer:
               progress: bool = False) -> Evaluation:
         """`sample(n, seed)` gives n uint8 N x H x W x C images; seeds continue across batches, so an evaluation
         always sees the same starting noise and successive evaluations differ only by the model."""
-        start = time.perf_counter()
         from tqdm.auto import tqdm
 
+        start = time.perf_counter()
         starts = range(0, num, batch_size)
         with torch.random.fork_rng(devices=[]):  # leave the training RNG where it was
             feats = [extract(self.extractor, sample(min(batch_size, num - i), i))
@@ -95,6 +95,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
     (kind "final") when the run is in one."""
     from ..checkpoints import read_meta
     from ..config import load_config
+    from ..data import load_splits
     from ..store import RunStore
 
     path = Path(checkpoint).resolve()
@@ -107,8 +108,6 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
     config = load_config(run_folder / "config.yaml")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     workspace = run_folder.parent
-    from ..data import load_splits
-
     images = getattr(load_splits(config.data), split).images
     scorer = Scorer(config.data.dataset, images, split, extractor, workspace / "cache", device,
                     config.evaluation.kid_subset_size, split_field)

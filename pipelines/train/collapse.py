@@ -7,6 +7,7 @@ import math
 
 from .callbacks import Callback
 
+
 class CollapseWatch(Callback):
     """Warns when the variety of the samples falls below `ratio` of the real images' and below `ratio` of
     its own peak (an untrained generator starts with little), or when FD exceeds `fd_jump` times its best

@@ -117,6 +117,8 @@ class GANFamily(Family):
             d_loss += loss.item() / k
             d_real += torch.sigmoid(real_out.float()).mean().item() / k
             d_fake += torch.sigmoid(fake_out.float()).mean().item() / k
+        if not np.isfinite(d_loss):  # before the step: a NaN must not reach the weights
+            raise NonFiniteLoss(f"the discriminator loss became {d_loss}")
         precision.step(self.d_opt, self.d_params, clip)
         self.d_opt.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)  # G steps need D's gradients with respect to images only
@@ -127,11 +129,11 @@ class GANFamily(Family):
                     loss = g_loss_fn(g.loss, self._g_output(batch).float())
                 precision.backward(loss / k, acc)
                 g_loss += loss.item() / k / g.g_steps
+            if not np.isfinite(g_loss):
+                raise NonFiniteLoss(f"the generator loss became {g_loss}")
             precision.step(self.g_opt, self.g_params, clip)
             self.g_opt.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(True)
-        if not (np.isfinite(d_loss) and np.isfinite(g_loss)):
-            raise NonFiniteLoss(f"the losses became d_loss={d_loss}, g_loss={g_loss}")
         self.g_sched.step()
         self.d_sched.step()
         self.ema.update(self.accelerator.unwrap_model(self.generator))
