@@ -4,6 +4,7 @@ UNet of the same size, both trained here in this one run. Then FD of DPM-Solver+
 on the studio's checkpoint.
 
     python bench/time_to_quality.py [--reference-minutes 10] [--num 500] [--sampler-num 500]
+    python bench/time_to_quality.py --samplers-only checkpoints/digits_16x16/final   # the sampler part alone
 
 Quality is FD (digits-cnn) of EMA samples (DPM-Solver++ 20 steps for both recipes) against the training split,
 with the same number of samples everywhere (FD depends on it). Training time excludes the evaluations.
@@ -118,6 +119,8 @@ def main():
     parser.add_argument("--reference-minutes", type=float, default=10.0)
     parser.add_argument("--num", type=int, default=500, help="samples per FD (the same everywhere)")
     parser.add_argument("--sampler-num", type=int, default=500, help="samples per sampler in the sampler comparison")
+    parser.add_argument("--samplers-only", type=Path, metavar="CHECKPOINT",
+                        help="skip the training race: only compare the samplers on this checkpoint of a digits run")
     args = parser.parse_args()
     preset = load_config(ROOT / "configs" / "ddpm_digits16.yaml")
     budget = preset.training.max_minutes * 60
@@ -129,6 +132,8 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; FD (digits-cnn), {args.num} samples vs "
           f"{len(scorer.real)} training images; DPM-Solver++ 20 steps, EMA weights")
 
+    if args.samplers_only:
+        return compare_samplers(args.samplers_only, scorer, args.sampler_num)
     print(f"reference recipe (train_unconditional.py defaults), {args.reference_minutes:g} minutes:")
     ref = train_reference(config, scorer, args.reference_minutes, args.num, every_seconds=60)
     target = ref[-1][1]
@@ -145,12 +150,16 @@ def main():
         speedup = ref[-1][0] / reached
         print(f"studio default reached it after {reached:.0f} s: {speedup:.1f}x sooner (target 3x: {'met' if speedup >= 3 else 'MISSED'})")
 
-    model = load_diffusion(Path(row["folder"]) / "final")
-    print(f"\nsamplers on {row['name']}/final, {args.sampler_num} samples each:")
+    compare_samplers(Path(row["folder"]) / "final", scorer, args.sampler_num)
+
+
+def compare_samplers(checkpoint: Path, scorer, num: int) -> None:
+    model = load_diffusion(checkpoint)
+    print(f"\nsamplers on {checkpoint}, {num} samples each:")
     results = {}
     for name, steps in (("dpm++", 20), ("ddim", 50), ("ddpm", 1000)):
         tick = time.perf_counter()
-        result = scorer.score(lambda n, seed, name=name, steps=steps: generate(model, name, steps, n, seed, batch_size=n), args.sampler_num)
+        result = scorer.score(lambda n, seed, name=name, steps=steps: generate(model, name, steps, n, seed, batch_size=n), num)
         results[name] = result.fd
         print(f"  {name:>6} {steps:4d} steps: FD {result.fd:.4f}  KID {result.kid:.4f}  ({time.perf_counter() - tick:.0f} s)", flush=True)
     print(f"DPM-Solver++ 20 no worse than DDIM 50: {'yes' if results['dpm++'] <= results['ddim'] else 'NO'}")
