@@ -50,6 +50,22 @@ def seed_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor:
     return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
 
 
+def seed_classes(num_classes: int, num: int, seed: int = 0, class_label: int | None = None,
+                 model_name: str = "the model") -> torch.Tensor | None:
+    """Class labels of a request: image i from seed `seed + i` has class (seed + i) mod C, so that any batch of a
+    request is balanced and an image keeps its class whatever batch it comes in; or all `class_label`.
+    None for a model without classes (which refuses a class)."""
+    if not num_classes:
+        if class_label is not None:
+            raise ValueError(f"class: {model_name} is not class-conditional")
+        return None
+    if class_label is None:
+        return (seed + torch.arange(num)) % num_classes
+    if not 0 <= class_label < num_classes:
+        raise ValueError(f"class: must be between 0 and {num_classes - 1} for {model_name}")
+    return torch.full((num,), class_label, dtype=torch.long)
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation; exact at t=0 and t=1."""
     if t == 0:
@@ -109,5 +125,5 @@ def slerp_frames(seed_a: int, seed_b: int, frames: int, shape) -> torch.Tensor:
     return torch.stack([slerp(a, b, t) for t in ts])
 
 
-__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "slerp", "slerp_frames", "denoise",
+__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "seed_classes", "slerp", "slerp_frames", "denoise",
            "to_uint8", "batches", "Cancelled"]

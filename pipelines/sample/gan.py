@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from ..checkpoints import read_meta
 from ..models.gan import GANArch, Generator
 from ..train.gan import ARCH_FILE, GENERATOR_FILE, noise
-from .diffusion import slerp, to_uint8
+from .diffusion import seed_classes, slerp, to_uint8
 
 
 @dataclass
@@ -47,16 +47,7 @@ def load_gan(path: str | Path, device: str | torch.device = "cpu") -> GANModel:
 
 
 def _labels(model: GANModel, num: int, class_label: int | None, seed: int = 0) -> torch.Tensor | None:
-    """Image i of a request from `seed` has class (seed + i) mod C unless a class is asked for."""
-    if not model.num_classes:
-        if class_label is not None:
-            raise ValueError(f"class: {model.path} is not class-conditional")
-        return None
-    if class_label is None:
-        return (seed + torch.arange(num)) % model.num_classes
-    if not 0 <= class_label < model.num_classes:
-        raise ValueError(f"class: must be between 0 and {model.num_classes - 1} for {model.path}")
-    return torch.full((num,), class_label, dtype=torch.long)
+    return seed_classes(model.num_classes, num, seed, class_label, str(model.path))
 
 
 @torch.no_grad()

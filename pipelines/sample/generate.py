@@ -14,7 +14,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from ..checkpoints import read_meta
-from .diffusion import batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
+from .diffusion import batches, denoise, make_sampler, seed_classes, seed_noise, slerp_frames, to_uint8
 
 
 @dataclass
@@ -63,16 +63,7 @@ def load_diffusion(path: str | Path, device: str | torch.device = "cpu") -> Diff
 
 
 def _labels(model: DiffusionModel, num: int, class_label: int | None, seed: int = 0) -> torch.Tensor | None:
-    """Image i of a request from `seed` has class (seed + i) mod C unless a class is asked for."""
-    if not model.num_classes:
-        if class_label is not None:
-            raise ValueError(f"class: {model.path} is not class-conditional")
-        return None
-    if class_label is None:
-        return (seed + torch.arange(num)) % model.num_classes
-    if not 0 <= class_label < model.num_classes:
-        raise ValueError(f"class: must be between 0 and {model.num_classes - 1} for {model.path}")
-    return torch.full((num,), class_label, dtype=torch.long)
+    return seed_classes(model.num_classes, num, seed, class_label, str(model.path))
 
 
 def generate(model: DiffusionModel, sampler: str = "dpm++", steps: int = 20, num: int = 16, seed: int = 0,

@@ -8,7 +8,7 @@ import torch
 from diffusers import DDPMPipeline
 
 from ..models.unet import build_unet
-from ..sample.diffusion import denoise, make_noise_scheduler, make_sampler, seed_noise, to_uint8
+from ..sample.diffusion import denoise, make_noise_scheduler, make_sampler, seed_classes, seed_noise, to_uint8
 from .family import SingleModelFamily
 
 
@@ -62,8 +62,7 @@ class DDPMFamily(SingleModelFamily):
         t = self.config.training
         unet = self.ema.model
         shape = (self.config.data.channels, self.config.data.image_size, self.config.data.image_size)
-        # Image i has class (seed + i) mod C, as in pipelines.sample.generate: batches of one request stay balanced.
-        labels = (seed + torch.arange(num)) % self.num_classes if self.num_classes else None
+        labels = seed_classes(self.num_classes, num, seed)
         noise = seed_noise(list(range(seed, seed + num)), shape)
         sampler = make_sampler(sampler or t.sample_sampler, self.noise_scheduler)
         images = denoise(unet, sampler, noise, steps or t.sample_steps, class_labels=labels,

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from ..models.gan import Discriminator, GANArch, Generator
-from ..sample.diffusion import to_uint8
+from ..sample.diffusion import seed_classes, to_uint8
 from .diffaug import diff_augment
 from .ema import EMA
 from .family import Family, NonFiniteLoss, warmup_then
@@ -221,8 +221,8 @@ class GANFamily(Family):
     def sample_images(self, num: int, seed: int, truncation: float | None = None, **_) -> np.ndarray:
         self.refresh_ema_stats()
         device = next(self.ema.model.parameters()).device
-        # Image i has class (seed + i) mod C, as in pipelines.sample.gan: batches of one request stay balanced.
-        labels = ((seed + torch.arange(num)) % self.arch.num_classes).to(device) if self.arch.num_classes else None
+        labels = seed_classes(self.arch.num_classes, num, seed)
+        labels = None if labels is None else labels.to(device)
         z = noise(num, self.arch.z_dim, seed, truncation).to(device)
         return to_uint8(self.ema.model(z, labels))
 
