@@ -90,7 +90,7 @@ def build(studio) -> None:
     store = studio.manager.store
     with gr.Row():
         checkpoint = gr.Dropdown(views.checkpoint_choices(store), label="Checkpoint", allow_custom_value=True, scale=4,
-                                 info="Any run's final, best or intermediate checkpoint, or type the path of a diffusers folder.",
+                                 info="Any run's final, best or intermediate checkpoint (diffusion or GAN), or type the path of a diffusers folder.",
                                  elem_id="gen-checkpoint")
         refresh = gr.Button("↻ Refresh list", scale=1)
     with gr.Row():
