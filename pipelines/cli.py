@@ -1,4 +1,4 @@
-"""python -m pipelines train|sample|evaluate ... (see README for the reference)."""
+"""python -m pipelines train|sample|evaluate|upscale|degrade ... (see README for the reference)."""
 from __future__ import annotations
 
 import argparse
@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="features (auto: inception where its weights are on the machine, else digits-cnn on digits, else hog-colour)")
     e.add_argument("--sampler", default="dpm++", choices=samplers)
     e.add_argument("--steps", type=int, default=20)
+
+    u = sub.add_parser("upscale", help="upscale an image or a folder of images with a super-resolution model")
+    u.add_argument("--model", required=True, metavar="FILE_OR_RUN",
+                   help="a super-resolution run folder, one of its checkpoint folders, a .safetensors, or an official Real-ESRGAN .pth")
+    u.add_argument("--input", required=True, metavar="IMAGE_OR_DIR", help="an image, or a folder (recursive; its structure is kept)")
+    u.add_argument("--output", required=True, metavar="PATH", help="an image file for one image, else a folder (PNG files)")
+    u.add_argument("--outscale", type=float, help="output scale (default: the model's); other scales resize its result with Lanczos")
+    u.add_argument("--tile", type=int, default=256, help="tile size in input pixels (0: the whole image at once)")
+    u.add_argument("--tile-pad", type=int, default=16, help="context pixels around each tile")
+    u.add_argument("--pre-pad", type=int, default=0, help="reflected pixels added at the right and bottom edges")
+    u.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    u.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    from .data.pairs import add_degrade_arguments
+
+    add_degrade_arguments(sub.add_parser("degrade", help="prepare low-resolution pairs of a folder of HR images for super-resolution"))
     return parser
 
 
@@ -147,6 +163,36 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_upscale(args) -> int:
+    import torch
+
+    from .sample.upscale import load_upscaler
+    from .sample.upscale_images import upscale_path
+
+    if args.tile < 0 or args.tile_pad < 0 or args.pre_pad < 0:
+        print("error: --tile, --tile-pad and --pre-pad must be 0 or more", file=sys.stderr)
+        return 2
+    if args.outscale is not None and not 0 < args.outscale <= 16:
+        print(f"error: --outscale must be above 0 and at most 16 (got {args.outscale:g})", file=sys.stderr)
+        return 2
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    upscaler = load_upscaler(args.model, device, half=device.startswith("cuda"))
+    print(f"model: {upscaler.label}")
+    report = upscale_path(upscaler, args.input, args.output, args.outscale, args.tile, args.tile_pad, args.pre_pad,
+                          progress=not args.quiet)
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    where = report.written[0] if len(report.written) == 1 else args.output
+    print(f"wrote {len(report.written)} image(s) to {where} in {report.seconds:.1f}s; {len(report.failed)} skipped")
+    return 0 if report.written or not report.failed else 1
+
+
+def cmd_degrade(args) -> int:
+    from .data.pairs import run_degrade
+
+    return run_degrade(args)
+
+
 def _save_png(image, path) -> Path:
     from PIL import Image
 
@@ -159,7 +205,9 @@ def _save_png(image, path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate}[args.command](args)
+        commands = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "upscale": cmd_upscale,
+                    "degrade": cmd_degrade}
+        return commands[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -105,13 +105,18 @@ def split_indices(n: int, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
-def load_splits(cfg) -> DatasetSplits:
-    """Read, subsample, preprocess and split the dataset described by a DataConfig."""
-    source = read_source(cfg)
-    records: list[Record] = source.records
+def subsample(records: list[Record], cfg) -> list[Record]:
+    """At most `num_samples` records, a seeded choice in the original order."""
     if cfg.num_samples and cfg.num_samples < len(records):
         keep = np.sort(np.random.default_rng(cfg.split_seed).permutation(len(records))[: cfg.num_samples])
         records = [records[i] for i in keep]
+    return records
+
+
+def load_splits(cfg) -> DatasetSplits:
+    """Read, subsample, preprocess and split the dataset described by a DataConfig."""
+    source = read_source(cfg)
+    records = subsample(source.records, cfg)
     arrays, labels, captions, skipped = [], [], [], list(source.skipped)
     for rec in records:
         try:

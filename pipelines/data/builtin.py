@@ -34,26 +34,29 @@ def faces(count: int, seed: int) -> Source:
 
 def photos(count: int, seed: int) -> Source:
     """Random square crops (a quarter to all of the short side) of scikit-image's bundled colour photos."""
-    import skimage.data
-
     rng = np.random.default_rng(seed)
-    sources, names, skipped = [], [], []
-    for name in PHOTOS:
-        try:
-            arr = getattr(skimage.data, name)()
-        except Exception as exc:  # some photos need an optional download; use the rest
-            skipped.append((f"skimage.data.{name}", str(exc).splitlines()[0]))
-            continue
-        sources.append(Image.fromarray(arr[..., :3]))
-        names.append(name)
-    records = []
+    whole = whole_photos()
+    sources, names, records = [r.image for r in whole.records], [r.name for r in whole.records], []
     for _ in range(count):
         k = int(rng.integers(len(sources)))
         w, h = sources[k].size
         side = int(rng.integers(min(w, h) // 4, min(w, h) + 1))
         x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
         records.append(Record(sources[k].crop((x, y, x + side, y + side)), k, f"a crop of the {names[k]} photo"))
-    return Source(records, names, skipped)
+    return Source(records, names, whole.skipped)
+
+
+def whole_photos(count: int = 0, seed: int = 0) -> Source:
+    """scikit-image's bundled colour photos, whole (super-resolution trains on patches of them)."""
+    import skimage.data
+
+    records, skipped = [], []
+    for k, name in enumerate(PHOTOS):
+        try:
+            records.append(Record(Image.fromarray(getattr(skimage.data, name)()[..., :3]), k, f"the {name} photo", name))
+        except Exception as exc:  # some photos need an optional download; use the rest
+            skipped.append((f"skimage.data.{name}", str(exc).splitlines()[0]))
+    return Source(records, list(PHOTOS), skipped)
 
 
 def draw_shape(shape: str, colour: str, background: str, rng: np.random.Generator, canvas: int = 64) -> Image.Image:

@@ -158,7 +158,7 @@ def check_extractor(config) -> None:
     from ..config import ConfigError
 
     e = config.evaluation
-    if e.every_epochs and e.extractor == "inception" and importlib.util.find_spec("torch_fidelity") is None:
+    if e.every_epochs and getattr(e, "extractor", None) == "inception" and importlib.util.find_spec("torch_fidelity") is None:
         raise ConfigError([("evaluation.extractor", f"inception {TORCH_FIDELITY_MISSING}")])
 
 

@@ -14,6 +14,11 @@ from .. import checkpoints as ckpt
 from .loop import USER_STOP
 
 
+def ranking(metrics: dict) -> float:
+    """An evaluation's number as lower-is-better (FID as it is, PSNR negated)."""
+    return -metrics["value"] if metrics.get("higher_is_better") else metrics["value"]
+
+
 class Callback:
     def on_start(self, trainer) -> None: ...
     def on_step_end(self, trainer, logs: dict) -> None: ...
@@ -91,7 +96,7 @@ class TimeBudget(Callback):
 class Checkpointer(Callback):
     """checkpoint-<step>/ every N epochs (keeping the last K), best/, and final/ at the end.
 
-    best/ follows the evaluations' FID (or FD) when `best_by_metric`, else the epoch loss at checkpoint epochs
+    best/ follows the evaluations (FID, or PSNR for super-resolution) when `best_by_metric`, else the epoch loss at checkpoint epochs
     (for families whose loss ranks models: a GAN without evaluations has no best/).
     A run stopped by a person gets a resumable checkpoint; any other end (all epochs, time budget, early
     stopping) also final/. Nothing is written after an exception, so a NaN never overwrites a good checkpoint.
@@ -115,14 +120,14 @@ class Checkpointer(Callback):
         if self.best_by_metric and not metrics.get("collapsed"):  # a collapsed generator is never best/
             if metrics["scale"] != self.scale:  # not comparable with the best so far (a resume changed it)
                 self.scale, self.best = metrics["scale"], math.inf
-            self._maybe_best(trainer, metrics["fd"], metrics["label"])
+            self._maybe_best(trainer, ranking(metrics), metrics["label"], metrics["value"])
 
-    def _maybe_best(self, trainer, value: float, label: str) -> None:
-        if value < self.best:  # every process has the same value (reduced or broadcast), so the same answer
-            self.best = value
+    def _maybe_best(self, trainer, rank: float, label: str, value: float | None = None) -> None:
+        if rank < self.best:  # every process has the same value (reduced or broadcast), so the same answer
+            self.best = rank
             self._save(trainer, self.run_dir / "best", with_state=False)
             if trainer.is_main:
-                trainer.run.store.update_run(trainer.run.name, best_metric=label, best_value=value)
+                trainer.run.store.update_run(trainer.run.name, best_metric=label, best_value=rank if value is None else value)
 
     def checkpoint(self, trainer) -> None:
         self._save(trainer, self.run_dir / f"checkpoint-{trainer.state.global_step}")
@@ -175,19 +180,11 @@ class SampleGrid(Callback):
             return
         images = trainer.family.sample_images(self.num, seed=0)
         path = self.run_dir / "samples" / f"epoch_{trainer.state.epoch}.png"
-        save_grid(images, path, ncols=class_columns(trainer.family.meta().get("num_classes", 0), self.num))
+        save_grid(images, path, ncols=trainer.family.grid_columns(self.num))
         store, name = trainer.run.store, trainer.run.name
         store.add_artifact(name, "samples", str(path), trainer.state.global_step)
         plot_run_metrics(store.metrics(name), self.run_dir / "plots" / "loss.png", trainer.family.main_loss)
         self.log.info("wrote %s", path.relative_to(self.run_dir))
-
-
-def class_columns(classes: int, num: int) -> int | None:
-    """Grid columns for samples that cycle through the classes: a multiple of the class count near a square
-    grid, so that each column holds one class."""
-    if not classes:
-        return None
-    return classes * max(1, round(math.sqrt(num) / classes))
 
 
 class ProgressBar(Callback):

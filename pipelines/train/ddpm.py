@@ -27,8 +27,8 @@ def loss_weights(snr: torch.Tensor, prediction: str, weighting: str, gamma: floa
 class DDPMFamily(SingleModelFamily):
     name = "ddpm"
 
-    def __init__(self, config, splits, accelerator, precision):
-        super().__init__(config, splits, accelerator, precision)
+    def __init__(self, config, splits, accelerator, precision, **context):
+        super().__init__(config, splits, accelerator, precision, **context)
         self.noise_scheduler = make_noise_scheduler(config.diffusion)
         alphas = self.noise_scheduler.alphas_cumprod
         self.snr = (alphas / (1 - alphas)).clamp(min=1e-8)

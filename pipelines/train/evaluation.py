@@ -11,13 +11,13 @@ import math
 import torch
 
 from ..metrics.evaluate import Scorer, evaluate_checkpoint
-from .callbacks import Callback
+from .callbacks import Callback, ranking
 from .loop import USER_STOP
 
 
 class Evaluator(Callback):
     """FD/KID of EMA samples (the configured fast sampler) against a split's cached real features, every N
-    epochs and once more at the end (not after a person's stop). Fires `evaluation` with {"fd", "kid",
+    epochs and once more at the end (not after a person's stop). Fires `evaluation` with {"value" (= "fd"), "fd", "kid",
     "kid_std", "label", "scale", "seconds", "diversity", "real_diversity"}; "scale" names what the numbers
     are comparable with (extractor, sample count, split), so that a resume that changed it starts afresh."""
 
@@ -65,7 +65,7 @@ class Evaluator(Callback):
                                       checkpoint=None, **result.record())
         self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, {"diversity": result.diversity})
         self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
-        return {"fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
+        return {"value": result.fd, "fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
                 "scale": f"{result.label}, {result.num_samples} samples vs {result.split}", "seconds": result.seconds,
                 "diversity": result.diversity, "real_diversity": result.real_diversity}
 
@@ -74,6 +74,9 @@ class Evaluator(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.last_step = state["last_step"]
+
+    def final_callback(self) -> Callback:
+        return FinalEvaluation(self)
 
 
 class FinalEvaluation(Callback):
@@ -100,22 +103,22 @@ class FinalEvaluation(Callback):
 
 
 class EarlyStopping(Callback):
-    """On an FID plateau (no better FD for `patience` evaluations) the learning rate is multiplied by
+    """On a plateau of the evaluations (no better FID or PSNR for `patience` evaluations) the learning rate is multiplied by
     `lr_factor`, up to `max_lr_cuts` times; the plateau after that stops the run. Separately, the run stops
     once the epoch loss is below `loss_below` and has not improved for `loss_patience` epochs."""
 
     def __init__(self, cfg, logger: logging.Logger):
         self.cfg, self.log = cfg, logger
-        self.best_fd, self.evals_without_gain, self.cuts, self.scale = math.inf, 0, 0, ""
+        self.best_value, self.evals_without_gain, self.cuts, self.scale = math.inf, 0, 0, ""
         self.best_loss, self.epochs_without_gain = math.inf, 0
 
     def on_evaluation(self, trainer, metrics: dict) -> None:
-        if not self.cfg.patience or metrics.get("collapsed"):  # a collapsed generator's FD is no yardstick
+        if not self.cfg.patience or metrics.get("collapsed"):  # a collapsed generator's FID is no yardstick
             return
         if metrics["scale"] != self.scale:  # other numbers (a resume changed the extractor, split or count)
-            self.scale, self.best_fd, self.evals_without_gain = metrics["scale"], math.inf, 0
-        if metrics["fd"] < self.best_fd:
-            self.best_fd, self.evals_without_gain = metrics["fd"], 0
+            self.scale, self.best_value, self.evals_without_gain = metrics["scale"], math.inf, 0
+        if ranking(metrics) < self.best_value:
+            self.best_value, self.evals_without_gain = ranking(metrics), 0
             return
         self.evals_without_gain += 1
         if self.evals_without_gain < self.cfg.patience:
@@ -144,7 +147,7 @@ class EarlyStopping(Callback):
             self.log.info("epoch loss %.4g is below %g and has not improved for %d epochs: stopping", loss,
                           self.cfg.loss_below, self.epochs_without_gain)
 
-    KEYS = ("best_fd", "evals_without_gain", "cuts", "scale", "best_loss", "epochs_without_gain")
+    KEYS = ("best_value", "evals_without_gain", "cuts", "scale", "best_loss", "epochs_without_gain")
 
     def state_dict(self) -> dict:
         return {key: getattr(self, key) for key in self.KEYS}

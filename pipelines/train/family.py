@@ -6,6 +6,7 @@ hands its whole training state to the loop for checkpoints. The loop does everyt
 """
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import nullcontext
 from pathlib import Path
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 from diffusers.optimization import get_scheduler
 
+from ..data import DatasetSplits, load_splits
 from .ema import EMA
 
 
@@ -26,8 +28,11 @@ class Family:
     main_loss = "loss"  # the logged value used for best/ and early stopping on loss
     loss_ranks_models = True  # whether a lower main loss means a better model (not for a GAN)
 
-    def __init__(self, config, splits, accelerator, precision):
+    def __init__(self, config, splits, accelerator, precision, log: logging.Logger | None = None,
+                 workspace: Path | None = None):
         self.config, self.splits, self.accelerator, self.precision = config, splits, accelerator, precision
+        self.log = log or logging.getLogger(__name__)  # the run's log.txt
+        self.workspace = workspace  # where shared files (weights/, cache/) are looked for
 
     def setup(self, total_steps: int) -> None:
         raise NotImplementedError
@@ -69,6 +74,31 @@ class Family:
     def callbacks(self, run, logger) -> list:
         """Callbacks only this family needs (after the evaluator, before the checkpointer)."""
         return []
+
+    @classmethod
+    def load_data(cls, config) -> DatasetSplits:
+        return load_splits(config.data)
+
+    def prepare_batch(self, batch: dict) -> dict:
+        """A batch of the training data, on the device, as the family's steps take it: images in [-1, 1]."""
+        device = self.accelerator.device
+        x = batch["images"].to(device).float() / 127.5 - 1.0
+        if self.config.data.random_flip:
+            flip = torch.rand(x.shape[0], device=x.device) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return {**batch, "images": x, "labels": batch["labels"].to(device)}
+
+    def evaluator(self, run, logger):
+        """The callback that scores the model during training (FID/KID for generators), or None when off."""
+        from .evaluation import Evaluator
+
+        return Evaluator(self.config, run, logger) if self.config.evaluation.every_epochs else None
+
+    def grid_columns(self, num: int) -> int | None:
+        """Columns of the sample grids: for samples that cycle through the classes, a multiple of the class count
+        near a square grid, so that each column holds one class."""
+        classes = self.meta().get("num_classes", 0)
+        return classes * max(1, round(math.sqrt(num) / classes)) if classes else None
 
 
 def adamw(params, t) -> torch.optim.AdamW:

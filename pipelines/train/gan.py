@@ -58,8 +58,8 @@ class GANFamily(Family):
 
     loss_ranks_models = False  # a low generator loss often means a weak discriminator, not good images
 
-    def __init__(self, config, splits, accelerator, precision):
-        super().__init__(config, splits, accelerator, precision)
+    def __init__(self, config, splits, accelerator, precision, **context):
+        super().__init__(config, splits, accelerator, precision, **context)
         m = config.model
         num_classes = splits.num_classes if m.class_conditional else 0
         self.arch = GANArch(config.data.image_size, config.data.channels, m.z_dim, m.g_channels, m.d_channels,

@@ -130,11 +130,7 @@ class Trainer:
             yield ds.batch(indices[start:start + self.micro_batch])
 
     def prepare_batch(self, batch: dict) -> dict:
-        x = batch["images"].to(self.accelerator.device).float() / 127.5 - 1.0
-        if self.config.data.random_flip:
-            flip = torch.rand(x.shape[0], device=x.device) < 0.5
-            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        return {**batch, "images": x, "labels": batch["labels"].to(self.accelerator.device)}
+        return self.family.prepare_batch(batch)
 
     # Loop -------------------------------------------------------------------------------------------
 

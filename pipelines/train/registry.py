@@ -13,11 +13,14 @@ def register_family(name: str, family_cls: type, config_cls: type) -> None:
 
 def _register_builtin() -> None:
     from ..config import DDPMConfig, GANConfig
+    from ..config_sr import SRConfig
     from .ddpm import DDPMFamily
     from .gan import GANFamily
+    from .sr import SRFamily
 
     register_family("ddpm", DDPMFamily, DDPMConfig)
     register_family("gan", GANFamily, GANConfig)
+    register_family("sr", SRFamily, SRConfig)
 
 
 _register_builtin()

@@ -18,10 +18,10 @@ from accelerate.utils import set_seed
 
 from .. import checkpoints as ckpt
 from ..config import RunConfig, config_to_yaml, load_config, validate_config
-from ..data import dataset_slug, load_splits
+from ..data import dataset_slug
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
-from .evaluation import EarlyStopping, Evaluator, FinalEvaluation
+from .evaluation import EarlyStopping
 from .family import NonFiniteLoss
 from .loop import USER_STOP, Trainer
 from .precision import Precision, resolve_mixed_precision
@@ -156,7 +156,8 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
                   extra_callbacks=()) -> Trainer:
     t, log = config.training, run.log
     set_seed(t.seed)
-    splits = load_splits(config.data)
+    family_cls = FAMILIES[config.family]
+    splits = family_cls.load_data(config)
     log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, len(splits.train),
              len(splits.val), len(splits.test), splits.num_classes)
     for path, reason in splits.skipped:
@@ -164,8 +165,8 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     if splits.skipped:
         log.warning("skipped %d unusable files in total", len(splits.skipped))
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
-    family = FAMILIES[config.family](config, splits, accelerator, precision)
-    evaluator = Evaluator(config, run, log) if config.evaluation.every_epochs else None
+    family = family_cls(config, splits, accelerator, precision, log=log, workspace=run.folder.parent)
+    evaluator = family.evaluator(run, log)
     # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
     # before the checkpoint of the same epoch is written; the final evaluation comes after final/ is.
     callbacks = [
@@ -175,7 +176,7 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
         EarlyStopping(config.early_stopping, log),
         Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
-        *([FinalEvaluation(evaluator)] if evaluator else []),
+        *([evaluator.final_callback()] if evaluator else []),
         SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
         ProgressBar(progress),
         *extra_callbacks,

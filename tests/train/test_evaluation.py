@@ -64,14 +64,14 @@ def test_fd_plateau_cuts_the_learning_rate_then_stops(tmp_path):
     family = trainer.family
     base = family.lr_scheduler.base_lrs[0]
     for fd in (5.0, 4.0, 4.5, 4.2):  # two evaluations without a better FD
-        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)", "scale": "FD (digits-cnn), 32 samples vs train"})
+        stopper.on_evaluation(trainer, {"value": fd, "fd": fd, "label": "FD (digits-cnn)", "scale": "FD (digits-cnn), 32 samples vs train"})
     assert family.lr_scheduler.base_lrs[0] == pytest.approx(base / 2) and trainer.state.stop_reason is None
     family.optimizer.step()  # no gradients: changes nothing, but the scheduler expects it first
     family.lr_scheduler.step()
     assert family.optimizer.param_groups[0]["lr"] == pytest.approx(family.lr_scheduler.get_last_lr()[0])
     state = family.state_dict()  # the cut is part of the resumable state
     for fd in (4.1, 4.3):
-        stopper.on_evaluation(trainer, {"fd": fd, "label": "FD (digits-cnn)", "scale": "FD (digits-cnn), 32 samples vs train"})
+        stopper.on_evaluation(trainer, {"value": fd, "fd": fd, "label": "FD (digits-cnn)", "scale": "FD (digits-cnn), 32 samples vs train"})
     assert trainer.state.stop_reason == "FD (digits-cnn) plateau"
     fresh = make_trainer(tmp_path / "again")
     fresh.family.load_state_dict(state)

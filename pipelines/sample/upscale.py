@@ -1,0 +1,153 @@
+"""Upscaling with a super-resolution model: loading any model file, and tiled inference.
+
+A model comes from a run (its final/, best/ or newest checkpoint), a folder written by training
+(`sr_model.safetensors` + `sr_config.json`), a lone `.safetensors`, or an official Real-ESRGAN `.pth`
+(`params_ema` preferred, then `params`; read with weights_only, so a file cannot run code).
+Tiles are cut with `tile_pad` pixels of context; with padding at least the receptive field the result
+equals the untiled one, and only one tile is on the device at a time.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from ..checkpoints import list_checkpoints, read_meta
+from ..models.sr import SRArch, infer_arch, load_matching
+
+MODEL_FILE = "sr_model.safetensors"
+ARCH_FILE = "sr_config.json"
+
+
+@dataclass
+class Upscaler:
+    model: torch.nn.Module
+    arch: SRArch
+    path: Path
+    meta: dict = field(default_factory=dict)
+
+    scale = property(lambda self: self.arch.scale)
+
+    @property
+    def label(self) -> str:
+        run, step = self.meta.get("run"), self.meta.get("step")
+        name = f"{run} step {step}" if run else self.path.name
+        return f"{name} ({self.arch.arch} x{self.scale})"
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def run(self, image: torch.Tensor, tile: int = 256, tile_pad: int = 16, pre_pad: int = 0,
+            progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+        """1 x C x H x W floats in [0, 1] (on the CPU) -> 1 x C x sH x sW floats in [0, 1] (on the CPU)."""
+        s = self.scale
+        # Reflect padding at the right and bottom edges gives the model context there (as upstream's pre_pad).
+        x = F.pad(image, (0, pre_pad, 0, pre_pad), mode="reflect") if pre_pad else image
+        # RRDBNet x2 / x1 fold 2x2 / 4x4 pixels into channels: the size must divide.
+        fold = {1: 4, 2: 2}.get(s, 1) if self.arch.arch == "rrdb" else 1
+        mod_h, mod_w = -x.shape[2] % fold, -x.shape[3] % fold
+        if mod_h or mod_w:
+            x = F.pad(x, (0, mod_w, 0, mod_h), mode="reflect")
+        out = self._tiled(x, tile, tile_pad, progress) if tile and max(x.shape[2:]) > tile else self._forward(x, progress)
+        h, w = image.shape[2] * s, image.shape[3] * s
+        return out[:, :, :h, :w]
+
+    def _forward(self, x: torch.Tensor, progress=None) -> torch.Tensor:
+        y = self.model(x.to(self.device, next(self.model.parameters()).dtype)).float().clamp_(0, 1).cpu()
+        if progress:
+            progress(1, 1)
+        return y
+
+    def _tiled(self, x: torch.Tensor, tile: int, pad: int, progress=None) -> torch.Tensor:
+        s, (_, c, h, w) = self.scale, x.shape
+        out = torch.empty(1, c, h * s, w * s)
+        rows, cols = math.ceil(h / tile), math.ceil(w / tile)
+        for i in range(rows):
+            for j in range(cols):
+                y0, x0 = i * tile, j * tile
+                y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
+                py0, px0 = max(y0 - pad, 0), max(x0 - pad, 0)  # the tile with its context, inside the image
+                py1, px1 = min(y1 + pad, h), min(x1 + pad, w)
+                result = self._forward(x[:, :, py0:py1, px0:px1])
+                oy, ox = (y0 - py0) * s, (x0 - px0) * s
+                out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = result[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
+                if progress:
+                    progress(i * cols + j + 1, rows * cols)
+        return out
+
+
+def find_model_file(path: Path) -> Path:
+    """The weights file meant by a path: a file, a model folder, or a run folder (final/, best/, newest checkpoint)."""
+    if path.is_file():
+        return path
+    if (path / MODEL_FILE).exists():
+        return path / MODEL_FILE
+    if path.is_dir():
+        for folder in [path / "final", path / "best", *reversed(list_checkpoints(path))]:
+            if (folder / MODEL_FILE).exists():
+                return folder / MODEL_FILE
+        raise FileNotFoundError(f"model: {path} holds no super-resolution model ({MODEL_FILE}, or a run with final/ or a checkpoint)")
+    raise FileNotFoundError(f"model: {path} does not exist")
+
+
+def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch | None]:
+    """The weights of a model file and, when the file or its folder records it, the architecture."""
+    if file.suffix == ".safetensors":
+        state = load_file(file)
+        with safe_open(file, "pt") as f:
+            recorded = (f.metadata() or {}).get("sr_arch")
+        if recorded is None and (file.parent / ARCH_FILE).exists():
+            recorded = (file.parent / ARCH_FILE).read_text()
+        return state, SRArch(**json.loads(recorded)) if recorded else None
+    if file.suffix in (".pth", ".pt", ".ckpt", ".bin"):
+        try:
+            loaded = torch.load(file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickled code, a truncated file, or not a torch file at all
+            raise ValueError(f"model: {file.name} cannot be read as plain weights ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        if isinstance(loaded, dict):
+            for key in ("params_ema", "params"):  # Real-ESRGAN's files keep the EMA weights under params_ema
+                if isinstance(loaded.get(key), dict):
+                    return loaded[key], None
+            if all(isinstance(v, torch.Tensor) for v in loaded.values()):
+                return loaded, None
+        raise ValueError(f"model: {file.name} holds no state dict (expected tensors, or params_ema / params)")
+    raise ValueError(f"model: {file.name}: expected a .safetensors or .pth file")
+
+
+def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bool = False) -> Upscaler:
+    """Load any super-resolution model file or folder; a file that does not fit is refused naming the first
+    mismatched parameter."""
+    file = find_model_file(Path(path))
+    state, arch = read_state(file)
+    arch = arch or infer_arch(state)
+    arch.check()
+    model = arch.build()
+    load_matching(model, state)
+    model = model.to(device).eval()
+    if half and torch.device(device).type == "cuda":
+        model = model.half()
+    return Upscaler(model, arch, file.parent if file.name == MODEL_FILE else file, read_meta(file.parent))
+
+
+def save_upscaler_files(model: torch.nn.Module, arch: SRArch, folder: Path) -> None:
+    """Weights (safetensors, the architecture in its metadata too, so the file alone loads) and sr_config.json."""
+    from safetensors.torch import save_file
+
+    text = json.dumps(arch.to_dict())
+    save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, folder / MODEL_FILE,
+              metadata={"sr_arch": text})
+    (folder / ARCH_FILE).write_text(text)
+
+
+def is_sr_folder(path: str | Path) -> bool:
+    return (Path(path) / MODEL_FILE).exists()
