@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..models.sr import SRArch, UNetDiscriminatorSN, load_matching
+from ..models.sr import SRArch, UNetDiscriminatorSN, initialise, load_matching
 from ..models.vgg import PerceptualLoss, find_vgg_weights
 from .family import NonFiniteLoss, SingleModelFamily, warmup_then
 
@@ -38,7 +38,7 @@ class SRFamily(SingleModelFamily):
         return load_sr_splits(config)
 
     def build_model(self) -> torch.nn.Module:
-        model = self.arch.build()
+        model = initialise(self.arch.build())
         if self.config.sr.init_weights:
             from ..sample.upscale import find_model_file, read_state
 
@@ -199,7 +199,7 @@ def nearest(lr: torch.Tensor, scale: int) -> torch.Tensor:
 def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
     """The baseline: Pillow's bicubic enlargement of the uint8 LR image."""
     img = Image.fromarray(lr.permute(1, 2, 0).numpy())
-    return torch.from_numpy(np.asarray(img.resize((img.width * scale, img.height * scale), Image.Resampling.BICUBIC))).permute(2, 0, 1)
+    return torch.from_numpy(np.array(img.resize((img.width * scale, img.height * scale), Image.Resampling.BICUBIC))).permute(2, 0, 1)
 
 
 def centre_crop(arr: np.ndarray, size: int) -> np.ndarray:
