@@ -130,7 +130,7 @@ class EvaluationConfig(Section):
 
 
 class EarlyStoppingConfig(Section):
-    patience: int = Field(0, ge=0, description="Evaluations without a better FID before the learning rate is cut (0: off).")
+    patience: int = Field(0, ge=0, description="Evaluations without a better FID (PSNR for super-resolution) before the learning rate is cut (0: off).")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="Learning-rate multiplier at each cut.")
     max_lr_cuts: int = Field(2, ge=0, description="Cuts allowed; the next plateau stops the run.")
     loss_below: float | None = Field(None, gt=0, description="Stop once the epoch loss is below this and has not improved for loss_patience epochs (empty: off).")

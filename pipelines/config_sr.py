@@ -52,7 +52,7 @@ class SREvaluationConfig(Section):
 
 class SRTrainingSection(TrainingConfig):
     """The training section with super-resolution defaults (Real-ESRGAN's: Adam (0.9, 0.99), no weight decay)."""
-    epochs: int = Field(100, ge=1, le=100_000, description="Epochs of data.patches_per_epoch patches each.")
+    epochs: int = Field(100, ge=1, le=100_000, description="Epochs of sr.patches_per_epoch random patches each.")
     batch_size: int = Field(16, ge=1, le=4096, description="Patches per step on each device (before accumulation).")
     learning_rate: float = Field(2e-4, gt=0, le=1.0, description="Peak learning rate of the SR model.")
     weight_decay: float = Field(0.0, ge=0, le=1.0, description="AdamW weight decay.")

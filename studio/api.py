@@ -1,4 +1,4 @@
-"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, run_evaluations, generate."""
+"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, run_evaluations, generate, upscale."""
 from __future__ import annotations
 
 import tempfile
@@ -65,7 +65,20 @@ def register(studio) -> None:
             paths.append(str(folder / f"{i:03d}.png"))
         return paths, took
 
-    for fn in (start, stop, resume, generate):
+    def upscale(images: list[str], model: str, outscale: float = 0.0, tile: int = 256, tile_pad: int = 16) -> dict:
+        """Upscale image files with a super-resolution model (a run or checkpoint folder, or a .pth / .safetensors
+        file); returns {"outputs": [PNG paths], "skipped": [[file, reason], ...], "model": label}."""
+        from .tabs.upscale import run_upscale
+
+        out_dir = Path(tempfile.mkdtemp(prefix="upscale-", dir=_exports()))
+        results, failures, label = run_upscale(list(images), model, outscale, tile, tile_pad, out_dir)
+        return {"outputs": [r.output for r in results], "skipped": [list(f) for f in failures], "model": label}
+
+    def _exports() -> Path:
+        (studio.workspace / "exports").mkdir(parents=True, exist_ok=True)
+        return studio.workspace / "exports"
+
+    for fn in (start, stop, resume, generate, upscale):
         gr.api(fn, api_name=fn.__name__)
     # Quick reads skip the queue: a poller costs the server one plain HTTP request each time.
     for fn in (list_runs, run_metrics, run_evaluations):

@@ -8,9 +8,9 @@ import gradio as gr
 
 from . import api
 from .runs import RunManager
-from .tabs import generate, runs, train
+from .tabs import generate, runs, train, upscale
 
-TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build)]
+TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build), ("Upscale", upscale.build)]
 
 CSS = """
 #runs-table { max-height: 320px; overflow: auto; }

@@ -9,6 +9,14 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
 @dataclass(frozen=True)
+class Chart:
+    """A chart of logged values in the Runs tab, with a short guide to reading it (Markdown)."""
+    metrics: tuple[str, ...]
+    title: str
+    guide: str = ""
+
+
+@dataclass(frozen=True)
 class FamilyUI:
     name: str
     label: str
@@ -17,10 +25,8 @@ class FamilyUI:
     form_fields: tuple[str, ...]  # dotted config paths shown as form fields; the rest is in the YAML
     loss_metrics: tuple[str, ...] = ("loss",)  # drawn together in the Runs tab's loss chart
     lr_metrics: tuple[str, ...] = ("lr",)  # and in its learning-rate chart
-    # A second chart of logged values, its title, and a short guide to reading it (Markdown).
-    watch_metrics: tuple[str, ...] = ()
-    watch_title: str = ""
-    watch_guide: str = ""
+    charts: tuple[Chart, ...] = ()  # the family's own charts (at most MAX_CHARTS)
+    fid: bool = True  # whether the family's evaluations are FID/FD (the Runs tab's FD chart and table)
 
     def presets(self) -> list[str]:
         return sorted(p.name for p in CONFIG_DIR.glob(f"{self.preset_prefix}*.yaml"))
@@ -54,15 +60,36 @@ FAMILY_UIS: dict[str, FamilyUI] = {
         ),
         loss_metrics=("d_loss", "g_loss"),
         lr_metrics=("lr", "d_lr"),
-        watch_metrics=("d_real", "d_fake"),
-        watch_title="D(x) and D(G(z))",
-        watch_guide=(
+        charts=(Chart(("d_real", "d_fake"), "D(x) and D(G(z))", (
             "**Reading a GAN.** D(x) and D(G(z)) are the mean sigmoid of D's score for real and for generated "
             "images (after augmentation, when it is on). In balance they wobble apart without running away: with the "
             "hinge loss, whose margins sit at 0.73 and 0.27, D(x) around 0.55–0.7 and D(G(z)) around 0.3–0.45 "
             "(non-saturating: about 0.6–0.9 and 0.2–0.5); the losses wander without a trend while FID falls. "
             "**Discriminator too strong:** D(x) pinned at or beyond its margin and D(G(z)) at or below its own for "
             "long, D loss near 0, G loss climbing: try more `g_steps`, a lower D learning rate or augmentation. "
-            "**Collapse:** the samples look alike (the run warns when their variety drops) and FID jumps."),
+            "**Collapse:** the samples look alike (the run warns when their variety drops) and FID jumps.")),),
+    ),
+    "sr": FamilyUI(
+        name="sr",
+        label="Super-resolution (ESRGAN family)",
+        preset_prefix="sr_",
+        default_preset="sr_lite_x4.yaml",
+        form_fields=(
+            "model.size", "model.scale", "data.image_size", "data.num_samples",
+            "sr.source", "sr.degradation", "sr.pairs_dir", "sr.patch_size",
+            "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
+            "sr.gan_start_epoch", "sr.init_weights", "evaluation.every_epochs", "early_stopping.patience",
+        ),
+        loss_metrics=("l1", "perceptual", "g_gan", "d_loss"),  # the last three in stage 2 only
+        lr_metrics=("lr", "d_lr"),
+        charts=(
+            Chart(("psnr", "psnr_bicubic"), "PSNR on held-out images (dB, higher is better)", (
+                "**Reading super-resolution.** `psnr` is the model's (EMA weights) on the held-out images, "
+                "`psnr_bicubic` what plain bicubic enlargement of the same inputs scores: the gap is what training "
+                "bought. With L1 only, PSNR climbs fast and then slowly; a stage-2 (GAN) model trades some PSNR for "
+                "sharper texture, so judge it by the validation strips too.")),
+            Chart(("ssim", "ssim_bicubic"), "SSIM on held-out images (higher is better)"),
+        ),
+        fid=False,
     ),
 }

@@ -19,6 +19,11 @@ Model = DiffusionModel | GANModel
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Model:
+    from .upscale import is_sr_folder
+
+    if is_sr_folder(path):
+        raise ValueError(f"checkpoint: {path} is a super-resolution model: it upscales images rather than generating "
+                         "them (python -m pipelines upscale, or the Upscale tab)")
     return load_gan(path, device) if is_gan_folder(path) else load_diffusion(path, device)
 
 

@@ -12,6 +12,7 @@ from .. import views
 from ..families import FAMILY_UIS
 
 REFRESH_SECONDS = 2.0
+MAX_CHARTS = 2  # the most charts of its own a family shows (FamilyUI.charts)
 
 
 def build(studio) -> gr.Dropdown:
@@ -41,11 +42,13 @@ def build(studio) -> gr.Dropdown:
             final_eval = gr.Markdown(elem_id="final-evaluation")
             evaluations = gr.Dataframe(headers=views.EVALUATION_COLUMNS, label="Evaluations (newest first)", interactive=False,
                                        max_height=220, elem_id="evaluations-table")
-    with gr.Row():
-        # Only GANs have this chart so far; its label is set again from the family on every refresh.
-        watch_plot = gr.LinePlot(x="step", y="value", color="series", label="D(x) and D(G(z))", visible=False,
-                                 elem_id="watch-plot")
-        watch_guide = gr.Markdown(visible=False, elem_id="watch-guide")
+    family_charts = []  # slots for a family's own charts (FamilyUI.charts), filled and labelled on refresh
+    for i in range(MAX_CHARTS):
+        suffix = f"-{i + 1}" if i else ""
+        with gr.Row():
+            family_charts += [gr.LinePlot(x="step", y="value", color="series", label="chart", show_label=True, visible=False,
+                                          elem_id=f"watch-plot{suffix}"),
+                              gr.Markdown(visible=False, elem_id=f"watch-guide{suffix}")]
     with gr.Row():
         sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
         with gr.Column():
@@ -68,25 +71,31 @@ def build(studio) -> gr.Dropdown:
             return out + [gr.update()] * len(detail)
         row = store.get_run(name)
         ui = FAMILY_UIS.get(row["family"], FAMILY_UIS["ddpm"])
-        watching = bool(ui.watch_metrics)
         grids = views.sample_grids(store, name)
         ips, lr = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
         facts = [f"**{row['status']}**", f"{ips:.0f} images/s" if ips else "", f"learning rate {lr:.3g}" if lr else "",
                  f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else ""]
         final = Path(row["folder"]) / "final"
-        fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
+        if ui.fid:
+            fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
+        else:
+            fd_chart, final_text, evaluation_rows = None, views.sr_summary(store, name), None
+        charts = []
+        for i in range(MAX_CHARTS):
+            chart = ui.charts[i] if i < len(ui.charts) else None
+            charts += [gr.update(value=views.metric_frame(store, name, list(chart.metrics), "value"), label=chart.title, visible=True)
+                       if chart else gr.update(value=None, visible=False),
+                       gr.update(value=chart.guide, visible=bool(chart.guide)) if chart else gr.update(visible=False)]
         return out + [
             views.progress_html(store, row),
             " · ".join(f for f in facts if f),
             run_notice(row),
             views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth, log10),
-            fd_chart,
+            gr.update(value=fd_chart, visible=ui.fid),
             views.metric_frame(store, name, list(ui.lr_metrics), "lr"),
             final_text,
-            evaluation_rows,
-            gr.update(value=views.metric_frame(store, name, list(ui.watch_metrics), "value") if watching else None,
-                      label=ui.watch_title, visible=watching),
-            gr.update(value=ui.watch_guide, visible=watching),
+            gr.update(value=evaluation_rows, visible=ui.fid),
+            *charts,
             grids[-1] if grids else None,
             gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
             grids[-1] if grids else None,
@@ -95,7 +104,8 @@ def build(studio) -> gr.Dropdown:
             gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists() else gr.update(visible=False),
         ]
 
-    detail = [progress, stats, error, loss_plot, fd_plot, lr_plot, final_eval, evaluations, watch_plot, watch_guide, sample, grid_pick, grid, log, config, download_btn]
+    detail = [progress, stats, error, loss_plot, fd_plot, lr_plot, final_eval, evaluations, *family_charts, sample, grid_pick,
+              grid, log, config, download_btn]
     inputs = [run, smoothing, log_scale]
     timer.tick(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
     for trigger in (run.change, smoothing.release, log_scale.change):

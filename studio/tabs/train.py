@@ -13,6 +13,7 @@ from pipelines.data import BUILTIN
 from ..families import CONFIG_DIR, FAMILY_UIS
 from ..forms import component_for, field_info, form_value, full_yaml, get_path, load_yaml, normalise, set_path
 from ..uploads import UploadError, unpack_images_zip
+from . import pairs
 
 DEFAULT_FAMILY = "ddpm"
 
@@ -36,6 +37,8 @@ def build(studio) -> None:
         upload = gr.File(label="…or upload a zip of images (subfolders become classes)", file_types=[".zip"], scale=2)
     fields: dict[tuple[str, str], gr.components.Component] = {}  # (family, dotted path) -> component
     groups: dict[str, gr.Group] = {}
+    with gr.Accordion("Advanced: the full config (YAML)", open=False, render=False) as advanced:
+        yaml_box = gr.Code(start_yaml, language="yaml", label="config.yaml", interactive=True, lines=20)
     for ui in FAMILY_UIS.values():
         raw = load_yaml(preset_yaml(ui.default_preset))
         with gr.Group(visible=ui.name == first.name) as groups[ui.name]:
@@ -43,8 +46,9 @@ def build(studio) -> None:
                 with gr.Row():
                     for path in row_paths:
                         fields[(ui.name, path)] = component_for(ui.name, path, get_path(raw, path))
-    with gr.Accordion("Advanced: the full config (YAML)", open=False):
-        yaml_box = gr.Code(start_yaml, language="yaml", label="config.yaml", interactive=True, lines=20)
+            if ui.name == "sr":  # preparing LR pairs belongs with the super-resolution form
+                pairs.build(studio, dataset, yaml_box, {p: c for (f, p), c in fields.items() if f == "sr"})
+    advanced.render()
     start = gr.Button("Start training", variant="primary")
     status = gr.Markdown(elem_id="train-status")
     keys = list(fields)
