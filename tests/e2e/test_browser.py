@@ -111,3 +111,69 @@ def test_a_gan_from_the_train_tab_with_its_balance_chart(launch, browser_page, s
     assert page.locator("#watch-plot canvas, #watch-plot svg").count() > 0
     assert "Final evaluation" in page.locator("#final-evaluation").inner_text()
     shoot(page, "8-gan-run")
+
+
+SR_FORM = {"data-image-size": "64", "sr-patch-size": "32", "training-epochs": "3", "training-max-minutes": "0",
+           "training-batch-size": "8", "evaluation-every-epochs": "1"}
+
+
+def test_super_resolution_pairs_training_and_upscaling_by_clicking(launch, browser_page, shoot, tmp_path):
+    import skimage.data
+    from PIL import Image
+
+    hr = tmp_path / "hr"
+    for category, photos in {"animals": ["chelsea", "cat"], "things": ["coffee", "rocket", "astronaut"]}.items():
+        (hr / category).mkdir(parents=True)
+        for photo in photos:
+            Image.fromarray(getattr(skimage.data, photo)()).save(hr / category / f"{photo}.png")
+    app = launch()
+    page = browser_page
+    page.goto(app.url)
+    page.locator("#train-family input").click()
+    page.get_by_role("option", name="Super-resolution (ESRGAN family)").click()
+    wait_for(lambda: page.locator("#train-preset input").input_value() == "sr_lite_x4.yaml", what="the SR preset")
+    page.locator("#field-model-size input").click()
+    page.get_by_role("option", name="ultra_lite").click()
+    for field, value in SR_FORM.items():
+        box = page.locator(f"#field-{field} input")
+        box.fill(value)
+        box.press("Tab")
+    page.get_by_text("Prepare LR pairs from a folder").click()
+    page.locator("#pairs-input textarea, #pairs-input input").first.fill(str(hr))
+    page.get_by_label("HR size").fill("64")
+    page.locator("#pairs-run").click()
+    page.locator("#pairs-report").get_by_text("Pairs ready").wait_for()
+    assert "5 images processed" in page.locator("#pairs-report").inner_text()
+    assert page.locator("#field-sr-source input").input_value() == "pairs"
+    shoot(page, "9-sr-pairs")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text(re.compile(r"Queued hr_64x64")).wait_for()
+
+    page.get_by_role("tab", name="Runs").click()
+    page.locator("#run-picker input").click()
+    page.get_by_role("option", name="hr_64x64").click()
+    wait_for(lambda: "completed" in progress_text(page), what="the SR run to complete")
+    page.locator("#watch-guide").get_by_text("Reading super-resolution").wait_for()
+    assert page.locator("#watch-plot canvas, #watch-plot svg").count() > 0
+    assert page.locator("#watch-plot-2 canvas, #watch-plot-2 svg").count() > 0  # SSIM
+    assert "Latest validation" in page.locator("#final-evaluation").inner_text()
+    page.wait_for_timeout(2500)  # the charts draw their lines
+    shoot(page, "10-sr-run")
+
+    small = tmp_path / "small.png"
+    Image.fromarray(skimage.data.astronaut()[::8, ::8]).save(small)
+    (tmp_path / "readme.txt").write_text("not an image")
+    page.get_by_role("tab", name="Upscale").click()
+    page.locator("#upscale-files input[type=file]").set_input_files([str(small), str(tmp_path / "readme.txt")])
+    page.get_by_role("button", name="↻").click()
+    page.wait_for_timeout(500)
+    page.locator("#upscale-model input").click()
+    page.get_by_role("option", name=re.compile("hr_64x64 · final")).click()
+    page.locator("#upscale-run").click()
+    page.locator("#upscale-status").get_by_text("1 upscaled").wait_for()
+    status = page.locator("#upscale-status").inner_text()
+    assert "256 x 256" in status and "readme.txt" in status and "not an image file" in status
+    assert page.locator("#upscale-slider img").count() >= 1
+    page.locator("#upscale-download td[aria-label='small.png']").wait_for()  # one PNG to download
+    page.wait_for_timeout(1500)  # the slider's images load
+    shoot(page, "11-upscaled")

@@ -118,3 +118,23 @@ def test_a_gan_trains_and_generates_through_the_api(launch):
     files, took = client.predict(f"{row['folder']}/final", "dpm++", 20, 0, 4, 3, 1.0, 1.5, api_name="/generate")
     assert len(files) == 4 and "GAN, truncation 1.5" in took
     assert np.asarray(Image.open(files[0])).shape == (16, 16)
+
+
+def test_super_resolution_trains_and_upscales_through_the_api(launch, tmp_path):
+    import yaml
+
+    from tests.train.test_sr import tiny_sr
+
+    client = launch().client()
+    config = tiny_sr(model={"scale": 2}, training={"epochs": 2}, evaluation={"every_epochs": 1})
+    name = client.predict(yaml.safe_dump(config.model_dump(mode="json")), api_name="/start")["name"]
+    row = wait_for(lambda: (r := run_row(client, name))["status"] == "completed" and r, what="the SR run")
+    assert row["family"] == "sr" and row["best_metric"] == "PSNR"
+    metrics = client.predict(name, -1, api_name="/run_metrics")
+    assert {"l1", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "test_psnr"} <= set(metrics)
+    photo = tmp_path / "in.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(photo)
+    (tmp_path / "note.txt").write_text("not an image")
+    result = client.predict([str(photo), str(tmp_path / "note.txt")], row["folder"], 0, 8, 4, api_name="/upscale")
+    assert len(result["outputs"]) == 1 and Image.open(result["outputs"][0]).size == (60, 40)
+    assert result["skipped"] == [["note.txt", "not an image file"]] and "x2" in result["model"]
