@@ -231,7 +231,7 @@ def norm_groups(base_channels: int) -> int:
     return 32 if base_channels % 32 == 0 else 8 if base_channels % 8 == 0 else 4
 
 
-CONFIG_CLASSES: dict[str, type[RunConfig]] = {"ddpm": DDPMConfig}
+CONFIG_CLASSES: dict[str, type[RunConfig]] = {"ddpm": DDPMConfig, "gan": GANConfig}
 
 
 def register_config(family: str, cls: type[RunConfig]) -> None:
@@ -317,3 +317,10 @@ def config_to_yaml(config: RunConfig) -> str:
 
 def save_config(config: RunConfig, path: str | Path) -> None:
     Path(path).write_text(config_to_yaml(config))
+
+
+# The super-resolution config lives in its own module (it builds on the classes above); registered here so that
+# every config loads without importing the training code.
+from .config_sr import SRConfig  # noqa: E402
+
+register_config("sr", SRConfig)
