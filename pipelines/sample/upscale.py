@@ -47,8 +47,11 @@ class Upscaler:
 
     @torch.no_grad()
     def run(self, image: torch.Tensor, tile: int = 256, tile_pad: int = 16, pre_pad: int = 0,
-            progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
-        """1 x C x H x W floats in [0, 1] (on the CPU) -> 1 x C x sH x sW floats in [0, 1] (on the CPU)."""
+            progress: Callable[[int, int], None] | None = None, dtype: torch.dtype = torch.float32,
+            gray: bool = False) -> torch.Tensor:
+        """1 x C x H x W floats in [0, 1] (on the CPU) -> 1 x C x sH x sW (on the CPU): floats in [0, 1], or with
+        `dtype` uint8 / int32 the 8-bit / 16-bit values (each tile is quantised as it comes: an 8192 x 8192 result
+        in floats alone would take 800 MB). `gray` averages the channels into one."""
         s = self.scale
         # Reflect padding at the right and bottom edges gives the model context there (as upstream's pre_pad).
         x = F.pad(image, (0, pre_pad, 0, pre_pad), mode="reflect") if pre_pad else image
@@ -57,32 +60,35 @@ class Upscaler:
         mod_h, mod_w = -x.shape[2] % fold, -x.shape[3] % fold
         if mod_h or mod_w:
             x = F.pad(x, (0, mod_w, 0, mod_h), mode="reflect")
-        out = self._tiled(x, tile, tile_pad, progress) if tile and max(x.shape[2:]) > tile else self._forward(x, progress)
         h, w = image.shape[2] * s, image.shape[3] * s
-        return out[:, :, :h, :w]
+        out = torch.empty(1, 1 if gray else x.shape[1], h, w, dtype=dtype)
+        top = {torch.uint8: 255.0, torch.int32: 65535.0}.get(dtype)
+        tile = tile if tile and max(x.shape[2:]) > tile else max(x.shape[2:])
+        for (y0, y1, x0, x1), result in self._tiles(x, tile, tile_pad, progress):
+            if y0 >= h or x0 >= w:  # a tile of padding only
+                continue
+            y1, x1 = min(y1, h), min(x1, w)  # the padded-on edges are cut off
+            result = result[:, :, :y1 - y0, :x1 - x0]
+            result = result.mean(1, keepdim=True) if gray else result
+            out[:, :, y0:y1, x0:x1] = (result * top).round_() if top else result
+        return out
 
-    def _forward(self, x: torch.Tensor, progress=None) -> torch.Tensor:
-        y = self.model(x.to(self.device, next(self.model.parameters()).dtype)).float().clamp_(0, 1).cpu()
-        if progress:
-            progress(1, 1)
-        return y
-
-    def _tiled(self, x: torch.Tensor, tile: int, pad: int, progress=None) -> torch.Tensor:
-        s, (_, c, h, w) = self.scale, x.shape
-        out = torch.empty(1, c, h * s, w * s)
+    def _tiles(self, x: torch.Tensor, tile: int, pad: int, progress=None):
+        """Each tile's output region (y0, y1, x0, x1) and its result (floats in [0, 1]), one tile at a time."""
+        s, (_, _, h, w) = self.scale, x.shape
         rows, cols = math.ceil(h / tile), math.ceil(w / tile)
+        dtype = next(self.model.parameters()).dtype
         for i in range(rows):
             for j in range(cols):
                 y0, x0 = i * tile, j * tile
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 py0, px0 = max(y0 - pad, 0), max(x0 - pad, 0)  # the tile with its context, inside the image
                 py1, px1 = min(y1 + pad, h), min(x1 + pad, w)
-                result = self._forward(x[:, :, py0:py1, px0:px1])
+                result = self.model(x[:, :, py0:py1, px0:px1].to(self.device, dtype)).float().clamp_(0, 1).cpu()
                 oy, ox = (y0 - py0) * s, (x0 - px0) * s
-                out[:, :, y0 * s:y1 * s, x0 * s:x1 * s] = result[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
+                yield (y0 * s, y1 * s, x0 * s, x1 * s), result[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
                 if progress:
                     progress(i * cols + j + 1, rows * cols)
-        return out
 
 
 def find_model_file(path: Path) -> Path:

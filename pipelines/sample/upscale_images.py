@@ -64,10 +64,11 @@ def _to_tensor(arr: np.ndarray, top: float) -> torch.Tensor:
     return x.permute(2, 0, 1)[None].expand(-1, 3, -1, -1) if x.shape[2] == 1 else x.permute(2, 0, 1)[None]
 
 
-def _run(upscaler: Upscaler, arr: np.ndarray, top: float, gray: bool, opts: dict) -> np.ndarray:
-    """H x W (x 3) array with values up to `top` -> the model-scale result as floats in [0, 1], H x W (x 3)."""
-    y = upscaler.run(_to_tensor(arr, top).contiguous(), **opts)[0]
-    return (y.mean(0) if gray else y.permute(1, 2, 0)).numpy()
+def _run(upscaler: Upscaler, arr: np.ndarray, top: float, gray: bool, opts: dict, dtype=torch.uint8) -> np.ndarray:
+    """H x W (x 3) array with values up to `top` -> the model-scale result, H x W (x 3), as 8-bit values (or
+    with dtype int32, 16-bit ones)."""
+    y = upscaler.run(_to_tensor(arr, top).contiguous(), dtype=dtype, gray=gray, **opts)[0]
+    return (y[0] if gray else y.permute(1, 2, 0)).numpy()
 
 
 def upscale_image(upscaler: Upscaler, img: Image.Image, outscale: float | None = None, tile: int = 256,
@@ -80,33 +81,22 @@ def upscale_image(upscaler: Upscaler, img: Image.Image, outscale: float | None =
     if img.mode in SIXTEEN_BIT:
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode != "I" or arr.max() > 255 else 255.0
-        out = _resize_float(_run(upscaler, arr, top, True, opts), size)
-        return Image.fromarray(np.round(out * 65535).astype(np.uint16))  # 16-bit gray stays 16-bit
+        out = Image.fromarray(_run(upscaler, arr, top, True, opts, torch.int32).astype(np.uint16))  # stays 16-bit
+        return out if out.size == size else out.convert("I").resize(size, Image.Resampling.LANCZOS).convert("I;16")
     if img.mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La")
     gray = img.mode in ("L", "LA", "1")
     colour = img.convert("L" if gray else "RGB")
-    result = Image.fromarray(_to_uint8(_run(upscaler, np.asarray(colour), 255.0, gray, opts)))
-    result = _resize(result, size)
+    result = _resize(Image.fromarray(_run(upscaler, np.asarray(colour), 255.0, gray, opts)), size)
     if has_alpha:
-        alpha = Image.fromarray(_to_uint8(_run(upscaler, np.asarray(img.getchannel("A")), 255.0, True, opts)))
+        alpha = Image.fromarray(_run(upscaler, np.asarray(img.getchannel("A")), 255.0, True, opts))
         result.putalpha(_resize(alpha, size))
     return result
 
 
-def _to_uint8(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
-
-
 def _resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img if img.size == size else img.resize(size, Image.Resampling.LANCZOS)
-
-
-def _resize_float(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if (x.shape[1], x.shape[0]) == size:
-        return x
-    return np.clip(np.asarray(Image.fromarray(x.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS)), 0, 1)
 
 
 def bicubic(img: Image.Image, outscale: float) -> Image.Image:

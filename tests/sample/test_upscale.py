@@ -122,6 +122,10 @@ def test_tiled_equals_untiled(tmp_path, arch, pad):
     assert (tiled - whole).abs().max() < 1e-4
     assert seen[-1] == (12, 12)  # 4 x 3 tiles, one at a time
     assert (up.run(image, tile=16, tile_pad=0) - whole).abs().max() > 1e-3  # no context: seams
+    padded = up.run(image, tile=16, tile_pad=pad, pre_pad=20)  # reflected context at the edges, cut off again
+    assert padded.shape == whole.shape
+    as_bytes = up.run(image, tile=16, tile_pad=pad, dtype=torch.uint8)  # quantised tile by tile
+    assert as_bytes.dtype == torch.uint8 and (as_bytes.float() - (whole * 255).round()).abs().max() <= 1
 
 
 def test_file_kinds_keep_their_kind(tmp_path):
@@ -138,6 +142,8 @@ def test_file_kinds_keep_their_kind(tmp_path):
     assert gray.mode == "L" and gray.size == (30, 30) and abs(int(np.asarray(gray).mean()) - 200) <= 1
     deep = upscale_image(up, Image.fromarray(np.full((10, 12), 40000, np.uint16)))
     assert deep.mode.startswith("I;16") and deep.size == (24, 20) and np.asarray(deep).max() > 255
+    deep3 = upscale_image(up, Image.fromarray(np.full((10, 12), 40000, np.uint16)), outscale=3)
+    assert deep3.mode == "I;16" and deep3.size == (36, 30) and abs(int(np.asarray(deep3).mean()) - 40000) < 100
     pal = Image.fromarray(rgba[..., :3]).convert("P")
     assert upscale_image(up, pal, outscale=1.5).size == (36, 30)
 
