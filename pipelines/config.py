@@ -5,6 +5,7 @@ one-line description (the studio turns these into form fields and tooltips). Unk
 """
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -319,8 +320,7 @@ def save_config(config: RunConfig, path: str | Path) -> None:
     Path(path).write_text(config_to_yaml(config))
 
 
-# The super-resolution config lives in its own module (it builds on the classes above); registered here so that
-# every config loads without importing the training code.
-from .config_sr import SRConfig  # noqa: E402
-
-register_config("sr", SRConfig)
+# The super-resolution config lives in its own module (it builds on the classes above and registers itself);
+# imported here so that every config loads without the training code. import_module, not `from .config_sr
+# import`, so that importing config_sr first (which imports this module half-way) works too.
+importlib.import_module(".config_sr", __package__)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .config import DataConfig, EarlyStoppingConfig, RunConfig, Section, TrainingConfig
+from .config import DataConfig, EarlyStoppingConfig, RunConfig, Section, TrainingConfig, register_config
 
 SR_SIZES = Literal["ultra_lite", "lite", "standard"]
 
@@ -33,7 +33,7 @@ class SRSettings(Section):
     patches_per_epoch: int = Field(512, ge=1, le=1_000_000, description="Random patches that make one epoch (images are reused).")
     augment: bool = Field(True, description="Random flips and 90-degree rotations of the patches.")
     init_weights: str | None = Field(None, description="Start from these weights: a run folder, a model folder, or an official Real-ESRGAN .pth of the same layout.")
-    gan_start_epoch: int | None = Field(None, ge=0, description="Stage 2 from this epoch: L1 + perceptual + GAN loss with a U-Net discriminator (empty: L1 only).")
+    gan_start_epoch: int | None = Field(None, ge=1, description="Stage 2 after this many epochs of L1: L1 + perceptual + GAN loss with a U-Net discriminator (empty: L1 only).")
     l1_weight: float = Field(1.0, ge=0, description="Weight of the L1 loss.")
     perceptual_weight: float = Field(1.0, ge=0, description="Stage 2: weight of the VGG19 perceptual loss (skipped, with a note in the log, when no VGG19 weights are on the machine).")
     gan_weight: float = Field(0.1, ge=0, description="Stage 2: weight of the adversarial loss.")
@@ -79,9 +79,12 @@ class SRConfig(RunConfig):
             raise ValueError("model.scale: RRDBNet (size standard) upscales x2 or x4, not x3")
         if s.source == "pairs" and not s.pairs_dir:
             raise ValueError("sr.pairs_dir: source pairs needs the folder written by `python -m pipelines degrade`")
-        multiple = math.lcm(scale, 8) if s.gan_start_epoch is not None else scale
+        # RRDBNet x2 folds 2x2 LR pixels into channels: its LR sizes must be even.
+        fold = 2 if self.model.size == "standard" and scale == 2 else 1
+        multiple = math.lcm(scale * fold, 8) if s.gan_start_epoch is not None else scale * fold
         if s.patch_size % multiple:
             why = " (and of 8 for the stage-2 discriminator)" if s.gan_start_epoch is not None else ""
+            why += " (RRDBNet x2 needs even LR patches)" if fold > 1 else ""
             raise ValueError(f"sr.patch_size {s.patch_size} must be a multiple of {multiple}: of the scale {scale}{why}")
         if s.patch_size > self.data.image_size:
             raise ValueError(f"sr.patch_size {s.patch_size} is larger than the HR images (data.image_size {self.data.image_size})")
@@ -90,3 +93,6 @@ class SRConfig(RunConfig):
         if self.early_stopping.loss_below is not None and s.gan_start_epoch is not None:
             raise ValueError("early_stopping.loss_below: a GAN stage's loss does not rank models; use patience")
         return self
+
+
+register_config("sr", SRConfig)

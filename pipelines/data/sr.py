@@ -101,9 +101,15 @@ def load_sr_splits(config) -> DatasetSplits:
             raise ValueError(f"model.scale: {pairs_dir} holds pairs for x{', x'.join(map(str, settings['scales']))}, not x{scale}")
     source = whole_photos() if data.dataset == "photos" else read_source(data)
     hr_list, lr_list, names, skipped = [], [], [], list(source.skipped)
+    stems: set[str] = set()
     for rec in subsample(source.records, data):
         name = rec.name or str(rec.image)
         try:
+            if pairs_dir is not None:  # a.jpg and a.png share a_lr_4x.png: only the first one's pair is there
+                stem = Path(rec.name).with_suffix("").as_posix()
+                if stem in stems:
+                    raise BadImage("shares its name with another image of its folder, whose pair it would get")
+                stems.add(stem)
             img = to_image(rec.image)
             if pairs_dir is not None:
                 hr = crop_to_multiple(prepare_hr(img, data.image_size), scale)

@@ -64,6 +64,7 @@ class Upscaler:
         out = torch.empty(1, 1 if gray else x.shape[1], h, w, dtype=dtype)
         top = {torch.uint8: 255.0, torch.int32: 65535.0}.get(dtype)
         tile = tile if tile and max(x.shape[2:]) > tile else max(x.shape[2:])
+        tile, tile_pad = (-(-n // fold) * fold for n in (tile, tile_pad))  # tiles stay on the folded pixel grid
         for (y0, y1, x0, x1), result in self._tiles(x, tile, tile_pad, progress):
             if y0 >= h or x0 >= w:  # a tile of padding only
                 continue
@@ -108,9 +109,12 @@ def find_model_file(path: Path) -> Path:
 def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch | None]:
     """The weights of a model file and, when the file or its folder records it, the architecture."""
     if file.suffix == ".safetensors":
-        state = load_file(file)
-        with safe_open(file, "pt") as f:
-            recorded = (f.metadata() or {}).get("sr_arch")
+        try:
+            state = load_file(file)
+            with safe_open(file, "pt") as f:
+                recorded = (f.metadata() or {}).get("sr_arch")
+        except Exception as exc:  # safetensors raises its own error type for a damaged file
+            raise ValueError(f"model: {file.name} cannot be read as safetensors ({exc})") from None
         if recorded is None and (file.parent / ARCH_FILE).exists():
             recorded = (file.parent / ARCH_FILE).read_text()
         return state, SRArch(**json.loads(recorded)) if recorded else None
@@ -137,6 +141,8 @@ def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bo
     state, arch = read_state(file)
     arch = arch or infer_arch(state)
     arch.check()
+    if arch.num_in_ch != 3 or arch.num_out_ch != 3:
+        raise ValueError(f"model: {file.name} works on {arch.num_in_ch}-channel images; the studio upscales RGB models only")
     model = arch.build()
     load_matching(model, state)
     model = model.to(device).eval()

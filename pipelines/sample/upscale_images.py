@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from ..data.transforms import IMAGE_SUFFIXES
 from .upscale import Upscaler
@@ -37,7 +37,7 @@ def open_checked(path: str | Path, outscale: float, max_input: int = MAX_INPUT_P
             w, h = img.size
             check_size(w, h, outscale, max_input, max_output)
             img.load()
-            return img.copy()
+            return ImageOps.exif_transpose(img)  # a phone photo's orientation tag, applied (a copy)
     except Image.DecompressionBombError as exc:
         raise UpscaleError(f"too many pixels ({exc})") from None
     except UpscaleError:
@@ -99,10 +99,14 @@ def _resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img if img.size == size else img.resize(size, Image.Resampling.LANCZOS)
 
 
+def to_8bit(img: Image.Image) -> Image.Image:
+    return img.convert("I").point(lambda v: v / 257).convert("L") if img.mode in SIXTEEN_BIT else img
+
+
 def bicubic(img: Image.Image, outscale: float) -> Image.Image:
     """The plain resize an upscaler is compared with."""
     if img.mode in SIXTEEN_BIT:
-        img = img.convert("I").point(lambda v: v / 257).convert("L")
+        img = to_8bit(img)
     elif img.mode not in ("RGB", "RGBA", "L", "LA"):
         img = img.convert("RGBA" if "transparency" in img.info or "A" in img.mode else "RGB")
     return img.resize((round(img.width * outscale), round(img.height * outscale)), Image.Resampling.BICUBIC)
@@ -129,7 +133,13 @@ def upscale_path(upscaler: Upscaler, source: str | Path, output: str | Path, out
     if not source.exists():
         raise FileNotFoundError(f"--input: {source} does not exist")
     if source.is_dir():
-        jobs = [(p, output / p.relative_to(source).with_suffix(".png")) for p in image_files(source)]
+        jobs, taken = [], set()
+        for p in image_files(source):
+            target = output / p.relative_to(source).with_suffix(".png")
+            if target in taken:  # a.jpg and a.png: the second keeps its extension in the name
+                target = target.with_name(f"{p.stem}_{p.suffix.lstrip('.')}.png")
+            taken.add(target)
+            jobs.append((p, target))
         if not jobs:
             raise UpscaleError(f"--input: {source} holds no files")
     else:
@@ -146,22 +156,35 @@ def upscale_path(upscaler: Upscaler, source: str | Path, output: str | Path, out
         try:
             img = open_checked(src, outscale or upscaler.scale)
             result = upscale_image(upscaler, img, outscale, tile, tile_pad, pre_pad, progress=tile_done)
+            save_atomic(result, dst)
         except UpscaleError as exc:
             report.failed.append((str(src), str(exc)))
             continue
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(f".tmp-{dst.name}")  # a killed run leaves no half-written image under the real name
-        fmt = _format(dst)
-        if fmt == "JPEG" and result.mode not in ("RGB", "L"):
-            result = result.convert("RGB")
-        result.save(tmp, format=fmt)
-        os.replace(tmp, dst)
+        except (RuntimeError, ValueError, OSError) as exc:  # e.g. an image too small for the model's padding
+            report.failed.append((str(src), f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+            continue
         report.written.append(dst)
     tiles.close()
     report.seconds = time.perf_counter() - start
     return report
 
 
-def _format(path: Path) -> str:
-    ext = path.suffix.lower()
-    return {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}.get(ext, "PNG")
+FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".png": "PNG"}
+
+
+def save_atomic(img: Image.Image, path: Path) -> None:
+    """Save under a temporary name, then rename: a killed run leaves no half-written image under the real name.
+    Formats without 16-bit or alpha get 8 bits and the image on white."""
+    fmt = FORMATS.get(path.suffix.lower(), "PNG")
+    if fmt not in ("PNG", "TIFF"):
+        img = to_8bit(img)
+        if img.mode in ("RGBA", "LA") and fmt != "WEBP":
+            white = Image.new("RGBA", img.size, (255, 255, 255, 255))
+            img = Image.alpha_composite(white, img.convert("RGBA")).convert("RGB" if img.mode == "RGBA" else "L")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        img.save(tmp, format=fmt)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

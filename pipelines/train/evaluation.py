@@ -153,5 +153,6 @@ class EarlyStopping(Callback):
         return {key: getattr(self, key) for key in self.KEYS}
 
     def load_state_dict(self, state: dict) -> None:
+        state = {"best_value": state.get("best_fd", math.inf), **state}  # checkpoints before PSNR called it best_fd
         for key in self.KEYS:
             setattr(self, key, state.get(key, getattr(self, key)))

@@ -158,8 +158,8 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     set_seed(t.seed)
     family_cls = FAMILIES[config.family]
     splits = family_cls.load_data(config)
-    log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, len(splits.train),
-             len(splits.val), len(splits.test), splits.num_classes)
+    images = [getattr(part, "num_images", len(part)) for part in (splits.train, splits.val, splits.test)]  # SR: not patches
+    log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, *images, splits.num_classes)
     for path, reason in splits.skipped:
         log.warning("skipped %s: %s", path, reason)
     if splits.skipped:

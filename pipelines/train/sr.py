@@ -55,6 +55,9 @@ class SRFamily(SingleModelFamily):
         t, sr = self.config.training, self.config.sr
         self.log.info("%d HR images of %d px, %d random %d px patches per epoch", self.splits.train.num_images,
                       self.config.data.image_size, len(self.splits.train), sr.patch_size)
+        if self.config.evaluation.every_epochs and not getattr(self.splits, self.config.evaluation.split).num_images:
+            self.log.warning("no %s images (too few images for data.%s_fraction): validation uses the %s images",
+                             self.config.evaluation.split, self.config.evaluation.split, self.held_out_name())
         if not self.gan:
             return
         self.gan_from_step = sr.gan_start_epoch * max(total_steps // max(t.epochs, 1), 1)
@@ -63,6 +66,8 @@ class SRFamily(SingleModelFamily):
         self.d_sched = warmup_then("constant", self.d_opt, 0, total_steps)
         self.discriminator = self.accelerator.prepare(discriminator)
         self.d_params = list(self.discriminator.parameters())
+        if sr.vgg_weights and not Path(sr.vgg_weights).expanduser().is_file():
+            raise ValueError(f"sr.vgg_weights: {sr.vgg_weights} is not a file")
         vgg = find_vgg_weights(sr.vgg_weights, self.workspace) if sr.perceptual_weight else None
         if vgg is not None:
             self.perceptual = PerceptualLoss(vgg).to(self.accelerator.device)
@@ -81,7 +86,13 @@ class SRFamily(SingleModelFamily):
 
     @property
     def in_stage_two(self) -> bool:
+        """Whether the next step is a stage-2 step."""
         return self.gan and self.ema.step >= self.gan_from_step
+
+    @property
+    def trained_in_stage_two(self) -> bool:
+        """Whether the current weights have had stage-2 steps."""
+        return self.gan and self.ema.step > self.gan_from_step
 
     def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
         if not self.in_stage_two:
@@ -156,18 +167,21 @@ class SRFamily(SingleModelFamily):
 
         save_upscaler_files(self.ema.model, self.arch, Path(folder))
 
-    def held_out(self):
-        """The images validation uses: the configured split, or the next one that has images."""
-        splits = self.splits
+    def held_out_name(self) -> str:
+        """The split validation uses: the configured one, or the next one that has images."""
         order = [self.config.evaluation.split, "val", "test", "train"]
-        return next(getattr(splits, s) for s in order if getattr(splits, s).num_images)
+        return next(s for s in order if getattr(self.splits, s).num_images)
+
+    def held_out(self):
+        return getattr(self.splits, self.held_out_name())
 
     @torch.no_grad()
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
         """uint8 3 x h x w -> uint8 3 x sh x sw with the EMA weights (rounded as a saved image would be)."""
-        device = next(self.ema.model.parameters()).device
-        sr = self.ema.model(lr[None].to(device).float() / 255.0)[0].clamp(0, 1)
-        return (sr * 255.0).round().to(torch.uint8).cpu()
+        from ..sample.upscale import Upscaler
+
+        upscaler = Upscaler(self.ema.model, self.arch, Path("ema"))  # pads odd sizes for RRDBNet x2
+        return upscaler.run(lr[None].float() / 255.0, tile=0, dtype=torch.uint8)[0]
 
     def sample_images(self, num: int, seed: int, **_) -> np.ndarray:
         """Validation strips, one row per held-out image: LR (pixels enlarged) | bicubic | SR | HR, centre crops

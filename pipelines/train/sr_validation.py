@@ -66,8 +66,11 @@ class SRValidator(Callback):
             self.log.info("validation at epoch %d on %d images: PSNR %.2f dB (bicubic %.2f, %+.2f), SSIM %.4f "
                           "(bicubic %.4f) in %.1f s", s.epoch, result["images"], result["psnr"], result["psnr_bicubic"],
                           result["psnr_gain"], result["ssim"], result["ssim_bicubic"], seconds)
+            # Stage 2 trades PSNR for texture: its numbers are compared among themselves (best/ and plateaus
+            # start afresh at the switch), not with the L1 stage's.
+            stage = ", stage 2" if family.trained_in_stage_two else ""
             metrics = {"value": result["psnr"], "higher_is_better": True, "label": "PSNR", "seconds": seconds,
-                       "scale": f"PSNR on {result['images']} images", **result}
+                       "scale": f"PSNR on {result['images']} images{stage}", **result}
         metrics = trainer.broadcast(metrics)
         self.last_step = trainer.state.global_step
         trainer.fire("evaluation", metrics=metrics)

@@ -27,7 +27,7 @@ def build(studio, dataset: gr.Dropdown, yaml_box: gr.Code, fields: dict) -> gr.A
             output = gr.Textbox(label="Output folder", info="Default: <workspace>/pairs/<folder name>.", elem_id="pairs-output")
         with gr.Row():
             scales = gr.CheckboxGroup([2, 3, 4], value=[4], label="Scales")
-            size = gr.Number(256, label="HR size", minimum=16, maximum=2048, precision=0,
+            size = gr.Number(256, label="HR size", minimum=32, maximum=2048, precision=0,
                              info="Images are cropped to a centre square and resized to this.")
             method = gr.Dropdown(list(METHODS), value="cubic", label="Resize method")
             degradation = gr.Dropdown(list(KINDS), value="bicubic", label="Degradation",

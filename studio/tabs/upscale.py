@@ -52,6 +52,9 @@ def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, t
         except UpscaleError as exc:
             failures.append((name, str(exc)))
             continue
+        except (RuntimeError, ValueError, OSError) as exc:  # e.g. an image too small for the model's padding
+            failures.append((name, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"))
+            continue
         stem = Path(name).stem
         while stem in used:  # two dropped files of the same name keep both results
             stem += "_"

@@ -169,3 +169,23 @@ def test_bad_inputs_are_refused_clearly_and_the_rest_still_upscale(tmp_path):
         open_checked(big, 2, max_input=50_000)
     with pytest.raises(UpscaleError, match="output limit"):
         open_checked(big, 4, max_output=100_000)
+
+
+def test_odd_tiles_for_rrdb_x2_and_outputs_of_every_format(tmp_path):
+    up = small_model(tmp_path, SRArch("rrdb", 2, num_feat=8, num_block=1, num_grow_ch=4))
+    image = torch.rand(1, 3, 31, 25)
+    assert up.run(image, tile=15, tile_pad=7).shape == (1, 3, 62, 50)  # tiles kept on the 2x2 fold
+    flat = small_model(tmp_path, SRArch("srvgg", 2, num_feat=8, num_conv=2), nearest=True)
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(np.tile(np.linspace(0, 59400, 16, dtype=np.uint16), (8, 1))).save(src / "deep.png")
+    Image.fromarray(np.full((8, 8, 4), 200, np.uint8), "RGBA").save(src / "deep.tif")  # same stem, other kind
+    report = upscale_path(flat, src, tmp_path / "out", progress=False)
+    assert sorted(p.name for p in report.written) == ["deep.png", "deep_tif.png"] and not report.failed
+    for ext in ("jpg", "webp", "bmp"):
+        upscale_path(flat, src / "deep.png", tmp_path / f"deep.{ext}", progress=False)
+        arr = np.asarray(Image.open(tmp_path / f"deep.{ext}").convert("L"), dtype=float)
+        assert arr[:, :4].mean() < 40 and arr[:, -4:].mean() > 200  # 16 bits mapped to 8, not clipped to white
+    upscale_path(flat, src / "deep.tif", tmp_path / "alpha.jpg", progress=False)
+    assert Image.open(tmp_path / "alpha.jpg").mode == "RGB"
+    assert not list(tmp_path.glob(".tmp-*"))

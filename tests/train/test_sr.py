@@ -68,6 +68,7 @@ def test_stage_two_uses_the_discriminator_and_vgg_when_it_can(tmp_path):
     train(cfg, ws, name="no_vgg", progress=False)
     log = (ws / "no_vgg" / "log.txt").read_text()
     assert "without the perceptual loss: no VGG19 weights" in log
+    assert log.count("saved best") == 2  # stage 2's PSNR is not compared with stage 1's: best/ starts afresh
     store = RunStore(ws)
     assert metric(store, "no_vgg", "d_loss") and "d_loss" not in {r["name"] for r in store.metrics("no_vgg") if r["step"] <= 4}
     (ws / "weights").mkdir()
@@ -89,6 +90,7 @@ def test_training_from_prepared_pairs(tmp_path):
     Image.fromarray(skimage.data.chelsea()).save(hr / "people" / "cat.png")
     Image.fromarray(skimage.data.coffee()).save(hr / "things" / "coffee.png")
     Image.fromarray(skimage.data.rocket()).save(hr / "things" / "rocket.png")
+    Image.fromarray(skimage.data.camera()).save(hr / "things" / "rocket.jpg")  # same name: it has no pair of its own
     (hr / "things" / "broken.png").write_bytes(b"\x89PNG not really")
     pairs = tmp_path / "pairs"
     assert cli(["degrade", "--input", str(hr), "--output", str(pairs), "--scales", "2", "4", "--size", "64", "--auto", "--quiet"]) == 0
@@ -98,6 +100,7 @@ def test_training_from_prepared_pairs(tmp_path):
     assert train(cfg, ws, name="pairs", progress=False)["status"] == "completed"
     log = (ws / "pairs" / "log.txt").read_text()
     assert "3 HR images of 64 px" in log and "broken.png" in log
+    assert "rocket.png: shares its name with another image" in log
     wrong = tiny_sr(data={"dataset": str(hr), "image_size": 128}, sr={"source": "pairs", "pairs_dir": str(pairs)})
     with pytest.raises(ValueError, match="data.image_size: the pairs .* were prepared at 64 px"):
         train(wrong, ws, name="wrong", progress=False)
@@ -106,7 +109,9 @@ def test_training_from_prepared_pairs(tmp_path):
 @pytest.mark.parametrize("sections,field", [
     ({"model": {"size": "standard", "scale": 3}}, "model.scale"),
     ({"sr": {"patch_size": 30}}, "sr.patch_size"),
-    ({"sr": {"gan_start_epoch": 0, "patch_size": 36}}, "sr.patch_size"),
+    ({"sr": {"gan_start_epoch": 1, "patch_size": 36}}, "sr.patch_size"),
+    ({"sr": {"gan_start_epoch": 0}}, "sr.gan_start_epoch"),
+    ({"model": {"size": "standard", "scale": 2}, "sr": {"patch_size": 34}}, "sr.patch_size"),
     ({"sr": {"source": "pairs"}}, "sr.pairs_dir"),
     ({"sr": {"gan_start_epoch": 4}}, "sr.gan_start_epoch"),
     ({"model": {"size": "huge"}}, "model.size"),
