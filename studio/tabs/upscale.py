@@ -68,6 +68,16 @@ def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, t
     return results, failures, upscaler.label
 
 
+KEEP_RESULTS = 20  # upscale-*/ result folders kept in <workspace>/exports (they can be hundreds of MB each)
+
+
+def prune(folder: Path, pattern: str, keep: int) -> None:
+    """Delete all but the newest `keep` folders matching `pattern`."""
+    found = sorted((p for p in folder.glob(pattern) if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    for old in found[:-keep] if keep else found:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def summary(results: list[Upscaled], failures: list[tuple[str, str]], label: str) -> str:
     lines = [f"**{len(results)} upscaled** with {label}" + (f", **{len(failures)} skipped**" if failures else "") + "."]
     for r in results:
@@ -112,8 +122,11 @@ def build(studio) -> None:
 
     def on_upscale(paths, picked, dropped, scale, tile_size, pad, progress=gr.Progress()):
         model_path = dropped or picked
+        if not paths or not model_path:
+            run_upscale(paths or [], model_path, 0, 0, 0, Path())  # raises the message that says what is missing
         exports = studio.workspace / "exports"
         exports.mkdir(parents=True, exist_ok=True)
+        prune(exports, "upscale-*", keep=KEEP_RESULTS)
         out_dir = Path(tempfile.mkdtemp(prefix="upscale-", dir=exports))
         results, failures, label = run_upscale(paths or [], model_path, scale or 0, tile_size or 0, pad or 0, out_dir, progress)
         if not results:
