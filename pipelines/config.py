@@ -54,10 +54,23 @@ class DataConfig(Section):
     test_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for the final test.")
     split_seed: int = Field(0, description="Seed of the train/validation/test split and of synthetic data.")
     synthetic_count: int = Field(5000, ge=10, le=1_000_000, description="How many images the synthetic 'shapes' set makes.")
+    holdout: list[str] = Field([], description="shapes: colour-shape combinations never drawn, e.g. ['red circle', 'blue square'] (to measure generalisation to unseen ones).")
     image_column: str = Field("image", description="Hugging Face datasets: the image column.")
     label_column: str | None = Field("label", description="Hugging Face datasets: the class label column (empty for none).")
     caption_column: str | None = Field(None, description="Hugging Face datasets: the caption column (empty for none).")
     hub_split: str = Field("train", description="Hugging Face datasets: the split to load.")
+
+    @field_validator("holdout")
+    @classmethod
+    def _known_combinations(cls, v: list[str]) -> list[str]:
+        from .data.builtin import COLOURS, SHAPES
+
+        for item in v:
+            words = item.split()
+            if len(words) != 2 or words[0] not in COLOURS or words[1] not in SHAPES:
+                raise ValueError(f"{item!r} is not '<colour> <shape>' with a colour of {', '.join(COLOURS)} "
+                                 f"and a shape of {', '.join(SHAPES)}")
+        return v
 
 
 class ModelConfig(Section):

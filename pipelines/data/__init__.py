@@ -77,6 +77,8 @@ def check_dataset(name: str) -> None:
 
 def read_source(cfg) -> Source:
     name = cfg.dataset
+    if name == "shapes":
+        return BUILTIN[name](cfg.synthetic_count, cfg.split_seed, tuple(tuple(c.split()) for c in cfg.holdout))
     if name in BUILTIN:
         return BUILTIN[name](cfg.synthetic_count, cfg.split_seed)
     check_dataset(name)

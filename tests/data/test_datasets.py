@@ -129,3 +129,15 @@ def test_hugging_face_saved_dataset_and_bad_column(tmp_path):
     assert splits.num_classes == 3
     with pytest.raises(ValueError, match="column 'image' not in"):
         load_splits(DataConfig(dataset=str(tmp_path / "saved"), image_size=8))
+
+
+def test_shapes_holdout_keeps_combinations_out():
+    from pipelines.config import ConfigError, validate_config
+
+    cfg = DataConfig(dataset="shapes", image_size=16, synthetic_count=300, holdout=["red circle", "blue square"])
+    captions = load_splits(cfg).train.captions + load_splits(cfg).test.captions
+    assert len(captions) >= 270 and not any(c.startswith(("a red circle", "a blue square")) for c in captions)
+    assert any(c.startswith("a red square") for c in captions) and any(c.startswith("a blue circle") for c in captions)
+    with pytest.raises(ConfigError) as err:
+        validate_config({"data": {"dataset": "shapes", "holdout": ["pink circle"]}})
+    assert err.value.errors[0][0] == "data.holdout" and "'pink circle'" in err.value.errors[0][1]
