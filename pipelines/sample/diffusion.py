@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                       PNDMScheduler, UNet2DModel)
+                       PNDMScheduler)
 
 SAMPLERS = {
     "ddpm": (DDPMScheduler, {}),
@@ -79,33 +79,43 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (torch.sin((1 - t) * theta) * a + torch.sin(t * theta) * b) / torch.sin(theta)
 
 
+def class_conditioning(labels: torch.Tensor | None, null_class: int | None) -> tuple[dict, dict | None]:
+    """The UNet inputs of class labels, and of "no label" (the null class) for classifier-free guidance."""
+    if labels is None:
+        return {}, None
+    return {"class_labels": labels}, ({"class_labels": torch.full_like(labels, null_class)} if null_class is not None else None)
+
+
 @torch.no_grad()
-def denoise(unet: UNet2DModel, scheduler, noise: torch.Tensor, steps: int, class_labels: torch.Tensor | None = None,
-            guidance: float = 1.0, null_class: int | None = None, seed: int = 0,
-            callback: Callable[[dict], bool | None] | None = None) -> torch.Tensor:
-    """Run the reverse process from `noise`; returns images in [-1, 1]."""
+def denoise(unet, scheduler, noise: torch.Tensor, steps: int, cond: dict | None = None, uncond: dict | None = None,
+            guidance: float = 1.0, seed: int = 0, callback: Callable[[dict], bool | None] | None = None) -> torch.Tensor:
+    """Run the reverse process from `noise`; returns images (or latents) in the model's space.
+
+    `cond` holds the UNet's conditioning inputs per image (class labels, or text embeddings and their mask);
+    with `uncond` (the same for "no condition", or a negative prompt) and guidance != 1 each step is
+    uncond + guidance * (cond - uncond)."""
     device, dtype = unet.device, unet.dtype
     scheduler.set_timesteps(steps, device=device)
     x = noise.to(device, dtype) * scheduler.init_noise_sigma
     generator = torch.Generator(device=device).manual_seed(seed)  # stochastic samplers (ddpm)
-    guided = class_labels is not None and null_class is not None and guidance != 1.0
-    if class_labels is not None:
-        class_labels = class_labels.to(device)
-        if guided:
-            class_labels = torch.cat([class_labels, torch.full_like(class_labels, null_class)])
+    guided = uncond is not None and guidance != 1.0
+    on_device = lambda d: {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in d.items()}  # noqa: E731
+    kwargs = on_device(cond or {})
+    if guided:
+        kwargs = {k: torch.cat([v, on_device(uncond)[k]]) for k, v in kwargs.items()}
     total = len(scheduler.timesteps)
     for i, t in enumerate(scheduler.timesteps):
         inp = scheduler.scale_model_input(x, t)
         if guided:
-            cond, uncond = unet(torch.cat([inp, inp]), t, class_labels=class_labels).sample.chunk(2)
-            out = uncond + guidance * (cond - uncond)
+            c, u = unet(torch.cat([inp, inp]), t, **kwargs).sample.chunk(2)
+            out = u + guidance * (c - u)
         else:
-            out = unet(inp, t, class_labels=class_labels).sample
+            out = unet(inp, t, **kwargs).sample
         step_kwargs = {"generator": generator} if "generator" in inspect.signature(scheduler.step).parameters else {}
         x = scheduler.step(out, t, x, **step_kwargs).prev_sample
         if callback is not None and callback({"step": i + 1, "total": total, "latents": x}) is False:
             raise Cancelled(f"cancelled at step {i + 1} of {total}")
-    return x.float().clamp(-1, 1)
+    return x.float()
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -125,5 +135,6 @@ def slerp_frames(seed_a: int, seed_b: int, frames: int, shape) -> torch.Tensor:
     return torch.stack([slerp(a, b, t) for t in ts])
 
 
-__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "seed_classes", "slerp", "slerp_frames", "denoise",
+__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "seed_classes", "slerp", "slerp_frames",
+           "class_conditioning", "denoise",
            "to_uint8", "batches", "Cancelled"]

@@ -14,7 +14,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from ..checkpoints import read_meta
-from .diffusion import batches, denoise, make_sampler, seed_classes, seed_noise, slerp_frames, to_uint8
+from .diffusion import batches, class_conditioning, denoise, make_sampler, seed_classes, seed_noise, slerp_frames, to_uint8
 
 
 @dataclass
@@ -87,9 +87,9 @@ def generate(model: DiffusionModel, sampler: str = "dpm++", steps: int = 20, num
             total = info["total"] * ((num + batch_size - 1) // batch_size)
             return callback({**info, "step": done * info["total"] + info["step"], "total": total})
 
-        images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps,
-                         class_labels=None if labels is None else labels[start:start + n], guidance=guidance,
-                         null_class=model.num_classes or None, seed=seed + start, callback=batch_callback)
+        cond, uncond = class_conditioning(None if labels is None else labels[start:start + n], model.num_classes or None)
+        images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps, cond, uncond, guidance,
+                         seed=seed + start, callback=batch_callback)
         out.append(to_uint8(images))
     return np.concatenate(out)
 
@@ -100,6 +100,6 @@ def interpolate(model: DiffusionModel, seed_a: int, seed_b: int, frames: int = 8
     shape = (model.channels, model.image_size, model.image_size)
     noise = slerp_frames(seed_a, seed_b, frames, shape)
     labels = _labels(model, frames, class_label if class_label is not None else (0 if model.num_classes else None))
-    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, class_labels=labels,
-                     guidance=guidance, null_class=model.num_classes or None)
+    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps,
+                     *class_conditioning(labels, model.num_classes or None), guidance)
     return to_uint8(images)

@@ -8,7 +8,8 @@ import torch
 from diffusers import DDPMPipeline
 
 from ..models.unet import build_unet
-from ..sample.diffusion import denoise, make_noise_scheduler, make_sampler, seed_classes, seed_noise, to_uint8
+from ..sample.diffusion import (class_conditioning, denoise, make_noise_scheduler, make_sampler, seed_classes, seed_noise,
+                                to_uint8)
 from .family import SingleModelFamily
 
 
@@ -65,8 +66,8 @@ class DDPMFamily(SingleModelFamily):
         labels = seed_classes(self.num_classes, num, seed)
         noise = seed_noise(list(range(seed, seed + num)), shape)
         sampler = make_sampler(sampler or t.sample_sampler, self.noise_scheduler)
-        images = denoise(unet, sampler, noise, steps or t.sample_steps, class_labels=labels,
-                         guidance=2.0 if self.num_classes else 1.0, null_class=self.num_classes or None, seed=seed)
+        images = denoise(unet, sampler, noise, steps or t.sample_steps, *class_conditioning(labels, self.num_classes or None),
+                         guidance=2.0 if self.num_classes else 1.0, seed=seed)
         return to_uint8(images)
 
     def save_model(self, folder: Path) -> None:
