@@ -38,7 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num", type=int, default=16)
     s.add_argument("--seed", type=int, default=0, help="image i uses seed SEED+i")
     s.add_argument("--class", dest="class_label", type=int, help="class index for a class-conditional model")
-    s.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
+    s.add_argument("--guidance", type=float, help="classifier-free guidance scale (1 = none; default 3 with --prompt, else 1)")
+    s.add_argument("--prompt", help="text-to-image: what to draw, e.g. 'a red circle on a blue background'")
+    s.add_argument("--negative-prompt", default="", help="text-to-image: what to steer away from")
     s.add_argument("--truncation", type=float, help="GAN: redraw z values beyond +-T (e.g. 1.0: less variety, more typical images)")
     s.add_argument("--out", required=True, help="*.png: a grid; *.npy: N x H x W x C uint8; otherwise a folder of PNGs")
     s.add_argument("--interpolate", action="store_true", help="frames between --seed and --seed-b (writes OUT strip and a GIF)")
@@ -126,9 +128,11 @@ def cmd_sample(args) -> int:
     from .sample.models import compare, interpolate_model, load_model, sample_model
 
     start = time.perf_counter()
+    if args.guidance is None:
+        args.guidance = 3.0 if args.prompt else 1.0
     if args.compare:
         rows = compare(args.compare, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance,
-                       args.truncation)
+                       args.truncation, args.prompt, args.negative_prompt)
         display = max(args.display, *(imgs.shape[1] for _, imgs, _ in rows))
         grid = labelled_rows([(f"{label} ({secs:.1f}s)", imgs) for label, imgs, secs in rows], display)
         out = save_output(grid[None], args.out) if Path(args.out).suffix == ".npy" else _save_png(grid, args.out)
@@ -139,14 +143,14 @@ def cmd_sample(args) -> int:
         model = load_model(args.checkpoint)
         seed_b = args.seed + 1 if args.seed_b is None else args.seed_b
         frames = interpolate_model(model, args.seed, seed_b, args.frames, max(args.steps, 1), args.class_label,
-                                   args.guidance, args.truncation)
+                                   args.guidance, args.truncation, args.prompt, args.negative_prompt)
         out = _save_png(labelled_rows([(f"seed {args.seed} -> {seed_b}", frames)], args.display), Path(args.out).with_suffix(".png"))
         gif = save_gif(frames, Path(args.out).with_suffix(".gif"), display=max(args.display, 128))
         print(f"wrote {gif}")
     else:
         model = load_model(args.checkpoint)
         images = sample_model(model, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance,
-                              args.truncation)
+                              args.truncation, prompt=args.prompt, negative_prompt=args.negative_prompt)
         out = save_output(images, args.out)
     print(f"wrote {out} in {time.perf_counter() - start:.1f}s")
     return 0

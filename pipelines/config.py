@@ -149,6 +149,7 @@ class EarlyStoppingConfig(Section):
     max_lr_cuts: int = Field(2, ge=0, description="Cuts allowed; the next plateau stops the run.")
     loss_below: float | None = Field(None, gt=0, description="Stop once the epoch loss is below this and has not improved for loss_patience epochs (empty: off).")
     loss_patience: int = Field(20, ge=1, description="Epochs without a better epoch loss for the loss rule.")
+    loss_plateau: int = Field(0, ge=0, description="Epochs without a better epoch loss before the learning rate is cut by lr_factor (0: off).")
 
 
 class RunConfig(Section):
@@ -333,7 +334,8 @@ def save_config(config: RunConfig, path: str | Path) -> None:
     Path(path).write_text(config_to_yaml(config))
 
 
-# The super-resolution config lives in its own module (it builds on the classes above and registers itself);
-# imported here so that every config loads without the training code. import_module, not `from .config_sr
-# import`, so that importing config_sr first (which imports this module half-way) works too.
+# The super-resolution and text-to-image configs live in their own modules (they build on the classes above and
+# register themselves), imported here so that every config loads without the training code. import_module, not
+# `from .config_sr import`, so that importing config_sr first (which imports this module half-way) works too.
 importlib.import_module(".config_sr", __package__)
+importlib.import_module(".config_t2i", __package__)

@@ -15,21 +15,34 @@ import torch
 from .gan import GANModel, generate_gan, interpolate_gan, is_gan_folder, load_gan
 from .generate import DiffusionModel, generate, interpolate, load_diffusion
 
-Model = DiffusionModel | GANModel
+Model = DiffusionModel | GANModel  # and TextModel (pipelines.sample.t2i), imported when a folder holds one
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Model:
     from .upscale import is_sr_folder
 
+    from .t2i import is_text_folder, load_text_model
+
     if is_sr_folder(path):
         raise ValueError(f"checkpoint: {path} is a super-resolution model: it upscales images rather than generating "
                          "them (python -m pipelines upscale, or the Upscale tab)")
+    if is_text_folder(path):
+        return load_text_model(path, device)
     return load_gan(path, device) if is_gan_folder(path) else load_diffusion(path, device)
 
 
 def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int = 16, seed: int = 0,
                  class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
-                 batch_size: int = 64, callback: Callable[[dict], bool | None] | None = None) -> np.ndarray:
+                 batch_size: int = 64, callback: Callable[[dict], bool | None] | None = None,
+                 prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
+    from .t2i import TextModel, generate_text
+
+    if isinstance(model, TextModel):
+        if prompt is None:
+            raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
+        return generate_text(model, prompt, negative_prompt, sampler, steps, num, seed, guidance, batch_size, callback)
+    if prompt:
+        raise ValueError(f"prompt: {model.path} does not take prompts (it is not a text-to-image model)")
     if isinstance(model, GANModel):
         images = generate_gan(model, num, seed, class_label, truncation, batch_size)
         if callback is not None:
@@ -39,21 +52,29 @@ def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int
 
 
 def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
-                      class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None) -> np.ndarray:
+                      class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
+                      prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
+    from .t2i import TextModel, interpolate_seeds
+
+    if isinstance(model, TextModel):
+        if not prompt:
+            raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
+        return interpolate_seeds(model, prompt, seed_a, seed_b, frames, steps, guidance, negative_prompt)
     if isinstance(model, GANModel):
         return interpolate_gan(model, seed_a, seed_b, frames, class_label, truncation)
     return interpolate(model, seed_a, seed_b, frames, steps, class_label, guidance)
 
 
 def compare(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 8, seed: int = 0,
-            class_label: int | None = None, guidance: float = 1.0,
-            truncation: float | None = None) -> list[tuple[str, np.ndarray, float]]:
+            class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
+            prompt: str | None = None, negative_prompt: str = "") -> list[tuple[str, np.ndarray, float]]:
     """The same seeds from several checkpoints, loaded one at a time: (label, images, seconds) each."""
     rows = []
     for path in paths:
         model = load_model(path)
         start = time.perf_counter()
-        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation)
+        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation, prompt=prompt,
+                              negative_prompt=negative_prompt)
         rows.append((model.label, images, time.perf_counter() - start))
         del model
     return rows

@@ -30,9 +30,7 @@ class DDPMFamily(SingleModelFamily):
 
     def __init__(self, config, splits, accelerator, precision, **context):
         super().__init__(config, splits, accelerator, precision, **context)
-        self.noise_scheduler = make_noise_scheduler(config.diffusion)
-        alphas = self.noise_scheduler.alphas_cumprod
-        self.snr = (alphas / (1 - alphas)).clamp(min=1e-8)
+        self.set_noise_schedule()
         self.num_classes = splits.num_classes if config.model.class_conditional else 0
         if config.model.class_conditional and not splits.num_classes:
             raise ValueError(f"model.class_conditional: dataset {config.data.dataset} has no labels")
@@ -40,23 +38,31 @@ class DDPMFamily(SingleModelFamily):
     def build_model(self) -> torch.nn.Module:
         return build_unet(self.config.model, self.config.data.image_size, self.config.data.channels, self.num_classes)
 
+    def set_noise_schedule(self) -> None:
+        self.noise_scheduler = make_noise_scheduler(self.config.diffusion)
+        alphas = self.noise_scheduler.alphas_cumprod
+        self.snr = (alphas / (1 - alphas)).clamp(min=1e-8)
+
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        x0, d = batch["images"], self.config.diffusion
+        labels = None
+        if self.num_classes:
+            drop = torch.rand(len(batch["labels"]), device=batch["labels"].device) < self.config.model.label_dropout
+            labels = torch.where(drop, torch.full_like(batch["labels"], self.num_classes), batch["labels"])
+        return self.denoising_loss(batch["images"], class_labels=labels)
+
+    def denoising_loss(self, x0: torch.Tensor, **conditioning) -> tuple[torch.Tensor, dict[str, float]]:
+        """The weighted denoising loss of clean images (or latents) x0, the UNet given `conditioning`."""
+        d = self.config.diffusion
         noise = torch.randn_like(x0)
         t = torch.randint(0, d.num_train_timesteps, (x0.shape[0],), device=x0.device)
         xt = self.noise_scheduler.add_noise(x0, noise, t)
         target = {"epsilon": noise, "sample": x0}.get(d.prediction)
         if target is None:
             target = self.noise_scheduler.get_velocity(x0, noise, t)
-        labels = None
-        if self.num_classes:
-            drop = torch.rand(x0.shape[0], device=x0.device) < self.config.model.label_dropout
-            labels = torch.where(drop, torch.full_like(batch["labels"], self.num_classes), batch["labels"])
-        pred = self.model(xt, t, class_labels=labels).sample
+        pred = self.model(xt, t, **conditioning).sample
         mse = (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
         weights = loss_weights(self.snr.to(x0.device)[t], d.prediction, d.loss_weighting, d.snr_gamma)
-        loss = (mse * weights).mean()
-        return loss, {"mse": mse.mean().item()}
+        return (mse * weights).mean(), {"mse": mse.mean().item()}
 
     @torch.no_grad()
     def sample_images(self, num: int, seed: int, sampler: str | None = None, steps: int | None = None) -> np.ndarray:

@@ -104,8 +104,9 @@ class FinalEvaluation(Callback):
 
 class EarlyStopping(Callback):
     """On a plateau of the evaluations (no better FID or PSNR for `patience` evaluations) the learning rate is multiplied by
-    `lr_factor`, up to `max_lr_cuts` times; the plateau after that stops the run. Separately, the run stops
-    once the epoch loss is below `loss_below` and has not improved for `loss_patience` epochs."""
+    `lr_factor`, up to `max_lr_cuts` times; the plateau after that stops the run. Separately, the learning rate
+    is cut after every `loss_plateau` epochs without a better epoch loss, and the run stops once the epoch loss
+    is below `loss_below` and has not improved for `loss_patience` epochs."""
 
     def __init__(self, cfg, logger: logging.Logger):
         self.cfg, self.log = cfg, logger
@@ -135,14 +136,19 @@ class EarlyStopping(Callback):
                           self.cfg.patience, self.cuts)
 
     def on_epoch_end(self, trainer) -> None:
-        if self.cfg.loss_below is None:
+        if self.cfg.loss_below is None and not self.cfg.loss_plateau:
             return
         loss = trainer.state.epoch_loss
         if loss < self.best_loss:
             self.best_loss, self.epochs_without_gain = loss, 0
         else:
             self.epochs_without_gain += 1
-        if loss < self.cfg.loss_below and self.epochs_without_gain >= self.cfg.loss_patience:
+        plateau = self.cfg.loss_plateau
+        if plateau and self.epochs_without_gain and self.epochs_without_gain % plateau == 0:
+            trainer.family.scale_learning_rate(self.cfg.lr_factor)
+            self.log.info("epoch loss has not improved for %d epochs: learning rate x %g", self.epochs_without_gain,
+                          self.cfg.lr_factor)
+        if self.cfg.loss_below is not None and loss < self.cfg.loss_below and self.epochs_without_gain >= self.cfg.loss_patience:
             trainer.request_stop("loss plateau")
             self.log.info("epoch loss %.4g is below %g and has not improved for %d epochs: stopping", loss,
                           self.cfg.loss_below, self.epochs_without_gain)

