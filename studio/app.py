@@ -8,9 +8,10 @@ import gradio as gr
 
 from . import api
 from .runs import RunManager
-from .tabs import generate, runs, train, upscale
+from .tabs import generate, prompt, runs, train, upscale
 
-TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build), ("Upscale", upscale.build)]
+TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build), ("Prompt", prompt.build),
+        ("Upscale", upscale.build)]
 
 CSS = """
 #runs-table { max-height: 320px; overflow: auto; }
@@ -32,9 +33,13 @@ def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 
         if studio.manager.recovered:
             gr.Markdown(f"Runs interrupted when the app last stopped: **{', '.join(studio.manager.recovered)}**. "
                         "Open them in the Runs tab to resume.")
-        with gr.Tabs():
+        built = {}
+        with gr.Tabs() as tabs:
             for label, build in TABS:
                 with gr.Tab(label, id=label.lower()):
-                    build(studio)
+                    built[label] = build(studio)
+        send, picked = built["Prompt"]
+        send.click(lambda path: ([path] if path else gr.update(), gr.Tabs(selected="upscale")), picked,
+                   [built["Upscale"], tabs], api_visibility="private")
         api.register(studio)
     return demo, studio

@@ -27,9 +27,10 @@ class FamilyUI:
     lr_metrics: tuple[str, ...] = ("lr",)  # and in its learning-rate chart
     charts: tuple[Chart, ...] = ()  # the family's own charts (at most MAX_CHARTS)
     fid: bool = True  # whether the family's evaluations are FID/FD (the Runs tab's FD chart and table)
+    other_presets: tuple[str, ...] = ()  # presets in configs/ without the prefix
 
     def presets(self) -> list[str]:
-        return sorted(p.name for p in CONFIG_DIR.glob(f"{self.preset_prefix}*.yaml"))
+        return sorted(p.name for p in CONFIG_DIR.glob(f"{self.preset_prefix}*.yaml")) + list(self.other_presets)
 
 
 FAMILY_UIS: dict[str, FamilyUI] = {
@@ -89,6 +90,29 @@ FAMILY_UIS: dict[str, FamilyUI] = {
                 "bought. With L1 only, PSNR climbs fast and then slowly; a stage-2 (GAN) model trades some PSNR for "
                 "sharper texture, so judge it by the validation strips too.")),
             Chart(("ssim", "ssim_bicubic"), "SSIM on held-out images (higher is better)"),
+        ),
+        fid=False,
+    ),
+    "t2i": FamilyUI(
+        name="t2i",
+        label="Text-to-image (diffusion)",
+        preset_prefix="t2i_",
+        default_preset="t2i_shapes32.yaml",
+        other_presets=("train_config.yaml",),
+        form_fields=(
+            "data.image_size", "data.num_samples", "data.synthetic_count", "data.random_flip",
+            "text.encoder", "text.caption_dropout", "model.base_channels", "sampling.guidance",
+            "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
+            "training.sample_every_epochs", "training.checkpoint_every_epochs", "evaluation.every_epochs",
+            "early_stopping.loss_plateau",
+        ),
+        charts=(
+            Chart(("align_seen", "align_heldout"), "Prompt alignment on shapes (share of images right)", (
+                "**Reading alignment.** Images are drawn from prompts of every colour-shape-background combination "
+                "and read back by a checker (colour, shape, background all right counts). `align_seen`: combinations "
+                "the model trained on; `align_heldout`: those kept out with `data.holdout` — how well it composes "
+                "words it knows into pictures it never saw. Only on the built-in shapes data.")),
+            Chart(("align_colour", "align_shape", "align_background"), "What the checker found right (seen combinations)"),
         ),
         fid=False,
     ),

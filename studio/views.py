@@ -167,3 +167,16 @@ def sr_summary(store: RunStore, name: str) -> str:
                          f"{p - b:+.2f} dB) · SSIM {last[f'{split}_ssim']['value']:.4f} (bicubic {last[f'{split}_ssim_bicubic']['value']:.4f})")
             break
     return "\n\n".join(lines)
+
+
+def family_summary(store: RunStore, name: str, family: str) -> str:
+    """The latest scores of a family without FID, in a sentence or two."""
+    if family == "sr":
+        return sr_summary(store, name)
+    if family == "t2i":
+        last = {k: rows[-1] for k in ("align_seen", "align_heldout") if (rows := store.last_metrics(name, k, 1))}
+        if "align_seen" not in last:
+            return ""
+        held = f" · held-out combinations **{last['align_heldout']['value']:.0%}**" if "align_heldout" in last else ""
+        return f"**Latest alignment** (step {last['align_seen']['step']}): seen combinations **{last['align_seen']['value']:.0%}**{held}"
+    return ""

@@ -79,7 +79,7 @@ def build(studio) -> gr.Dropdown:
         if ui.fid:
             fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
         else:
-            fd_chart, final_text, evaluation_rows = None, views.sr_summary(store, name), None
+            fd_chart, final_text, evaluation_rows = None, views.family_summary(store, name, ui.name), None
         charts = []
         for i in range(MAX_CHARTS):
             chart = ui.charts[i] if i < len(ui.charts) else None

@@ -87,7 +87,8 @@ def summary(results: list[Upscaled], failures: list[tuple[str, str]], label: str
     return "\n".join(lines)
 
 
-def build(studio) -> None:
+def build(studio) -> gr.File:
+    """Returns the images input, which other tabs send images to."""
     store = studio.manager.store
     with gr.Row():
         with gr.Column(scale=3):
@@ -144,3 +145,4 @@ def build(studio) -> None:
              [status, results_state, shown, download, slider, side], api_visibility="private")
     shown.change(views_of, [results_state, shown], [slider, side], api_visibility="private")
     refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store, ("sr",))), None, model, api_visibility="private")
+    return files

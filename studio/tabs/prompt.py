@@ -1,0 +1,101 @@
+"""Prompt tab: a text-to-image checkpoint, a prompt (and negative prompt), guidance, steps, sampler, seed and
+count; a gallery, the prompts of this session to pick again, and "send to upscale"."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.api import load, sample
+from pipelines.sample.diffusion import SAMPLERS, Cancelled
+
+from .. import views
+from .generate import CancelFlags
+
+TEXT_FAMILIES = ("t2i",)
+HISTORY = 30  # prompts remembered per session
+
+
+def run_prompt(checkpoint: str, prompt: str, negative: str, sampler: str, steps: int, seed: int, num: int, guidance: float,
+               out_dir: Path, on_step=None, cancelled=None) -> tuple[list[str], str]:
+    """Generate and save PNGs; returns their paths and a line saying what was made."""
+    if not checkpoint or not Path(checkpoint).is_dir():
+        raise gr.Error("Pick a text-to-image checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
+    start = time.perf_counter()
+
+    def callback(info):
+        if on_step:
+            on_step(info)
+        return not (cancelled and cancelled.is_set())
+
+    try:
+        model = load(checkpoint)
+        images = sample(model, sampler, int(steps), int(num), int(seed), guidance=float(guidance), callback=callback,
+                        prompt=prompt, negative_prompt=negative or "")
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stamp, paths = int(time.time() * 1000), []
+    for i, img in enumerate(images):
+        path = out_dir / f"prompt-{stamp}-{i:02d}.png"
+        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
+        paths.append(str(path))
+    size = model.image_size
+    return paths, (f"{len(images)} images of {size}x{size} in {time.perf_counter() - start:.1f}s ({sampler}, {int(steps)} steps, "
+                   f"guidance {float(guidance):g}, seeds {int(seed)}–{int(seed) + len(images) - 1})")
+
+
+def build(studio):
+    """Returns the "send to upscale" button and the picked image, which the app wires to the Upscale tab."""
+    flags, store = CancelFlags(), studio.manager.store
+    with gr.Row():
+        checkpoint = gr.Dropdown(views.checkpoint_choices(store, TEXT_FAMILIES), label="Checkpoint", allow_custom_value=True,
+                                 scale=4, info="A text-to-image run's final, best or intermediate checkpoint.", elem_id="prompt-checkpoint")
+        refresh = gr.Button("↻", scale=0, min_width=40)
+    prompt = gr.Textbox(label="Prompt", placeholder="a red circle on a blue background", elem_id="prompt-text")
+    negative = gr.Textbox(label="Negative prompt", info="What guidance steers away from (empty: the unconditional model).",
+                          elem_id="prompt-negative")
+    with gr.Row():
+        guidance = gr.Slider(1, 15, value=3, step=0.5, label="Guidance", info="Classifier-free guidance; 1 is none.")
+        steps = gr.Slider(1, 1000, value=20, step=1, label="Steps")
+        sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler")
+        seed = gr.Number(0, precision=0, label="Seed", info="Image i uses seed + i.")
+        num = gr.Slider(1, 64, value=8, step=1, label="Number of images")
+    with gr.Row():
+        go = gr.Button("Generate", variant="primary", elem_id="prompt-generate")
+        cancel = gr.Button("Cancel")
+    took = gr.Markdown(elem_id="prompt-time")
+    gallery = gr.Gallery(label="Images (click one to pick it)", columns=8, height="auto", elem_id="prompt-gallery")
+    with gr.Row():
+        history = gr.Dropdown([], label="Prompts of this session", info="Pick one to use it again.", scale=4, elem_id="prompt-history")
+        send = gr.Button("Send the picked image to Upscale", scale=2, elem_id="prompt-send")
+    picked = gr.State(None)
+    past = gr.State([])
+
+    def generate(ckpt, text, neg, g, n_steps, smp, sd, n, prompts, request: gr.Request, progress=gr.Progress()):
+        cancelled = flags.fresh(request.session_hash or "")
+        try:
+            paths, line = run_prompt(ckpt, text, neg, smp, n_steps, sd, n, g, studio.workspace / "exports" / "prompt",
+                                     lambda info: progress((info["step"], info["total"]), desc="sampling", unit="steps"), cancelled)
+        except Cancelled as exc:
+            return gr.update(), f"Cancelled ({exc}).", prompts, gr.update(), None
+        prompts = [text] + [p for p in prompts if p != text][:HISTORY - 1]
+        shown = [(p, text) for p in paths]
+        return shown, line, prompts, gr.update(choices=prompts, value=None), paths[0]
+
+    go.click(generate, [checkpoint, prompt, negative, guidance, steps, sampler, seed, num, past],
+             [gallery, took, past, history, picked], api_visibility="private")
+    def on_cancel(request: gr.Request):
+        flags.cancel(request.session_hash or "")
+
+    def on_pick(evt: gr.SelectData):
+        return evt.value["image"]["path"]
+
+    cancel.click(on_cancel, None, None, api_visibility="private")
+    history.select(lambda value: value, history, prompt, api_visibility="private")
+    gallery.select(on_pick, None, picked, api_visibility="private")
+    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store, TEXT_FAMILIES)), None, checkpoint,
+                  api_visibility="private")
+    return send, picked
