@@ -4,16 +4,22 @@
 subpackages: functions of the same names on the package would be shadowed when those are imported.)
 
     train(config, workspace, ...)            -> the run's store row
-    load(checkpoint)                         -> DiffusionModel or GANModel (by the folder's files)
-    sample(model, sampler, steps, num, ...)  -> uint8 N x H x W x C images (a GAN ignores sampler and steps)
+    load(checkpoint)                         -> DiffusionModel, GANModel or TextModel (by the folder's files)
+    sample(model, sampler, steps, num, ...)  -> uint8 N x H x W x C images (a GAN ignores sampler and steps;
+                                                a TextModel needs prompt=...)
     interpolate(model, seed_a, seed_b, ...)  -> uint8 frames
     compare(checkpoints, ...)                -> [(label, images, seconds)]
+    load_upscaler(path) / upscale_image(...) -> super-resolution (pipelines.sample.upscale, .upscale_images)
 """
 from __future__ import annotations
 
 from .sample.gan import GANModel
 from .sample.generate import DiffusionModel
+from .sample.t2i import TextModel
+from .sample.upscale import load_upscaler
+from .sample.upscale_images import upscale_image
 from .sample.models import compare, interpolate_model as interpolate, load_model as load, sample_model as sample
 from .train.run import prepare_run, train
 
-__all__ = ["train", "prepare_run", "load", "sample", "interpolate", "compare", "DiffusionModel", "GANModel"]
+__all__ = ["train", "prepare_run", "load", "sample", "interpolate", "compare", "load_upscaler", "upscale_image",
+           "DiffusionModel", "GANModel", "TextModel"]

@@ -1,7 +1,8 @@
-"""Any generating checkpoint behind one interface: diffusion folders and GAN folders alike.
+"""Any generating checkpoint behind one interface: diffusion, GAN and text-to-image folders alike.
 
 `load_model` tells them apart by their files; `sample_model` and `interpolate_model` take every option and
-use the ones the model has (a GAN has no sampler, steps or guidance; a diffusion model no truncation).
+use the ones the model has (a GAN has no sampler, steps or guidance; a diffusion model no truncation; only a
+text-to-image model takes, and needs, a prompt).
 """
 from __future__ import annotations
 
@@ -14,15 +15,13 @@ import torch
 
 from .gan import GANModel, generate_gan, interpolate_gan, is_gan_folder, load_gan
 from .generate import DiffusionModel, generate, interpolate, load_diffusion
+from .t2i import TextModel, generate_text, interpolate_seeds, is_text_folder, load_text_model
+from .upscale import is_sr_folder
 
-Model = DiffusionModel | GANModel  # and TextModel (pipelines.sample.t2i), imported when a folder holds one
+Model = DiffusionModel | GANModel | TextModel
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> Model:
-    from .upscale import is_sr_folder
-
-    from .t2i import is_text_folder, load_text_model
-
     if is_sr_folder(path):
         raise ValueError(f"checkpoint: {path} is a super-resolution model: it upscales images rather than generating "
                          "them (python -m pipelines upscale, or the Upscale tab)")
@@ -35,8 +34,6 @@ def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int
                  class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
                  batch_size: int = 64, callback: Callable[[dict], bool | None] | None = None,
                  prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
-    from .t2i import TextModel, generate_text
-
     if isinstance(model, TextModel):
         if prompt is None:
             raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
@@ -54,8 +51,6 @@ def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int
 def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
                       class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
                       prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
-    from .t2i import TextModel, interpolate_seeds
-
     if isinstance(model, TextModel):
         if not prompt:
             raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
