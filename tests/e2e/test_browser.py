@@ -177,3 +177,33 @@ def test_super_resolution_pairs_training_and_upscaling_by_clicking(launch, brows
     page.locator("#upscale-download td[aria-label='small.png']").wait_for()  # one PNG to download
     page.wait_for_timeout(1500)  # the slider's images load
     shoot(page, "11-upscaled")
+
+
+def test_prompt_tab_generates_remembers_and_sends_to_upscale(launch, browser_page, shoot):
+    import yaml
+
+    from tests.train.test_t2i import tiny_t2i
+
+    app = launch()
+    client = app.client()
+    name = client.predict(yaml.safe_dump(tiny_t2i().model_dump(mode="json")), api_name="/start")["name"]
+    wait_for(lambda: next(r for r in client.predict(api_name="/list_runs") if r["name"] == name)["status"] == "completed",
+             timeout=300, what="the text-to-image run")
+    page = browser_page
+    page.goto(app.url)
+    page.get_by_role("tab", name="Prompt").click()
+    page.get_by_role("button", name="↻").first.click()
+    page.wait_for_timeout(500)
+    page.locator("#prompt-checkpoint input").click()
+    page.get_by_role("option", name=re.compile(f"{name} · final")).click()
+    page.locator("#prompt-text textarea").fill("a red circle on a blue background")
+    page.locator("#prompt-generate").click()
+    page.locator("#prompt-time").get_by_text(re.compile(r"8 images of 16x16 in")).wait_for()
+    assert page.locator("#prompt-gallery img").count() >= 8
+    page.locator("#prompt-gallery img").first.click()
+    page.wait_for_timeout(500)
+    shoot(page, "12-prompt")
+    page.keyboard.press("Escape")
+    page.locator("#prompt-send").click()
+    page.locator("#upscale-files").get_by_text(re.compile(r"prompt-.*")).first.wait_for()
+    shoot(page, "13-sent-to-upscale")
