@@ -86,13 +86,20 @@ class T2IConfig(RunConfig):
         raw = {**raw}
         data, training = dict(raw.get("data") or {}), dict(raw.get("training") or {})
         name, path = data.pop("dataset_name", None), data.pop("dataset_path", None)
+        if name == "custom" and not path:
+            raise ValueError("data.dataset_path: dataset_name custom needs the folder of captioned images")
+        if name == "synthetic" and "num_samples" in data:  # the notes' num_samples is how many shapes to draw
+            data["synthetic_count"] = data.pop("num_samples")
         if name is not None:
             data["dataset"] = {"synthetic": "shapes", "custom": path, "coco": COCO}.get(name, name)
             if name == "coco":
                 data.setdefault("image_column", "url")
                 data.setdefault("caption_column", "sentences")
         if "train_split" in data:  # the share of images for training; the rest is held out
-            rest = round(1.0 - float(data.pop("train_split")), 6)
+            split = data.pop("train_split")
+            if not isinstance(split, (int, float)) or not 0.5 < split <= 1:
+                raise ValueError(f"data.train_split: the share of images used for training, above 0.5 and at most 1 (got {split!r})")
+            rest = round(1.0 - float(split), 6)
             data.setdefault("val_fraction", rest / 2)
             data.setdefault("test_fraction", rest / 2)
         if "num_epochs" in training:
@@ -110,6 +117,13 @@ class T2IConfig(RunConfig):
             raise ValueError(f"data.image_size {size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels (model.channel_mults)")
         if self.model.base_channels % 8:
             raise ValueError("model.base_channels must be a multiple of 8")
+        sizes = [size // 2 ** i for i in range(levels)]
+        if any(r not in sizes for r in self.model.cross_attention_resolutions):
+            raise ValueError(f"model.cross_attention_resolutions {self.model.cross_attention_resolutions}: the UNet's levels are "
+                             f"{', '.join(map(str, sizes))} pixels at data.image_size {size}")
+        combos = {tuple(h.split()) for h in self.data.holdout}
+        if self.data.dataset == "shapes" and len(combos) >= 24:
+            raise ValueError("data.holdout: every colour-shape combination is held out; nothing would be drawn")
         if self.data.dataset in (None, ""):
             raise ValueError("data.dataset: empty (with dataset_name custom, give dataset_path)")
         return self

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from pathlib import Path
 
 import torch
@@ -42,10 +43,11 @@ class TextEncoder:
         self.model = model.eval().requires_grad_(False).to(device)
         self.name, self.max_length, self.device = name, max_length, torch.device(device)
         self.dim = self.model.config.hidden_size
-        first = next(self.model.parameters()).detach().float()
-        # Names the weights, not just the name: a folder whose model changed gets new cache files.
-        self.fingerprint = hashlib.sha256(json.dumps([name, max_length, self.model.config.to_json_string(),
-                                                      float(first.sum()), float(first.abs().max())]).encode()).hexdigest()[:16]
+        # Names the weights and the tokenizer, not just the name: a folder whose model changed gets new cache files.
+        weights = [round(float(p.detach().float().sum()), 4) for p in self.model.parameters()]
+        tokenizer = [len(self.tokenizer), type(self.tokenizer).__name__, self.tokenizer.model_max_length]
+        self.fingerprint = hashlib.sha256(json.dumps([name, max_length, self.model.config.to_json_string(), weights,
+                                                      tokenizer]).encode()).hexdigest()[:16]
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +74,7 @@ def cached_embeddings(encoder: TextEncoder, texts: list[str], cache_dir: Path | 
         return saved["states"], saved["mask"]
     states, mask = encoder.encode(texts)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # several processes may fill it at once
     save_file({"states": states.contiguous(), "mask": mask.contiguous()}, tmp, metadata={"encoder": encoder.name})
     tmp.replace(path)
     return states, mask

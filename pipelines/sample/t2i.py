@@ -26,7 +26,11 @@ class TextModel:
     meta: dict = field(default_factory=dict)
     num_classes = 0
 
-    image_size = property(lambda self: self.unet.config.sample_size)
+    @property
+    def image_size(self) -> int:
+        size = self.unet.config.sample_size
+        return size if isinstance(size, int) else size[0]
+
     channels = property(lambda self: self.unet.config.in_channels)
 
     @property

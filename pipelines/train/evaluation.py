@@ -143,7 +143,7 @@ class EarlyStopping(Callback):
             self.best_loss, self.epochs_without_gain = loss, 0
         else:
             self.epochs_without_gain += 1
-        plateau = self.cfg.loss_plateau
+        plateau = self.cfg.loss_plateau if trainer.family.loss_ranks_models else 0  # a GAN's loss says nothing of quality
         if plateau and self.epochs_without_gain and self.epochs_without_gain % plateau == 0:
             trainer.family.scale_learning_rate(self.cfg.lr_factor)
             self.log.info("epoch loss has not improved for %d epochs: learning rate x %g", self.epochs_without_gain,

@@ -37,7 +37,8 @@ class AlignmentEvaluator(Callback):
     background match their prompt; fires `evaluation` (higher is better) for best/ and plateaus."""
 
     def __init__(self, config, run, logger: logging.Logger):
-        self.cfg, self.guidance, self.run, self.log = config.evaluation, config.sampling.guidance, run, logger
+        self.cfg, self.run, self.log = config.evaluation, run, logger
+        self.guidance, self.negative = config.sampling.guidance, config.sampling.negative_prompt  # as the sample grids
         self.seen, self.unseen = combination_prompts(config.data.holdout)
         self.last_step = -1
 
@@ -54,7 +55,7 @@ class AlignmentEvaluator(Callback):
         images = []
         for start in range(0, num, 64):
             images.append(family.generate(chosen[start:start + 64], 10_000 + start, self.cfg.sampler, self.cfg.steps,
-                                          self.guidance))
+                                          self.guidance, self.negative))
         return alignment(np.concatenate(images), chosen)
 
     def evaluate(self, trainer) -> None:

@@ -74,7 +74,8 @@ def build(studio):
     picked = gr.State(None)
     past = gr.State([])
 
-    def generate(ckpt, text, neg, g, n_steps, smp, sd, n, prompts, request: gr.Request, progress=gr.Progress()):
+    # Not called `generate`: Gradio names an event after its function, which would take the /generate API name.
+    def generate_from_prompt(ckpt, text, neg, g, n_steps, smp, sd, n, prompts, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:
             paths, line = run_prompt(ckpt, text, neg, smp, n_steps, sd, n, g, studio.workspace / "exports" / "prompt",
@@ -85,7 +86,7 @@ def build(studio):
         shown = [(p, text) for p in paths]
         return shown, line, prompts, gr.update(choices=prompts, value=None), paths[0]
 
-    go.click(generate, [checkpoint, prompt, negative, guidance, steps, sampler, seed, num, past],
+    go.click(generate_from_prompt, [checkpoint, prompt, negative, guidance, steps, sampler, seed, num, past],
              [gallery, took, past, history, picked], api_visibility="private")
     def on_cancel(request: gr.Request):
         flags.cancel(request.session_hash or "")
