@@ -15,22 +15,14 @@ from .callbacks import Callback, ranking
 from .loop import USER_STOP
 
 
-class Evaluator(Callback):
-    """FD/KID of EMA samples (the configured fast sampler) against a split's cached real features, every N
-    epochs and once more at the end (not after a person's stop). Fires `evaluation` with {"value" (= "fd"), "fd", "kid",
-    "kid_std", "label", "scale", "seconds", "diversity", "real_diversity"}; "scale" names what the numbers
-    are comparable with (extractor, sample count, split), so that a resume that changed it starts afresh."""
+class PeriodicEvaluation(Callback):
+    """Scores the model every `cfg.every_epochs` epochs and once more at the end (not after a person's stop).
+    The main process scores (`score(trainer) -> metrics`, with "value", "label" and "scale"); every process
+    receives the numbers and fires `evaluation`, so that all take the same best/ and plateau decisions."""
 
-    def __init__(self, config, run, logger: logging.Logger):
-        self.cfg, self.data_cfg, self.run, self.log = config.evaluation, config.data, run, logger
-        self.batch_size = max(config.training.batch_size, 64)
-        self.scorer: Scorer | None = None
+    def __init__(self, cfg, run, logger: logging.Logger):
+        self.cfg, self.run, self.log = cfg, run, logger
         self.last_step = -1
-
-    def on_start(self, trainer) -> None:
-        if trainer.is_main:  # a missing extractor or an empty split fails now, not after the first epochs
-            with torch.random.fork_rng(devices=[]):
-                self._scorer(trainer)
 
     def on_epoch_end(self, trainer) -> None:
         # Every process agrees on the stop reason here (the loop's should_stop gathered it).
@@ -45,10 +37,40 @@ class Evaluator(Callback):
         metrics = None
         if trainer.is_main:
             with torch.random.fork_rng(devices=[]):  # turning evaluation on must not change the training itself
-                metrics = self._score(trainer)
+                metrics = self.score(trainer)
         metrics = trainer.broadcast(metrics)
         self.last_step = trainer.state.global_step
         trainer.fire("evaluation", metrics=metrics)
+
+    def score(self, trainer) -> dict:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {"last_step": self.last_step}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.last_step = state["last_step"]
+
+    def final_callback(self) -> Callback:
+        """What runs after final/ is written (nothing, unless the evaluation has a final form)."""
+        return Callback()
+
+
+class Evaluator(PeriodicEvaluation):
+    """FD/KID of EMA samples (the configured fast sampler) against a split's cached real features, every N
+    epochs and once more at the end (not after a person's stop). Fires `evaluation` with {"value" (= "fd"), "fd", "kid",
+    "kid_std", "label", "scale", "seconds", "diversity", "real_diversity"}; "scale" names what the numbers
+    are comparable with (extractor, sample count, split), so that a resume that changed it starts afresh."""
+
+    def __init__(self, config, run, logger: logging.Logger):
+        super().__init__(config.evaluation, run, logger)
+        self.data_cfg, self.batch_size = config.data, max(config.training.batch_size, 64)
+        self.scorer: Scorer | None = None
+
+    def on_start(self, trainer) -> None:
+        if trainer.is_main:  # a missing extractor or an empty split fails now, not after the first epochs
+            with torch.random.fork_rng(devices=[]):
+                self._scorer(trainer)
 
     def _scorer(self, trainer) -> Scorer:
         if self.scorer is None:
@@ -57,7 +79,7 @@ class Evaluator(Callback):
                                  trainer.accelerator.device, self.cfg.kid_subset_size)
         return self.scorer
 
-    def _score(self, trainer) -> dict:
+    def score(self, trainer) -> dict:
         s, family, cfg = trainer.state, trainer.family, self.cfg
         result = self._scorer(trainer).score(lambda n, seed: family.sample_images(n, seed, sampler=cfg.sampler, steps=cfg.steps),
                                              cfg.num_samples, self.batch_size)
@@ -68,12 +90,6 @@ class Evaluator(Callback):
         return {"value": result.fd, "fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
                 "scale": f"{result.label}, {result.num_samples} samples vs {result.split}", "seconds": result.seconds,
                 "diversity": result.diversity, "real_diversity": result.real_diversity}
-
-    def state_dict(self) -> dict:
-        return {"last_step": self.last_step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.last_step = state["last_step"]
 
     def final_callback(self) -> Callback:
         return FinalEvaluation(self)

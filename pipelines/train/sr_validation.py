@@ -12,6 +12,7 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from .callbacks import Callback
+from .evaluation import PeriodicEvaluation
 from .loop import USER_STOP
 
 
@@ -38,48 +39,28 @@ def score(upscale, data, num: int, scale: int) -> dict[str, float]:
     return {**totals, "psnr_gain": totals["psnr"] - totals["psnr_bicubic"], "images": n}
 
 
-class SRValidator(Callback):
+class SRValidator(PeriodicEvaluation):
     """Every N epochs and at the end (not after a person's stop): PSNR/SSIM of the EMA model on held-out
     images, logged as metrics and fired as an evaluation (higher PSNR is better) for best/ and plateaus."""
 
     def __init__(self, config, run, logger: logging.Logger):
-        self.cfg, self.run, self.log = config.evaluation, run, logger
-        self.last_step = -1
+        super().__init__(config.evaluation, run, logger)
 
-    def on_epoch_end(self, trainer) -> None:
-        if trainer.state.epoch % self.cfg.every_epochs == 0 and trainer.state.stop_reason != USER_STOP:
-            self.evaluate(trainer)
-
-    def on_end(self, trainer) -> None:
-        if trainer.state.stop_reason != USER_STOP and self.last_step != trainer.state.global_step:
-            self.evaluate(trainer)
-
-    def evaluate(self, trainer) -> None:
-        metrics = None
-        if trainer.is_main:
-            family, s, start = trainer.family, trainer.state, time.perf_counter()
-            data = family.held_out()
-            result = score(family.upscale, data, self.cfg.num_images, family.arch.scale)
-            seconds = time.perf_counter() - start
-            self.run.store.log_metrics(self.run.name, s.global_step, s.epoch,
-                                       {k: v for k, v in result.items() if k != "images"})
-            self.log.info("validation at epoch %d on %d images: PSNR %.2f dB (bicubic %.2f, %+.2f), SSIM %.4f "
-                          "(bicubic %.4f) in %.1f s", s.epoch, result["images"], result["psnr"], result["psnr_bicubic"],
-                          result["psnr_gain"], result["ssim"], result["ssim_bicubic"], seconds)
-            # Stage 2 trades PSNR for texture: its numbers are compared among themselves (best/ and plateaus
-            # start afresh at the switch), not with the L1 stage's.
-            stage = ", stage 2" if family.trained_in_stage_two else ""
-            metrics = {"value": result["psnr"], "higher_is_better": True, "label": "PSNR", "seconds": seconds,
-                       "scale": f"PSNR on {result['images']} images{stage}", **result}
-        metrics = trainer.broadcast(metrics)
-        self.last_step = trainer.state.global_step
-        trainer.fire("evaluation", metrics=metrics)
-
-    def state_dict(self) -> dict:
-        return {"last_step": self.last_step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.last_step = state["last_step"]
+    def score(self, trainer) -> dict:
+        family, s, start = trainer.family, trainer.state, time.perf_counter()
+        data = family.held_out()
+        result = score(family.upscale, data, self.cfg.num_images, family.arch.scale)
+        seconds = time.perf_counter() - start
+        self.run.store.log_metrics(self.run.name, s.global_step, s.epoch,
+                                   {k: v for k, v in result.items() if k != "images"})
+        self.log.info("validation at epoch %d on %d images: PSNR %.2f dB (bicubic %.2f, %+.2f), SSIM %.4f "
+                      "(bicubic %.4f) in %.1f s", s.epoch, result["images"], result["psnr"], result["psnr_bicubic"],
+                      result["psnr_gain"], result["ssim"], result["ssim_bicubic"], seconds)
+        # Stage 2 trades PSNR for texture: its numbers are compared among themselves (best/ and plateaus
+        # start afresh at the switch), not with the L1 stage's.
+        stage = ", stage 2" if family.trained_in_stage_two else ""
+        return {"value": result["psnr"], "higher_is_better": True, "label": "PSNR", "seconds": seconds,
+                "scale": f"PSNR on {result['images']} images{stage}", **result}
 
     def final_callback(self) -> Callback:
         return SRFinalEvaluation(self)

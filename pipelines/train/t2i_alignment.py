@@ -7,12 +7,10 @@ import logging
 import time
 
 import numpy as np
-import torch
 
 from ..data.builtin import COLOURS, SHAPES
 from ..metrics.alignment import alignment
-from .callbacks import Callback
-from .loop import USER_STOP
+from .evaluation import PeriodicEvaluation
 
 
 def shape_prompt(colour: str, shape: str, background: str) -> str:
@@ -32,25 +30,16 @@ def combination_prompts(holdout: list[str]) -> tuple[list[str], list[str]]:
     return [seen[i] for i in rng.permutation(len(seen))], [unseen[i] for i in rng.permutation(len(unseen))]
 
 
-class AlignmentEvaluator(Callback):
+class AlignmentEvaluator(PeriodicEvaluation):
     """Every N epochs and at the end (not after a person's stop): the share of images whose colour, shape and
     background match their prompt; fires `evaluation` (higher is better) for best/ and plateaus."""
 
     def __init__(self, config, run, logger: logging.Logger):
-        self.cfg, self.run, self.log = config.evaluation, run, logger
+        super().__init__(config.evaluation, run, logger)
         self.guidance, self.negative = config.sampling.guidance, config.sampling.negative_prompt  # as the sample grids
         self.seen, self.unseen = combination_prompts(config.data.holdout)
-        self.last_step = -1
 
-    def on_epoch_end(self, trainer) -> None:
-        if trainer.state.epoch % self.cfg.every_epochs == 0 and trainer.state.stop_reason != USER_STOP:
-            self.evaluate(trainer)
-
-    def on_end(self, trainer) -> None:
-        if trainer.state.stop_reason != USER_STOP and self.last_step != trainer.state.global_step:
-            self.evaluate(trainer)
-
-    def score(self, family, prompts: list[str], num: int) -> dict[str, float]:
+    def read_back(self, family, prompts: list[str], num: int) -> dict[str, float]:
         chosen = [prompts[i % len(prompts)] for i in range(num)]
         images = []
         for start in range(0, num, 64):
@@ -58,32 +47,17 @@ class AlignmentEvaluator(Callback):
                                           self.guidance, self.negative))
         return alignment(np.concatenate(images), chosen)
 
-    def evaluate(self, trainer) -> None:
-        metrics = None
-        if trainer.is_main:
-            s, start = trainer.state, time.perf_counter()
-            with torch.random.fork_rng(devices=[]):  # evaluation must not change the training itself
-                seen = self.score(trainer.family, self.seen, self.cfg.num_samples)
-                unseen = self.score(trainer.family, self.unseen, self.cfg.num_samples) if self.unseen else None
-            values = {"align_seen": seen["all"], "align_colour": seen["colour"], "align_shape": seen["shape"],
-                      "align_background": seen["background"]}
-            if unseen is not None:
-                values["align_heldout"] = unseen["all"]
-            self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, values)
-            seconds = time.perf_counter() - start
-            self.log.info("alignment at epoch %d: %s (%.0f s)", s.epoch,
-                          " ".join(f"{k}={v:.3f}" for k, v in values.items()), seconds)
-            metrics = {"value": seen["all"], "higher_is_better": True, "label": "alignment", "seconds": seconds,
-                       "scale": f"alignment of {self.cfg.num_samples} images", **values}
-        metrics = trainer.broadcast(metrics)
-        self.last_step = trainer.state.global_step
-        trainer.fire("evaluation", metrics=metrics)
+    def score(self, trainer) -> dict:
+        s, start = trainer.state, time.perf_counter()
+        seen = self.read_back(trainer.family, self.seen, self.cfg.num_samples)
+        unseen = self.read_back(trainer.family, self.unseen, self.cfg.num_samples) if self.unseen else None
+        values = {"align_seen": seen["all"], "align_colour": seen["colour"], "align_shape": seen["shape"],
+                  "align_background": seen["background"]}
+        if unseen is not None:
+            values["align_heldout"] = unseen["all"]
+        self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, values)
+        seconds = time.perf_counter() - start
+        self.log.info("alignment at epoch %d: %s (%.0f s)", s.epoch, " ".join(f"{k}={v:.3f}" for k, v in values.items()), seconds)
+        return {"value": seen["all"], "higher_is_better": True, "label": "alignment", "seconds": seconds,
+                "scale": f"alignment of {self.cfg.num_samples} images", **values}
 
-    def state_dict(self) -> dict:
-        return {"last_step": self.last_step}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.last_step = state["last_step"]
-
-    def final_callback(self) -> Callback:
-        return Callback()
