@@ -129,6 +129,17 @@ def batches(n: int, size: int):
         yield start, min(size, n - start)
 
 
+def batch_progress(callback: Callable[[dict], bool | None] | None, batch: int, batches_total: int):
+    """A sampler callback for batch `batch` of a request that reports the step count over all its batches."""
+    if callback is None:
+        return None
+
+    def report(info: dict):
+        return callback({**info, "step": batch * info["total"] + info["step"], "total": info["total"] * batches_total})
+
+    return report
+
+
 def slerp_frames(seed_a: int, seed_b: int, frames: int, shape) -> torch.Tensor:
     a, b = seed_noise([seed_a], shape)[0], seed_noise([seed_b], shape)[0]
     ts = [i / (frames - 1) for i in range(frames)] if frames > 1 else [0.0]
@@ -136,5 +147,5 @@ def slerp_frames(seed_a: int, seed_b: int, frames: int, shape) -> torch.Tensor:
 
 
 __all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "seed_classes", "slerp", "slerp_frames",
-           "class_conditioning", "denoise",
+           "class_conditioning", "denoise", "batch_progress",
            "to_uint8", "batches", "Cancelled"]

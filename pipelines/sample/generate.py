@@ -14,7 +14,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
 from ..checkpoints import read_meta
-from .diffusion import batches, class_conditioning, denoise, make_sampler, seed_classes, seed_noise, slerp_frames, to_uint8
+from .diffusion import batch_progress, batches, class_conditioning, denoise, make_sampler, seed_classes, seed_noise, slerp_frames, to_uint8
 
 
 @dataclass
@@ -76,16 +76,10 @@ def generate(model: DiffusionModel, sampler: str = "dpm++", steps: int = 20, num
     """
     labels = _labels(model, num, class_label, seed)
     shape = (model.channels, model.image_size, model.image_size)
-    out = []
+    out, rounds = [], (num + batch_size - 1) // batch_size
     for start, n in batches(num, batch_size):
         noise = seed_noise(list(range(seed + start, seed + start + n)), shape)
-        done = start // batch_size
-
-        def batch_callback(info, done=done):
-            if callback is None:
-                return None
-            total = info["total"] * ((num + batch_size - 1) // batch_size)
-            return callback({**info, "step": done * info["total"] + info["step"], "total": total})
+        batch_callback = batch_progress(callback, start // batch_size, rounds)
 
         cond, uncond = class_conditioning(None if labels is None else labels[start:start + n], model.num_classes or None)
         images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps, cond, uncond, guidance,

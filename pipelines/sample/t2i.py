@@ -14,7 +14,7 @@ from diffusers import DDPMScheduler, UNet2DConditionModel
 from ..checkpoints import read_meta
 from ..models.text import TextEncoder
 from ..train.t2i import TEXT_FILE
-from .diffusion import batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
+from .diffusion import batch_progress, batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
 
 
 @dataclass
@@ -39,8 +39,11 @@ class TextModel:
         return f"{run} step {step} {self.image_size}px" if run else f"{self.path.name} {self.image_size}px"
 
     def conditioning(self, texts: list[str]) -> dict:
-        states, mask = self.encoder.encode(texts)
-        return {"encoder_hidden_states": states, "encoder_attention_mask": mask}
+        """Text states of each text; a request repeats one prompt, so each distinct text is encoded once."""
+        distinct = sorted(set(texts))
+        states, mask = self.encoder.encode(distinct)
+        rows = torch.tensor([distinct.index(t) for t in texts])
+        return {"encoder_hidden_states": states[rows], "encoder_attention_mask": mask[rows]}
 
 
 def is_text_folder(path: str | Path) -> bool:
@@ -67,15 +70,9 @@ def generate_text(model: TextModel, prompt: str, negative_prompt: str = "", samp
     out, rounds = [], (num + batch_size - 1) // batch_size
     for start, n in batches(num, batch_size):
         noise = seed_noise(list(range(seed + start, seed + start + n)), shape)
-        done = start // batch_size
-
-        def batch_callback(info, done=done):
-            if callback is None:
-                return None
-            return callback({**info, "step": done * info["total"] + info["step"], "total": info["total"] * rounds})
-
         images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps, model.conditioning([prompt] * n),
-                         model.conditioning([negative_prompt] * n), guidance, seed=seed + start, callback=batch_callback)
+                         model.conditioning([negative_prompt] * n), guidance, seed=seed + start,
+                         callback=batch_progress(callback, start // batch_size, rounds))
         out.append(to_uint8(images))
     return np.concatenate(out)
 

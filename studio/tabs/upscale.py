@@ -26,13 +26,17 @@ class Upscaled:
     seconds: float
 
 
-def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, tile_pad: int, out_dir: Path,
-                progress=None) -> tuple[list[Upscaled], list[tuple[str, str]], str]:
-    """Upscale every usable file; the others are listed with the reason. Returns (results, failures, model label)."""
+def require_inputs(files: list[str], model_path: str) -> None:
     if not model_path:
         raise gr.Error("Pick a trained super-resolution model, or drop a .pth / .safetensors model file.")
     if not files:
         raise gr.Error("Drop one or more images first.")
+
+
+def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, tile_pad: int, out_dir: Path,
+                progress=None) -> tuple[list[Upscaled], list[tuple[str, str]], str]:
+    """Upscale every usable file; the others are listed with the reason. Returns (results, failures, model label)."""
+    require_inputs(files, model_path)
     try:
         upscaler = load_upscaler(model_path)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -123,8 +127,7 @@ def build(studio) -> gr.File:
 
     def on_upscale(paths, picked, dropped, scale, tile_size, pad, progress=gr.Progress()):
         model_path = dropped or picked
-        if not paths or not model_path:
-            run_upscale(paths or [], model_path, 0, 0, 0, Path())  # raises the message that says what is missing
+        require_inputs(paths, model_path)  # before any folder is made
         exports = studio.workspace / "exports"
         exports.mkdir(parents=True, exist_ok=True)
         prune(exports, "upscale-*", keep=KEEP_RESULTS)
