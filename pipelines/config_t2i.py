@@ -38,7 +38,15 @@ class T2IModelConfig(Section):
     layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
     cross_attention_resolutions: list[int] = Field([16, 8], description="Feature-map sizes (pixels) whose blocks attend to the caption.")
     attention_heads: int = Field(4, ge=1, le=64, description="Heads of each attention layer.")
-    pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, or a pipeline folder with unet/) instead of a new one.")
+    pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, a pipeline folder with unet/, or a hub id) instead of a new one.")
+    lora_rank: int = Field(0, ge=0, le=512, description="Train LoRA adapters of this rank on the attention layers of model.pretrained instead of all its weights (0: off).")
+    lora_alpha: float | None = Field(None, gt=0, description="LoRA scaling numerator (the adapters are scaled by alpha / rank; default: the rank).")
+
+
+class LatentConfig(Section):
+    vae: str | None = Field(None, description="Latent diffusion: the diffusers AutoencoderKL (a hub id, a folder, or a pipeline folder with vae/) whose latents the UNet denoises; empty: pixel space.")
+    slicing: bool = Field(True, description="Encode and decode one image of a batch at a time (less memory, same images).")
+    tiling: bool = Field(False, description="Encode and decode in overlapping tiles (far less memory from about 512 px).")
 
 
 class SamplingConfig(Section):
@@ -72,6 +80,7 @@ class T2IConfig(RunConfig):
     training: T2ITrainingSection = Field(default_factory=T2ITrainingSection, description="The optimizer, schedule, checkpoints and test images.")
     text: TextConfig = Field(default_factory=TextConfig, description="The frozen text encoder and caption dropout.")
     model: T2IModelConfig = Field(default_factory=T2IModelConfig, description="The cross-attention UNet.")
+    latent: LatentConfig = Field(default_factory=LatentConfig, description="Latent diffusion through a frozen autoencoder (off: pixel space).")
     diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig, description="Noise schedule, prediction target and loss weighting.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Guidance and prompts of the test images.")
     evaluation: T2IEvaluationConfig = Field(default_factory=T2IEvaluationConfig, description="Prompt alignment during training.")
@@ -117,13 +126,17 @@ class T2IConfig(RunConfig):
             raise ValueError(f"data.image_size {size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels (model.channel_mults)")
         if self.model.base_channels % 8:
             raise ValueError("model.base_channels must be a multiple of 8")
+        if self.model.lora_rank and not self.model.pretrained:
+            raise ValueError("model.lora_rank: LoRA adapts a pretrained UNet; set model.pretrained (or lora_rank: 0)")
         sizes = [size // 2 ** i for i in range(levels)]
-        if any(r not in sizes for r in self.model.cross_attention_resolutions):
+        if not self.latent.vae and any(r not in sizes for r in self.model.cross_attention_resolutions):
             raise ValueError(f"model.cross_attention_resolutions {self.model.cross_attention_resolutions}: the UNet's levels are "
                              f"{', '.join(map(str, sizes))} pixels at data.image_size {size}")
         combos = {tuple(h.split()) for h in self.data.holdout}
         if self.data.dataset == "shapes" and len(combos) >= 24:
             raise ValueError("data.holdout: every colour-shape combination is held out; nothing would be drawn")
+        if self.latent.vae and self.data.channels != 3:
+            raise ValueError("data.channels: latent diffusion (latent.vae) works on RGB images; set data.channels: 3")
         if self.data.dataset in (None, ""):
             raise ValueError("data.dataset: empty (with dataset_name custom, give dataset_path)")
         return self

@@ -1,6 +1,8 @@
 """diffusers UNet2DModel built from the studio's ModelConfig."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from diffusers import UNet2DConditionModel, UNet2DModel
 
 from ..config import ModelConfig, norm_groups
@@ -31,7 +33,7 @@ def build_unet(model: ModelConfig, image_size: int, channels: int, num_classes: 
 
 def build_text_unet(model, image_size: int, channels: int, cross_attention_dim: int) -> UNet2DConditionModel:
     """A diffusers UNet2DConditionModel whose levels at `model.cross_attention_resolutions` (and its middle)
-    attend to the caption's token states."""
+    attend to the caption's token states. `image_size` and `channels` are the UNet's input: a latent's with a VAE."""
     block_channels = tuple(model.base_channels * m for m in model.channel_mults)
     attention = [image_size // 2 ** i in model.cross_attention_resolutions for i in range(len(block_channels))]
     return UNet2DConditionModel(
@@ -46,3 +48,19 @@ def build_text_unet(model, image_size: int, channels: int, cross_attention_dim: 
         cross_attention_dim=cross_attention_dim,
         attention_head_dim=model.attention_heads,  # diffusers' name for the number of heads here
     )
+
+
+def load_pretrained_unet(name: str) -> UNet2DConditionModel:
+    """A UNet2DConditionModel from a folder (or a pipeline folder with unet/) or a hub id (or a hub pipeline's unet/)."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        candidates = [(folder / "unet" if (folder / "unet").is_dir() else folder, None)]
+    else:
+        candidates = [(name, "unet"), (name, None)]
+    problem = "not found"
+    for where, subfolder in candidates:
+        try:
+            return UNet2DConditionModel.from_pretrained(where, subfolder=subfolder)
+        except (OSError, ValueError) as exc:
+            problem = str(exc).splitlines()[0]
+    raise ValueError(f"model.pretrained: cannot load a UNet2DConditionModel from {name!r} ({problem})")

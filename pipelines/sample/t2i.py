@@ -1,5 +1,6 @@
-"""Generating from a saved text-to-image model: `unet/` (a UNet2DConditionModel), `scheduler/`, and
-`text_encoder.json` naming the frozen encoder it was trained with."""
+"""Generating from a saved text-to-image model: `unet/` (a UNet2DConditionModel) or LoRA adapters of a base UNet
+(`unet_lora/` and `lora.json`), `scheduler/`, `vae/` for a latent model, and `text_encoder.json` naming the
+frozen encoder it was trained with."""
 from __future__ import annotations
 
 import json
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from ..checkpoints import read_meta
+from ..models.latent import decode, downscale, load_vae
+from ..models.lora import is_lora_folder, load_lora_unet
 from ..models.text import TextEncoder
 from ..train.t2i import TEXT_FILE
 from .diffusion import batch_progress, batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
@@ -24,14 +27,27 @@ class TextModel:
     encoder: TextEncoder
     path: Path
     meta: dict = field(default_factory=dict)
+    vae: AutoencoderKL | None = None
     num_classes = 0
 
     @property
-    def image_size(self) -> int:
+    def noise_shape(self) -> tuple[int, int, int]:
+        """What the UNet denoises: an image, or a latent."""
         size = self.unet.config.sample_size
-        return size if isinstance(size, int) else size[0]
+        size = size if isinstance(size, int) else size[0]
+        return self.unet.config.in_channels, size, size
 
-    channels = property(lambda self: self.unet.config.in_channels)
+    @property
+    def image_size(self) -> int:
+        return self.noise_shape[1] * (downscale(self.vae) if self.vae is not None else 1)
+
+    @property
+    def channels(self) -> int:
+        return self.noise_shape[0] if self.vae is None else self.vae.config.out_channels
+
+    def images(self, x: torch.Tensor) -> np.ndarray:
+        """uint8 images from what the sampler returns (decoded first in a latent model)."""
+        return to_uint8(x if self.vae is None else decode(self.vae, x))
 
     @property
     def label(self) -> str:
@@ -55,9 +71,14 @@ def load_text_model(path: str | Path, device: str | torch.device = "cpu") -> Tex
     if not is_text_folder(path):
         raise FileNotFoundError(f"checkpoint: {path} holds no text-to-image model ({TEXT_FILE} expected)")
     text = json.loads((path / TEXT_FILE).read_text())
-    unet = UNet2DConditionModel.from_pretrained(path / "unet", use_safetensors=True).to(device).eval()
+    if is_lora_folder(path):
+        unet = load_lora_unet(path)
+    else:
+        unet = UNet2DConditionModel.from_pretrained(path / "unet", use_safetensors=True)
     scheduler = DDPMScheduler.from_pretrained(path / "scheduler")
-    return TextModel(unet, scheduler, TextEncoder(text["encoder"], text["max_length"], device), path, read_meta(path))
+    vae = load_vae(str(path / "vae"), device) if (path / "vae").is_dir() else None
+    return TextModel(unet.to(device).eval(), scheduler, TextEncoder(text["encoder"], text["max_length"], device), path,
+                     read_meta(path), vae)
 
 
 def generate_text(model: TextModel, prompt: str, negative_prompt: str = "", sampler: str = "dpm++", steps: int = 20,
@@ -66,24 +87,23 @@ def generate_text(model: TextModel, prompt: str, negative_prompt: str = "", samp
     """uint8 N x H x W x C images of `prompt`; image i starts from the noise of seed `seed + i`."""
     if not prompt.strip():
         raise ValueError("prompt: empty; describe the image (e.g. 'a red circle on a blue background')")
-    shape = (model.channels, model.image_size, model.image_size)
     out, rounds = [], (num + batch_size - 1) // batch_size
     for start, n in batches(num, batch_size):
-        noise = seed_noise(list(range(seed + start, seed + start + n)), shape)
+        noise = seed_noise(list(range(seed + start, seed + start + n)), model.noise_shape)
         images = denoise(model.unet, make_sampler(sampler, model.scheduler), noise, steps, model.conditioning([prompt] * n),
                          model.conditioning([negative_prompt] * n), guidance, seed=seed + start,
                          callback=batch_progress(callback, start // batch_size, rounds))
-        out.append(to_uint8(images))
+        out.append(model.images(images))
     return np.concatenate(out)
 
 
 def interpolate_seeds(model: TextModel, prompt: str, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
                       guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
     """Frames of one prompt between two seeds: spherically interpolated starting noise, deterministic DDIM."""
-    noise = slerp_frames(seed_a, seed_b, frames, (model.channels, model.image_size, model.image_size))
+    noise = slerp_frames(seed_a, seed_b, frames, model.noise_shape)
     images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, model.conditioning([prompt] * frames),
                      model.conditioning([negative_prompt] * frames), guidance)
-    return to_uint8(images)
+    return model.images(images)
 
 
 def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
@@ -93,7 +113,7 @@ def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: 
     ts = torch.linspace(0, 1, frames)[:, None, None]
     cond = {"encoder_hidden_states": (1 - ts) * a["encoder_hidden_states"] + ts * b["encoder_hidden_states"],
             "encoder_attention_mask": torch.maximum(a["encoder_attention_mask"], b["encoder_attention_mask"]).repeat(frames, 1)}
-    noise = slerp_frames(seed, seed, frames, (model.channels, model.image_size, model.image_size))
+    noise = slerp_frames(seed, seed, frames, model.noise_shape)
     images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, cond,
                      model.conditioning([negative_prompt] * frames), guidance)
-    return to_uint8(images)
+    return model.images(images)

@@ -13,10 +13,13 @@ class EMA:
     """
 
     def __init__(self, model: torch.nn.Module, max_decay: float, power: float = 0.75):
+        # Only trainable weights are averaged: frozen ones (a LoRA run's base model) never change.
+        self.trainable = [p.requires_grad for p in model.parameters()]
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self.max_decay, self.power, self.step = max_decay, power, 0
         # Walking a module tree costs milliseconds a step for a diffusers UNet: do it once.
-        self.params, self.buffers = list(self.model.parameters()), list(self.model.buffers())
+        self.params = [p for p, t in zip(self.model.parameters(), self.trainable) if t]
+        self.buffers = list(self.model.buffers())
         self.source: tuple[int, list, list] | None = None
 
     def decay(self) -> float:
@@ -26,7 +29,8 @@ class EMA:
     def update(self, model: torch.nn.Module) -> None:
         self.step += 1
         if self.source is None or self.source[0] != id(model):
-            self.source = (id(model), [p.detach() for p in model.parameters()], list(model.buffers()))
+            params = [p.detach() for p, t in zip(model.parameters(), self.trainable) if t]
+            self.source = (id(model), params, list(model.buffers()))
         _, params, buffers = self.source
         torch._foreach_lerp_(self.params, params, 1.0 - self.decay())
         for eb, b in zip(self.buffers, buffers):

@@ -131,12 +131,13 @@ class SingleModelFamily(Family):
     def setup(self, total_steps: int) -> None:
         t = self.config.training
         model = self.build_model()
-        optimizer = adamw(model.parameters(), t)
+        optimizer = adamw((p for p in model.parameters() if p.requires_grad), t)  # frozen: a LoRA run's base
         self.lr_scheduler = warmup_then(t.lr_schedule, optimizer, t.warmup_steps, total_steps)
         self.optimizer = optimizer
         self.model = self.accelerator.prepare(model)
         self.ema = EMA(self.raw_model, t.ema_decay, t.ema_warmup_power)  # on the training device
-        self.params = list(self.model.parameters())  # listed once: walking the module tree every step is slow
+        # Listed once: walking the module tree every step is slow.
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
         if self.compile:
             self.model = torch.compile(self.model)
 

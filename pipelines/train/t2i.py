@@ -3,6 +3,10 @@
 Every caption of the data (and the test prompts, and the empty caption) is encoded once, cached on disk per
 encoder, and held as a table on the device; a batch looks its captions up. Caption dropout swaps in the empty
 caption, which is also the "unconditional" side of classifier-free guidance unless a negative prompt is given.
+
+With `latent.vae` the UNet denoises an autoencoder's latents instead of pixels: the training images are
+encoded once (cached on disk like the captions) and samples are decoded. With `model.lora_rank` only LoRA
+adapters on a pretrained UNet's attention layers train, and only they are saved.
 """
 from __future__ import annotations
 
@@ -11,15 +15,22 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import UNet2DConditionModel
 
+from ..models.latent import cached_latents, decode, downscale, load_vae
+from ..models.lora import add_lora, lora_only, save_lora
 from ..models.text import TextEncoder, cached_embeddings
-from ..models.unet import build_text_unet
+from ..models.unet import build_text_unet, load_pretrained_unet
 from ..sample.diffusion import denoise, make_sampler, seed_noise, to_uint8
 from .ddpm import DDPMFamily
 from .family import SingleModelFamily
 
 TEXT_FILE = "text_encoder.json"
+
+
+def local_or_id(name: str) -> str:
+    """An existing local path made absolute (a checkpoint is used from other working directories), else as given."""
+    path = Path(name).expanduser()
+    return str(path.resolve()) if path.exists() else name
 
 
 class T2IFamily(DDPMFamily):
@@ -41,22 +52,51 @@ class T2IFamily(DDPMFamily):
         self.states, self.mask = states.to(accelerator.device), mask.to(accelerator.device)
         self.log.info("text encoder %s: %d distinct captions, %d tokens of %d dimensions", config.text.encoder,
                       len(texts), config.text.max_length, self.encoder.dim)
+        self.vae = None
+        if config.latent.vae:
+            self.setup_latents(splits.train.images)
+
+    def setup_latents(self, images: torch.Tensor) -> None:
+        c, device = self.config, self.accelerator.device
+        self.vae = load_vae(c.latent.vae, device, c.latent.slicing, c.latent.tiling)
+        factor = downscale(self.vae)
+        if c.data.image_size % factor:
+            raise ValueError(f"data.image_size {c.data.image_size}: latent.vae works on multiples of {factor} pixels")
+        self.log.info("latent diffusion through %s: %d px images are %dx%dx%d latents; encoding %d training images "
+                      "(cached)", c.latent.vae, c.data.image_size, *self.sample_shape, len(images))
+        mean, std = cached_latents(self.vae, images, self.workspace / "cache" if self.workspace else None,
+                                   flips=c.data.random_flip)
+        self.latent_mean, self.latent_std = mean.to(device), std.to(device)
+
+    @property
+    def sample_shape(self) -> tuple[int, int, int]:
+        """What the UNet denoises: an image, or with a VAE its latent."""
+        d = self.config.data
+        if self.vae is None:
+            return d.channels, d.image_size, d.image_size
+        size = d.image_size // downscale(self.vae)
+        return self.vae.config.latent_channels, size, size
 
     def build_model(self) -> torch.nn.Module:
-        m, d = self.config.model, self.config.data
+        m = self.config.model
+        channels, size, _ = self.sample_shape
         if not m.pretrained:
-            return build_text_unet(m, d.image_size, d.channels, self.encoder.dim)
-        folder = Path(m.pretrained).expanduser()
-        folder = folder / "unet" if (folder / "unet").is_dir() else folder
-        try:
-            unet = UNet2DConditionModel.from_pretrained(folder)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"model.pretrained: cannot load a UNet2DConditionModel from {folder} ({exc})") from None
+            levels = [size // 2 ** i for i in range(len(m.channel_mults))]
+            if size % 2 ** (len(levels) - 1) or any(r not in levels for r in m.cross_attention_resolutions):
+                raise ValueError(f"model.cross_attention_resolutions {m.cross_attention_resolutions}: the UNet's levels are "
+                                 f"{', '.join(map(str, levels))} ({'latent elements' if self.vae else 'pixels'}), each a "
+                                 "whole half of the one before")
+            return build_text_unet(m, size, channels, self.encoder.dim)
+        unet = load_pretrained_unet(m.pretrained)
         if unet.config.cross_attention_dim != self.encoder.dim:
             raise ValueError(f"model.pretrained: the UNet attends to {unet.config.cross_attention_dim}-dimensional text states, "
                              f"text.encoder {self.config.text.encoder} gives {self.encoder.dim}")
-        if unet.config.in_channels != d.channels:
-            raise ValueError(f"data.channels: the pretrained UNet takes {unet.config.in_channels} channels")
+        if unet.config.in_channels != channels:
+            field = "latent.vae" if self.vae is not None else "data.channels"
+            raise ValueError(f"{field}: the pretrained UNet takes {unet.config.in_channels} channels, not {channels}")
+        if m.lora_rank:
+            self.log.info("training LoRA adapters of rank %d on the UNet of %s", m.lora_rank, m.pretrained)
+            return add_lora(unet, m.lora_rank, m.lora_alpha)
         self.log.info("fine-tuning the UNet of %s", m.pretrained)
         return unet
 
@@ -71,7 +111,14 @@ class T2IFamily(DDPMFamily):
         return torch.tensor([self.text_index[t] for t in texts], device=self.accelerator.device)
 
     def prepare_batch(self, batch: dict) -> dict:
-        return {**super().prepare_batch(batch), "text": self.text_ids(batch["captions"])}
+        text = self.text_ids(batch["captions"])
+        if self.vae is None:
+            return {**super().prepare_batch(batch), "text": text}
+        # A fresh draw from each image's cached latent distribution (of the image or, half the time, its mirror).
+        index = batch["index"].to(self.latent_mean.device)
+        view = (torch.rand(len(index), device=index.device) < 0.5).long() if self.latent_mean.shape[1] == 2 else 0
+        mean, std = self.latent_mean[index, view], self.latent_std[index, view]
+        return {**batch, "images": mean + std * torch.randn_like(mean), "text": text}
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         ids = batch["text"]
@@ -86,13 +133,12 @@ class T2IFamily(DDPMFamily):
     def generate(self, prompts: list[str], seed: int, sampler: str, steps: int, guidance: float,
                  negative_prompt: str = "") -> np.ndarray:
         """Image i from `prompts[i]` and the noise of seed `seed + i`, with the EMA weights."""
-        d = self.config.data
-        noise = seed_noise(list(range(seed, seed + len(prompts))), (d.channels, d.image_size, d.image_size))
+        noise = seed_noise(list(range(seed, seed + len(prompts))), self.sample_shape)
         cond = self.conditioning(self.text_ids(prompts))
         uncond = self.conditioning(self.text_ids([negative_prompt] * len(prompts)))
         images = denoise(self.ema.model, make_sampler(sampler, self.noise_scheduler), noise, steps, cond, uncond,
                          guidance, seed=seed)
-        return to_uint8(images)
+        return to_uint8(images if self.vae is None else decode(self.vae, images))
 
     def sample_images(self, num: int, seed: int, sampler: str | None = None, steps: int | None = None) -> np.ndarray:
         """The test prompts in turn (image i: prompt i mod P), fixed seeds."""
@@ -104,14 +150,35 @@ class T2IFamily(DDPMFamily):
         return min(len(self.config.sampling.prompts), num)  # one prompt per column
 
     def save_model(self, folder: Path) -> None:
-        super().save_model(folder)  # unet/ and scheduler/, as diffusers writes them
-        text = {"encoder": self.config.text.encoder, "max_length": self.config.text.max_length, "dim": self.encoder.dim}
-        (Path(folder) / TEXT_FILE).write_text(json.dumps(text, indent=2))
+        folder, m, t = Path(folder), self.config.model, self.config.text
+        if m.lora_rank:  # the adapters and the base's name; the base stays where it is
+            self.noise_scheduler.save_pretrained(folder / "scheduler")
+            save_lora(self.ema.model, folder, local_or_id(m.pretrained), m.lora_rank, m.lora_alpha)
+        else:
+            super().save_model(folder)  # unet/ and scheduler/, as diffusers writes them
+        if self.vae is not None:
+            self.vae.save_pretrained(folder / "vae")
+        text = {"encoder": local_or_id(t.encoder), "max_length": t.max_length, "dim": self.encoder.dim}
+        (folder / TEXT_FILE).write_text(json.dumps(text, indent=2))
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        if self.config.model.lora_rank:  # the base weights never change: resuming rebuilds them from the base
+            state["model"], state["ema"]["weights"] = lora_only(state["model"]), lora_only(state["ema"]["weights"])
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.config.model.lora_rank:
+            full = self.raw_model.state_dict()
+            state = {**state, "model": {**full, **state["model"]},
+                     "ema": {**state["ema"], "weights": {**self.ema.model.state_dict(), **state["ema"]["weights"]}}}
+        super().load_state_dict(state)
 
     def meta(self) -> dict:
         d = self.config.data
         return {"image_size": d.image_size, "channels": d.channels, "num_classes": 0, "dataset": d.dataset,
-                "text_encoder": self.config.text.encoder, "prompts": list(self.config.sampling.prompts)}
+                "text_encoder": self.config.text.encoder, "prompts": list(self.config.sampling.prompts),
+                "vae": self.config.latent.vae, "lora_rank": self.config.model.lora_rank}
 
     def evaluator(self, run, logger):
         from .t2i_alignment import AlignmentEvaluator

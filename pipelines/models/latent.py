@@ -1,0 +1,99 @@
+"""Latent diffusion's frozen autoencoder: a diffusers AutoencoderKL, and the training images' latents cached on disk.
+
+A latent is stored as its distribution (mean and standard deviation per element), so each training step can
+draw a fresh sample as diffusers' training scripts do, and in the UNet's units (scaled by the VAE's
+`scaling_factor`, shifted by its `shift_factor` where it has one).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+
+import torch
+from diffusers import AutoencoderKL
+from safetensors.torch import load_file, save_file
+
+
+def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True, tiling: bool = False) -> AutoencoderKL:
+    """An AutoencoderKL from a folder (or a pipeline folder with vae/) or a hub id (or a hub pipeline's vae/)."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        candidates = [(folder / "vae", None)] if (folder / "vae").is_dir() else [(folder, None)]
+    else:
+        candidates = [(name, "vae"), (name, None)]
+    problem = "not found"
+    for where, subfolder in candidates:
+        try:
+            vae = AutoencoderKL.from_pretrained(where, subfolder=subfolder)
+            break
+        except (OSError, ValueError) as exc:
+            problem = str(exc).splitlines()[0]
+    else:
+        raise ValueError(f"latent.vae: cannot load an AutoencoderKL from {name!r} ({problem})")
+    vae = vae.eval().requires_grad_(False).to(device)
+    # Slicing: a batch goes through one image at a time; tiling: big images in overlapping tiles. Both cut the
+    # memory of encoding and decoding, slicing at no cost in quality.
+    vae.enable_slicing() if slicing else vae.disable_slicing()
+    vae.enable_tiling() if tiling else vae.disable_tiling()
+    return vae
+
+
+def downscale(vae: AutoencoderKL) -> int:
+    """Pixels per latent element along each side."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def vae_fingerprint(vae: AutoencoderKL) -> str:
+    weights = [round(float(p.detach().float().sum()), 4) for p in vae.parameters()]
+    config = json.dumps(dict(vae.config), sort_keys=True, default=str)
+    return hashlib.sha256(json.dumps([config, weights]).encode()).hexdigest()[:16]
+
+
+def to_latent_units(vae: AutoencoderKL, z: torch.Tensor) -> torch.Tensor:
+    return (z - (vae.config.get("shift_factor") or 0.0)) * vae.config.scaling_factor
+
+
+@torch.no_grad()
+def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] from latents in the UNet's units."""
+    z = latents / vae.config.scaling_factor + (vae.config.get("shift_factor") or 0.0)
+    return vae.decode(z.to(vae.device, vae.dtype)).sample.float().clamp(-1, 1)
+
+
+@torch.no_grad()
+def encode(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 32, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) of the latents of uint8 N x C x H x W images, in the UNet's units, on the CPU."""
+    means, stds = [], []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(vae.device, vae.dtype) / 127.5 - 1.0
+        dist = vae.encode(x).latent_dist
+        means.append(to_latent_units(vae, dist.mean).float().cpu())
+        stds.append((dist.std * vae.config.scaling_factor).float().cpu())
+        if progress:
+            progress(min(start + batch_size, len(images)), len(images))
+    return torch.cat(means), torch.cat(stds)
+
+
+def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | None, flips: bool,
+                   progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std), N x V x C x h x w with V = 2 when `flips` (the mirrored image's latents as well: a mirrored
+    latent is not the latent of the mirrored image), read from `<cache_dir>/latents/<vae>/<images>.safetensors`
+    when computed before."""
+    views = [images, images.flip(-1)] if flips else [images]
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()[:24]
+        path = Path(cache_dir) / "latents" / vae_fingerprint(vae) / f"{digest}-{len(views)}.safetensors"
+        if path.exists():
+            saved = load_file(path)
+            return saved["mean"], saved["std"]
+    pairs = [encode(vae, view, progress=progress) for view in views]
+    mean, std = torch.stack([m for m, _ in pairs], 1), torch.stack([s for _, s in pairs], 1)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # several processes may fill it at once
+        save_file({"mean": mean.contiguous(), "std": std.contiguous()}, tmp)
+        tmp.replace(path)
+    return mean, std
