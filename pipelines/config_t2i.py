@@ -63,11 +63,12 @@ class T2ITrainingSection(TrainingConfig):
 
 
 class T2IEvaluationConfig(Section):
-    every_epochs: int = Field(10, ge=0, description="Prompt alignment every N epochs (on shapes: the colour/shape checker, seen and held-out combinations; 0: off).")
+    every_epochs: int = Field(10, ge=0, description="Prompt alignment every N epochs (on shapes: the colour/shape checker, seen and held-out combinations; with a CLIP model: CLIP score; 0: off).")
     num_samples: int = Field(96, ge=8, le=10_000, description="Images per evaluation (prompts spread over the combinations).")
     split: Literal["train", "val", "test"] = Field("val", description="Unused by the alignment checker; kept for the shared config checks.")
     sampler: SAMPLER_NAMES = Field("dpm++", description="Sampler of evaluation images.")
     steps: int = Field(20, ge=1, le=1000, description="Sampler steps of evaluation images.")
+    clip_model: str | None = Field("auto", description="CLIP score of evaluation images with their prompts from this CLIP model (hub id or folder); 'auto': openai/clip-vit-base-patch32 if it is in the local Hugging Face cache (never downloaded); empty: off.")
 
 
 class T2IEarlyStopping(EarlyStoppingConfig):

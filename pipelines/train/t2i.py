@@ -181,8 +181,16 @@ class T2IFamily(DDPMFamily):
                 "vae": self.config.latent.vae, "lora_rank": self.config.model.lora_rank}
 
     def evaluator(self, run, logger):
+        """Alignment on shapes (the checker), and the CLIP score wherever a CLIP model can be had."""
+        from ..metrics.clip_score import resolve
         from .t2i_alignment import AlignmentEvaluator
 
-        if self.config.evaluation.every_epochs and self.config.data.dataset == "shapes":
-            return AlignmentEvaluator(self.config, run, logger)
-        return None
+        e, shapes = self.config.evaluation, self.config.data.dataset == "shapes"
+        if not e.every_epochs:
+            return None
+        clip_model = resolve(e.clip_model)
+        if not (shapes or clip_model):
+            self.log.info("no prompt-alignment evaluation: no CLIP model (evaluation.clip_model) for data other than shapes")
+            return None
+        prompts = sorted(set(self.splits.val.captions) - {""}) or list(self.config.sampling.prompts)
+        return AlignmentEvaluator(self.config, run, logger, prompts, clip_model)

@@ -1,5 +1,7 @@
-"""Prompt alignment during training on `shapes`: images from prompts of every colour-shape-background
+"""Prompt alignment during training. On `shapes`: images from prompts of every colour-shape-background
 combination, read back by the checker, on combinations seen in training and on those held out (data.holdout).
+With a CLIP model (evaluation.clip_model): the CLIP score of the images with their prompts, on any data (its
+prompts there: the held-out captions, else the test prompts).
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from ..data.builtin import COLOURS, SHAPES
 from ..metrics.alignment import alignment
+from ..metrics.clip_score import ClipScorer
 from .evaluation import PeriodicEvaluation
 
 
@@ -31,33 +34,44 @@ def combination_prompts(holdout: list[str]) -> tuple[list[str], list[str]]:
 
 
 class AlignmentEvaluator(PeriodicEvaluation):
-    """Every N epochs and at the end (not after a person's stop): the share of images whose colour, shape and
-    background match their prompt; fires `evaluation` (higher is better) for best/ and plateaus."""
+    """Every N epochs and at the end (not after a person's stop): on shapes, the share of images whose colour,
+    shape and background match their prompt; with a CLIP scorer, their CLIP score. Fires `evaluation` (higher is
+    better; the checker's share on shapes, else the CLIP score) for best/ and plateaus."""
 
-    def __init__(self, config, run, logger: logging.Logger):
+    def __init__(self, config, run, logger: logging.Logger, prompts: list[str], clip_model: str | None = None):
         super().__init__(config.evaluation, run, logger)
         self.guidance, self.negative = config.sampling.guidance, config.sampling.negative_prompt  # as the sample grids
-        self.seen, self.unseen = combination_prompts(config.data.holdout)
+        self.shapes, self.clip_model, self.clip = config.data.dataset == "shapes", clip_model, None
+        self.seen, self.unseen = combination_prompts(config.data.holdout) if self.shapes else (prompts, [])
 
-    def read_back(self, family, prompts: list[str], num: int) -> dict[str, float]:
+    def on_start(self, trainer) -> None:
+        if self.clip_model and trainer.is_main:  # only the main process scores; a bad name fails now, not later
+            self.clip = ClipScorer(self.clip_model, trainer.accelerator.device)
+            self.log.info("CLIP score with %s", self.clip_model)
+
+    def images(self, family, prompts: list[str], num: int) -> tuple[np.ndarray, list[str]]:
         chosen = [prompts[i % len(prompts)] for i in range(num)]
-        images = []
-        for start in range(0, num, 64):
-            images.append(family.generate(chosen[start:start + 64], 10_000 + start, self.cfg.sampler, self.cfg.steps,
-                                          self.guidance, self.negative))
-        return alignment(np.concatenate(images), chosen)
+        images = [family.generate(chosen[start:start + 64], 10_000 + start, self.cfg.sampler, self.cfg.steps,
+                                  self.guidance, self.negative) for start in range(0, num, 64)]
+        return np.concatenate(images), chosen
 
     def score(self, trainer) -> dict:
         s, start = trainer.state, time.perf_counter()
-        seen = self.read_back(trainer.family, self.seen, self.cfg.num_samples)
-        unseen = self.read_back(trainer.family, self.unseen, self.cfg.num_samples) if self.unseen else None
-        values = {"align_seen": seen["all"], "align_colour": seen["colour"], "align_shape": seen["shape"],
-                  "align_background": seen["background"]}
-        if unseen is not None:
-            values["align_heldout"] = unseen["all"]
+        images, prompts = self.images(trainer.family, self.seen, self.cfg.num_samples)
+        values = {}
+        if self.shapes:
+            seen = alignment(images, prompts)
+            values = {"align_seen": seen["all"], "align_colour": seen["colour"], "align_shape": seen["shape"],
+                      "align_background": seen["background"]}
+            if self.unseen:
+                values["align_heldout"] = alignment(*self.images(trainer.family, self.unseen, self.cfg.num_samples))["all"]
+        if self.clip is not None:
+            values["clip_score"] = float(self.clip.scores(images, prompts).mean())
         self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, values)
         seconds = time.perf_counter() - start
         self.log.info("alignment at epoch %d: %s (%.0f s)", s.epoch, " ".join(f"{k}={v:.3f}" for k, v in values.items()), seconds)
-        return {"value": seen["all"], "higher_is_better": True, "label": "alignment", "seconds": seconds,
-                "scale": f"alignment of {self.cfg.num_samples} images", **values}
-
+        if self.shapes:
+            return {"value": values["align_seen"], "higher_is_better": True, "label": "alignment", "seconds": seconds,
+                    "scale": f"alignment of {self.cfg.num_samples} images", **values}
+        return {"value": values["clip_score"], "higher_is_better": True, "label": "CLIP score", "seconds": seconds,
+                "scale": f"CLIP score ({self.clip.name}) of {self.cfg.num_samples} images", **values}

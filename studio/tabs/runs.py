@@ -12,7 +12,7 @@ from .. import views
 from ..families import FAMILY_UIS
 
 REFRESH_SECONDS = 2.0
-MAX_CHARTS = 2  # the most charts of its own a family shows (FamilyUI.charts)
+MAX_CHARTS = 3  # the most charts of its own a family shows (FamilyUI.charts)
 
 
 def build(studio) -> gr.Dropdown:
@@ -81,11 +81,12 @@ def build(studio) -> gr.Dropdown:
         else:
             fd_chart, final_text, evaluation_rows = None, views.family_summary(store, name, ui.name), None
         charts = []
-        for i in range(MAX_CHARTS):
+        for i in range(MAX_CHARTS):  # a chart shows once its metrics are logged (CLIP score only with a CLIP model)
             chart = ui.charts[i] if i < len(ui.charts) else None
-            charts += [gr.update(value=views.metric_frame(store, name, list(chart.metrics), "value"), label=chart.title, visible=True)
-                       if chart else gr.update(value=None, visible=False),
-                       gr.update(value=chart.guide, visible=bool(chart.guide)) if chart else gr.update(visible=False)]
+            frame = views.metric_frame(store, name, list(chart.metrics), "value") if chart else None
+            shown = frame is not None and not frame.empty
+            charts += [gr.update(value=frame, label=chart.title, visible=True) if shown else gr.update(value=None, visible=False),
+                       gr.update(value=chart.guide, visible=bool(chart.guide)) if shown else gr.update(visible=False)]
         return out + [
             views.progress_html(store, row),
             " · ".join(f for f in facts if f),
