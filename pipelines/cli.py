@@ -43,10 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--negative-prompt", default="", help="text-to-image: what to steer away from")
     s.add_argument("--truncation", type=float, help="GAN: redraw z values beyond +-T (e.g. 1.0: less variety, more typical images)")
     s.add_argument("--out", required=True, help="*.png: a grid; *.npy: N x H x W x C uint8; otherwise a folder of PNGs")
-    s.add_argument("--interpolate", action="store_true", help="frames between --seed and --seed-b (writes OUT strip and a GIF)")
+    s.add_argument("--interpolate", action="store_true",
+                   help="frames between --seed and --seed-b, or with --prompt-b between two prompts (writes OUT strip and a GIF)")
     s.add_argument("--seed-b", type=int, help="second seed of --interpolate (default SEED+1)")
+    s.add_argument("--prompt-b", help="text-to-image --interpolate: the prompt to walk to from --prompt (fixed noise)")
+    s.add_argument("--mp4", action="store_true", help="--interpolate: an MP4 as well as the GIF")
     s.add_argument("--frames", type=int, default=8, help="frames of --interpolate")
-    s.add_argument("--compare", nargs="+", metavar="CHECKPOINT", help="the same seeds from several checkpoints, one row each")
+    s.add_argument("--compare", nargs="+", metavar="CHECKPOINT", help="the same seeds from several checkpoints, one column each")
     s.add_argument("--display", type=int, default=64, help="pixel size each image is shown at in --compare and --interpolate")
     e = sub.add_parser("evaluate", help="FID/KID of a run's checkpoint on held-out images (printed and stored)")
     e.add_argument("--checkpoint", required=True, help="a run's checkpoint-<step>/, best/ or final/ folder")
@@ -68,6 +71,25 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--pre-pad", type=int, default=0, help="reflected pixels added at the right and bottom edges")
     u.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     u.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    c = sub.add_parser("chain", help="generate at low resolution, then upscale with a super-resolution model")
+    c.add_argument("--checkpoint", required=True, help="the generator: a diffusion, GAN or text-to-image checkpoint folder")
+    c.add_argument("--upscaler", required=True, metavar="FILE_OR_RUN", help="a super-resolution run or checkpoint folder, or a model file")
+    c.add_argument("--passes", type=int, default=1, choices=[1, 2], help="upscale once or twice (x4 twice is x16)")
+    c.add_argument("--num", type=int, default=4)
+    c.add_argument("--seed", type=int, default=0, help="image i uses seed SEED+i")
+    c.add_argument("--prompt", help="text-to-image generators: what to draw")
+    c.add_argument("--negative-prompt", default="")
+    c.add_argument("--sampler", default="dpm++", choices=samplers)
+    c.add_argument("--steps", type=int, default=20)
+    c.add_argument("--guidance", type=float, help="classifier-free guidance (default 3 for text-to-image, else 1)")
+    c.add_argument("--class", dest="class_label", type=int, help="class index for a class-conditional generator")
+    c.add_argument("--truncation", type=float, help="GAN truncation")
+    c.add_argument("--unsharp", type=float, default=0.0, help="unsharp mask strength after upscaling (1.0 = 100%%; 0 off)")
+    c.add_argument("--unsharp-radius", type=float, default=2.0, help="unsharp mask radius in output pixels")
+    c.add_argument("--gamma", type=float, default=1.0, help="gamma after upscaling (above 1 brightens mid-tones)")
+    c.add_argument("--tile", type=int, default=256, help="upscaling tile size in input pixels (0: whole images)")
+    c.add_argument("--out", required=True, help="folder: low/, bicubic/, upscaled/ and comparison.png")
 
     from .data.pairs import add_degrade_arguments
 
@@ -124,29 +146,36 @@ def cmd_train(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .sample.images import labelled_rows, save_gif, save_output
-    from .sample.models import compare, interpolate_model, load_model, sample_model
+    from .sample.compare import compare_checkpoints, comparison_grid
+    from .sample.images import labelled_rows, save_gif, save_mp4, save_output
+    from .sample.models import interpolate_model, interpolate_prompts_model, load_model, sample_model
 
     start = time.perf_counter()
     if args.guidance is None:
         args.guidance = 3.0 if args.prompt else 1.0
     if args.compare:
-        rows = compare(args.compare, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance,
-                       args.truncation, args.prompt, args.negative_prompt)
-        display = max(args.display, *(imgs.shape[1] for _, imgs, _ in rows))
-        grid = labelled_rows([(f"{label} ({secs:.1f}s)", imgs) for label, imgs, secs in rows], display)
+        columns = compare_checkpoints(args.compare, args.sampler, args.steps, args.num, args.seed, args.class_label,
+                                      args.guidance, args.truncation, args.prompt, args.negative_prompt)
+        grid = comparison_grid(columns, max(args.display, *(c.image_size for c in columns)))
         out = save_output(grid[None], args.out) if Path(args.out).suffix == ".npy" else _save_png(grid, args.out)
     elif not args.checkpoint:
         print("error: --checkpoint is required (or --compare A B ...)", file=sys.stderr)
         return 2
     elif args.interpolate:
         model = load_model(args.checkpoint)
-        seed_b = args.seed + 1 if args.seed_b is None else args.seed_b
-        frames = interpolate_model(model, args.seed, seed_b, args.frames, max(args.steps, 1), args.class_label,
-                                   args.guidance, args.truncation, args.prompt, args.negative_prompt)
-        out = _save_png(labelled_rows([(f"seed {args.seed} -> {seed_b}", frames)], args.display), Path(args.out).with_suffix(".png"))
-        gif = save_gif(frames, Path(args.out).with_suffix(".gif"), display=max(args.display, 128))
-        print(f"wrote {gif}")
+        if args.prompt_b:
+            frames = interpolate_prompts_model(model, args.prompt or "", args.prompt_b, args.frames, args.seed,
+                                               max(args.steps, 1), args.guidance, args.negative_prompt)
+            label = f"{args.prompt} -> {args.prompt_b}"
+        else:
+            seed_b = args.seed + 1 if args.seed_b is None else args.seed_b
+            frames = interpolate_model(model, args.seed, seed_b, args.frames, max(args.steps, 1), args.class_label,
+                                       args.guidance, args.truncation, args.prompt, args.negative_prompt)
+            label = f"seed {args.seed} -> {seed_b}"
+        out = _save_png(labelled_rows([(label, frames)], args.display), Path(args.out).with_suffix(".png"))
+        print(f"wrote {save_gif(frames, Path(args.out).with_suffix('.gif'), display=max(args.display, 128))}")
+        if args.mp4:
+            print(f"wrote {save_mp4(frames, Path(args.out).with_suffix('.mp4'), display=max(args.display, 256))}")
     else:
         model = load_model(args.checkpoint)
         images = sample_model(model, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance,
@@ -191,6 +220,20 @@ def cmd_upscale(args) -> int:
     return 0 if report.written or not report.failed else 1
 
 
+def cmd_chain(args) -> int:
+    from .sample.chain import chain, save_chain
+
+    result = chain(args.checkpoint, args.upscaler, args.num, args.seed, args.passes, args.prompt, args.negative_prompt,
+                   args.sampler, args.steps, args.guidance, args.class_label, args.truncation, args.unsharp,
+                   args.unsharp_radius, args.gamma, args.tile)
+    out = save_chain(result, args.out)
+    low, high = result.low[0], result.upscaled[0]
+    print(f"{result.generator} -> {result.upscaler}: {len(result.low)} images {low.width}x{low.height} -> "
+          f"{high.width}x{high.height}; " + ", ".join(f"{k} {v:.1f}s" for k, v in result.seconds.items()))
+    print(f"wrote {out.parent}")
+    return 0
+
+
 def cmd_degrade(args) -> int:
     from .data.pairs import run_degrade
 
@@ -210,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "upscale": cmd_upscale,
-                    "degrade": cmd_degrade}
+                    "chain": cmd_chain, "degrade": cmd_degrade}
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -54,3 +54,28 @@ def conditional_run(tmp_path_factory):
     cfg = tiny_config(model={"class_conditional": True}, training={"epochs": 2})
     row = train(cfg, ws, progress=False)
     return ws, Path(row["folder"])
+
+
+@pytest.fixture(scope="session")
+def text_run(tmp_path_factory):
+    """A tiny text-to-image run (16 px shapes, one epoch): its run folder."""
+    from pipelines.train.run import train
+    from tests.train.test_t2i import tiny_t2i
+
+    row = train(tiny_t2i(training={"epochs": 1}), tmp_path_factory.mktemp("t2i"), name="t2i", progress=False)
+    return Path(row["folder"])
+
+
+@pytest.fixture(scope="session")
+def sr_model(tmp_path_factory):
+    """An untrained x2 ultra-lite super-resolution model folder (it starts as nearest-neighbour upscaling)."""
+    import torch
+
+    from pipelines.models.sr import SRArch, initialise
+    from pipelines.sample.upscale import save_upscaler_files
+
+    folder = tmp_path_factory.mktemp("sr")
+    arch = SRArch("srvgg", 2, num_feat=8, num_conv=2)
+    torch.manual_seed(0)
+    save_upscaler_files(initialise(arch.build()), arch, folder)
+    return folder

@@ -12,7 +12,7 @@ def run_cli(*args, cwd=ROOT):
     return subprocess.run([sys.executable, "-m", "pipelines", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
-def test_train_then_sample_from_the_command_line(tmp_path):
+def test_train_then_sample_from_the_command_line(tmp_path, sr_model):
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config().model_dump(mode="json")))
     ws = tmp_path / "ws"
@@ -32,6 +32,10 @@ def test_train_then_sample_from_the_command_line(tmp_path):
     done = run_cli("sample", "--compare", ws / "cli_run" / "final", ws / "cli_run" / "best", "--steps", 3, "--num", 2,
                    "--out", tmp_path / "cmp.png")
     assert done.returncode == 0, done.stderr
+    done = run_cli("chain", "--checkpoint", ws / "cli_run" / "final", "--upscaler", sr_model, "--passes", 2, "--num", 2,
+                   "--steps", 3, "--gamma", 1.1, "--out", tmp_path / "chain")
+    assert done.returncode == 0, done.stderr
+    assert "-> 32x32" in done.stdout and "upscale" in done.stdout and (tmp_path / "chain" / "comparison.png").exists()
     # Resume the finished run for one more epoch.
     done = run_cli("train", "--resume", ws / "cli_run", "--set", "training.epochs=2", "--quiet")
     assert done.returncode == 0, done.stderr

@@ -1,4 +1,4 @@
-"""Grids, labelled rows, strips and GIFs of uint8 images, and writing sampling output (.png, .npy, folder)."""
+"""Grids, labelled rows, strips, GIFs and MP4s of uint8 images, and writing sampling output (.png, .npy, folder)."""
 from __future__ import annotations
 
 import math
@@ -62,6 +62,18 @@ def save_gif(frames: np.ndarray, path: str | Path, display: int = 128, ms_per_fr
     big = upscale_for_display(frames, max(display, frames.shape[1]))
     seq = [Image.fromarray(f) for f in list(big) + list(big[-2:0:-1])]
     seq[0].save(path, save_all=True, append_images=seq[1:], duration=ms_per_frame, loop=0)
+    return path
+
+
+def save_mp4(frames: np.ndarray, path: str | Path, display: int = 256, fps: int = 8) -> Path:
+    """An H.264 video that plays the frames forward then back (ffmpeg from the imageio-ffmpeg package)."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    size = max(16, (max(display, frames.shape[1]) + 15) // 16 * 16)  # H.264 encoders want multiples of 16
+    big = upscale_for_display(frames, size)
+    imageio.mimwrite(path, list(big) + list(big[-2:0:-1]), fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
+                     macro_block_size=16)
     return path
 
 

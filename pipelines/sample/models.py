@@ -6,7 +6,6 @@ text-to-image model takes, and needs, a prompt).
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 
 from .gan import GANModel, generate_gan, interpolate_gan, is_gan_folder, load_gan
 from .generate import DiffusionModel, generate, interpolate, load_diffusion
-from .t2i import TextModel, generate_text, interpolate_seeds, is_text_folder, load_text_model
+from .t2i import TextModel, generate_text, interpolate_prompts, interpolate_seeds, is_text_folder, load_text_model
 from .upscale import is_sr_folder
 
 Model = DiffusionModel | GANModel | TextModel
@@ -48,6 +47,16 @@ def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int
     return generate(model, sampler, steps, num, seed, class_label, guidance, batch_size, callback)
 
 
+def interpolate_prompts_model(model: Model, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
+                              guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
+    """Frames between two prompts (interpolated text states, the same starting noise): text-to-image models only."""
+    if not isinstance(model, TextModel):
+        raise ValueError(f"prompt_b: interpolating between prompts needs a text-to-image model; {model.path} is not one")
+    if not prompt_a.strip() or not prompt_b.strip():
+        raise ValueError("prompt_b: give both prompts" if prompt_a.strip() else "prompt: give both prompts")
+    return interpolate_prompts(model, prompt_a, prompt_b, frames, seed, steps, guidance, negative_prompt)
+
+
 def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
                       class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
                       prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
@@ -58,18 +67,3 @@ def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, s
     if isinstance(model, GANModel):
         return interpolate_gan(model, seed_a, seed_b, frames, class_label, truncation)
     return interpolate(model, seed_a, seed_b, frames, steps, class_label, guidance)
-
-
-def compare(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 8, seed: int = 0,
-            class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
-            prompt: str | None = None, negative_prompt: str = "") -> list[tuple[str, np.ndarray, float]]:
-    """The same seeds from several checkpoints, loaded one at a time: (label, images, seconds) each."""
-    rows = []
-    for path in paths:
-        model = load_model(path)
-        start = time.perf_counter()
-        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation, prompt=prompt,
-                              negative_prompt=negative_prompt)
-        rows.append((model.label, images, time.perf_counter() - start))
-        del model
-    return rows

@@ -108,12 +108,17 @@ def interpolate_seeds(model: TextModel, prompt: str, seed_a: int, seed_b: int, f
 
 def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
                         guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
-    """Frames between two prompts: linearly interpolated text states, the same starting noise, deterministic DDIM."""
+    """Frames between two prompts: linearly interpolated text states, the same starting noise, deterministic DDIM.
+    The first and last frames are exactly the two prompts' images."""
     a, b = model.conditioning([prompt_a]), model.conditioning([prompt_b])
-    ts = torch.linspace(0, 1, frames)[:, None, None]
-    cond = {"encoder_hidden_states": (1 - ts) * a["encoder_hidden_states"] + ts * b["encoder_hidden_states"],
-            "encoder_attention_mask": torch.maximum(a["encoder_attention_mask"], b["encoder_attention_mask"]).repeat(frames, 1)}
+    ts = torch.linspace(0, 1, frames)[:, None]
+    states = (1 - ts[..., None]) * a["encoder_hidden_states"] + ts[..., None] * b["encoder_hidden_states"]
+    # Each token's attention weight fades linearly between the prompts' masks: diffusers turns a mask m into the
+    # bias (1 - m) * -10000, so m = 1 + log(w) / 10000 scales the token's softmax weight by w.
+    weight = (1 - ts) * a["encoder_attention_mask"].float() + ts * b["encoder_attention_mask"].float()
+    mask = (1 + torch.log(weight.clamp(min=1e-30)) / 10_000).clamp(min=0)
     noise = slerp_frames(seed, seed, frames, model.noise_shape)
-    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, cond,
+    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps,
+                     {"encoder_hidden_states": states, "encoder_attention_mask": mask},
                      model.conditioning([negative_prompt] * frames), guidance)
     return model.images(images)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.api import compare, interpolate, load, sample
+from pipelines.api import interpolate, load, sample
 from pipelines.sample.diffusion import SAMPLERS, Cancelled, slerp
-from pipelines.sample.images import labelled_rows, save_output
+from pipelines.sample.images import save_output
 
 
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
@@ -70,15 +70,6 @@ def test_progress_callback_counts_steps_and_can_cancel(trained_run):
     assert seen[-1] == (10, 10) and len(seen) == 10
     with pytest.raises(Cancelled):
         sample(model, "ddim", steps=5, num=1, callback=lambda info: info["step"] < 2)
-
-
-def test_compare_puts_checkpoints_of_different_resolutions_side_by_side(trained_run, conditional_run, tmp_path):
-    folders = [trained_run[1] / "final", trained_run[1] / "best"]
-    rows = compare(folders, steps=4, num=3)
-    assert [imgs.shape for _, imgs, _ in rows] == [(3, 8, 8, 1)] * 2
-    assert "step" in rows[0][0]
-    grid = labelled_rows([(label, imgs) for label, imgs, _ in rows] + [("16px", np.zeros((3, 16, 16, 3), np.uint8))], 32)
-    assert grid.shape[0] == 3 * (32 + 4)  # three rows at one display size
 
 
 def test_output_forms(tmp_path):

@@ -1,0 +1,110 @@
+"""Side by side: the same seeds (and prompt, sampler) from several checkpoints, or one checkpoint under several
+samplers and step counts; and the labelled grid that shows them, one column each.
+
+Checkpoints are loaded one at a time and released before the next, so comparing eight needs the memory of one.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from .gan import GANModel
+from .images import upscale_for_display
+from .models import load_model, sample_model
+from .t2i import TextModel
+
+
+@dataclass
+class Column:
+    """One column of a comparison: what made the images, the images, and how long they took."""
+    label: str
+    images: np.ndarray
+    seconds: float
+    image_size: int
+    path: str = ""
+    meta: dict = field(default_factory=dict)
+
+
+def release() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 4, seed: int = 0,
+                        class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
+                        prompt: str | None = None, negative_prompt: str = "", device: str | torch.device = "cpu",
+                        on_column: Callable[[int, int], None] | None = None) -> list[Column]:
+    """The same seeds from each checkpoint in turn. A prompt goes to the text-to-image models (which need one) and
+    is left out for the others; a GAN ignores sampler and steps."""
+    if not paths:
+        raise ValueError("checkpoints: pick at least one")
+    columns = []
+    for i, path in enumerate(paths):
+        model = load_model(path, device)
+        is_text = isinstance(model, TextModel)
+        start = time.perf_counter()
+        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation,
+                              prompt=prompt if is_text else None, negative_prompt=negative_prompt if is_text else "")
+        columns.append(Column(model.label, images, time.perf_counter() - start, model.image_size, str(path),
+                              {**model.meta, "kind": "GAN" if isinstance(model, GANModel) else "text-to-image" if is_text else "diffusion"}))
+        del model
+        release()  # before the next one is loaded
+        if on_column:
+            on_column(i + 1, len(paths))
+    return columns
+
+
+def compare_samplers(path: str | Path, settings: list[tuple[str, int]], num: int = 4, seed: int = 0,
+                     class_label: int | None = None, guidance: float = 1.0, prompt: str | None = None,
+                     negative_prompt: str = "", device: str | torch.device = "cpu",
+                     on_column: Callable[[int, int], None] | None = None) -> list[Column]:
+    """One checkpoint, the same seeds, each (sampler, steps) in turn, timed."""
+    model = load_model(path, device)
+    if isinstance(model, GANModel):
+        raise ValueError(f"checkpoint: {path} is a GAN: it has no sampler or steps to compare")
+    columns = []
+    for i, (sampler, steps) in enumerate(settings):
+        start = time.perf_counter()
+        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, prompt=prompt,
+                              negative_prompt=negative_prompt)
+        seconds = time.perf_counter() - start
+        columns.append(Column(f"{sampler}, {steps} steps", images, seconds, model.image_size, str(path), dict(model.meta)))
+        if on_column:
+            on_column(i + 1, len(settings))
+    return columns
+
+
+def _rgb(images: np.ndarray) -> np.ndarray:
+    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
+
+
+def comparison_grid(columns: list[Column], display: int | None = 128, headers: list[list[str]] | None = None,
+                    pad: int = 4) -> np.ndarray:
+    """One labelled column per entry, its images stacked. `display`: every image enlarged or reduced to that many
+    pixels (a common size); None: each at its native size. `headers`: the lines above each column (default: its
+    label, its resolution and its time)."""
+    headers = headers or [[c.label, f"{c.image_size}px · {c.seconds:.1f}s"] for c in columns]
+    cells = [_rgb(upscale_for_display(c.images, display)) if display else _rgb(c.images) for c in columns]
+    char_w, line_h = 6, 12  # Pillow's default bitmap font
+    widths = [max(cell.shape[2], *(char_w * len(line) for line in lines)) for cell, lines in zip(cells, headers)]
+    header_h = line_h * max(len(lines) for lines in headers) + pad
+    height = header_h + max(len(cell) * (cell.shape[1] + pad) for cell in cells) + pad
+    canvas = Image.new("RGB", (sum(w + pad for w in widths) + pad, height), "white")
+    draw, x = ImageDraw.Draw(canvas), pad
+    for cell, lines, width in zip(cells, headers, widths):
+        for j, line in enumerate(lines):
+            draw.text((x, pad // 2 + j * line_h), line, fill="black")
+        y = header_h
+        for img in cell:
+            canvas.paste(Image.fromarray(img), (x + (width - img.shape[1]) // 2, y))
+            y += img.shape[0] + pad
+        x += width + pad
+    return np.asarray(canvas)
