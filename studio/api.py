@@ -1,4 +1,5 @@
-"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, run_evaluations, generate, upscale."""
+"""Named API endpoints (gradio_client): start, stop, resume, list_runs, run_metrics, run_evaluations, generate, upscale,
+compare, interpolate, chain."""
 from __future__ import annotations
 
 import tempfile
@@ -74,11 +75,52 @@ def register(studio) -> None:
         results, failures, label = run_upscale(list(images), model, outscale, tile, tile_pad, out_dir)
         return {"outputs": [r.output for r in results], "skipped": [list(f) for f in failures], "model": label}
 
+    def compare(checkpoints: list[str], prompt: str = "", sampler: str = "dpm++", steps: int = 20, seed: int = 0,
+                num: int = 4, guidance: float = 3.0, negative_prompt: str = "", class_label: int = -1,
+                truncation: float = 0.0) -> dict:
+        """The same seeds from 2 to 8 checkpoints (any generating family; the prompt goes to text-to-image ones);
+        returns {"grid": PNG at a common size, "native_grid": PNG at native sizes, "columns": [{checkpoint, kind,
+        step, resolution, score, seconds}]}."""
+        from .tabs.compare import out_folder, run_compare
+
+        result = run_compare(list(checkpoints), prompt, negative_prompt, sampler, steps, seed, num, class_label, guidance,
+                             truncation, store, out_folder(studio.workspace, "compare"))
+        keys = ["checkpoint", "kind", "step", "resolution", "score", "seconds"]  # the table's columns
+        return {"grid": result["grid"], "native_grid": result["native_grid"],
+                "columns": [dict(zip(keys, row)) for row in result["rows"]]}
+
+    def interpolate(checkpoint: str, between: str = "seeds", seed_a: int = 0, seed_b: int = 1, prompt_a: str = "",
+                    prompt_b: str = "", frames: int = 8, steps: int = 50, guidance: float = 3.0, video: str = "gif",
+                    class_label: int = -1, truncation: float = 0.0) -> dict:
+        """Frames between two seeds (`between` "seeds") or two prompts ("prompts", text-to-image); `video` "gif" or
+        "mp4"; returns {"strip": PNG, "animation": GIF or MP4, "note"}."""
+        from .tabs.interpolate import PROMPTS, SEEDS, run_interpolation
+        from .tabs.compare import out_folder
+
+        if between not in ("seeds", "prompts") or video.lower() not in ("gif", "mp4"):
+            raise gr.Error("between: 'seeds' or 'prompts'; video: 'gif' or 'mp4'")
+        result = run_interpolation(checkpoint, PROMPTS if between == "prompts" else SEEDS, seed_a, seed_b, prompt_a,
+                                   prompt_b, frames, steps, class_label, guidance, truncation, video.upper(),
+                                   out_folder(studio.workspace, "interpolate"))
+        return {"strip": result["strip"], "animation": result["download"], "note": result["note"]}
+
+    def chain(generator: str, upscaler: str, prompt: str = "", num: int = 4, seed: int = 0, passes: int = 1,
+              unsharp: float = 0.0, gamma: float = 1.0, steps: int = 20, guidance: float = 3.0,
+              negative_prompt: str = "", sampler: str = "dpm++") -> dict:
+        """Generate at low resolution, upscale (`passes` 1 or 2), post-process; returns {"low", "upscaled": [PNG
+        paths], "comparison": PNG (low-res | bicubic | upscaled), "zip", "seconds": {stage: s}, "note"}."""
+        from .tabs.chain import run_chain
+        from .tabs.compare import out_folder
+
+        result = run_chain(generator, upscaler, prompt, negative_prompt, num, seed, passes, sampler, steps, guidance, -1,
+                           0.0, unsharp, gamma, out_folder(studio.workspace, "chain"))
+        return {k: result[k] for k in ("low", "upscaled", "comparison", "zip", "seconds", "note")}
+
     def _exports() -> Path:
         (studio.workspace / "exports").mkdir(parents=True, exist_ok=True)
         return studio.workspace / "exports"
 
-    for fn in (start, stop, resume, generate, upscale):
+    for fn in (start, stop, resume, generate, upscale, compare, interpolate, chain):
         gr.api(fn, api_name=fn.__name__)
     # Quick reads skip the queue: a poller costs the server one plain HTTP request each time.
     for fn in (list_runs, run_metrics, run_evaluations):

@@ -8,14 +8,15 @@ import gradio as gr
 
 from . import api
 from .runs import RunManager
-from .tabs import generate, prompt, runs, train, upscale
+from .tabs import chain, compare, generate, interpolate, prompt, runs, train, upscale
 
 TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build), ("Prompt", prompt.build),
-        ("Upscale", upscale.build)]
+        ("Compare", compare.build), ("Interpolate", interpolate.build), ("Upscale", upscale.build), ("Chain", chain.build)]
 
 CSS = """
 #runs-table { max-height: 320px; overflow: auto; }
 .run-progress { margin: 4px 0; }
+#chain-gallery img, #compare-native img { image-rendering: pixelated; }  /* tiny images stay crisp when enlarged */
 """
 
 
@@ -41,5 +42,9 @@ def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 
         send, picked = built["Prompt"]
         send.click(lambda path: ([path] if path else gr.update(), gr.Tabs(selected="upscale")), picked,
                    [built["Upscale"], tabs], api_visibility="private")
+        send_low, send_upscaled, chained = built["Chain"]
+        for button, key in ((send_low, "low"), (send_upscaled, "upscaled")):
+            button.click(lambda made, key=key: (made[key] or gr.update(), gr.Tabs(selected="upscale")), chained,
+                         [built["Upscale"], tabs], api_visibility="private")
         api.register(studio)
     return demo, studio

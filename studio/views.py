@@ -133,6 +133,25 @@ def log_tail(folder: str | Path, lines: int = 40) -> str:
 
 
 GENERATORS = ("ddpm", "gan")  # the families whose checkpoints generate images (the Generate tab lists them)
+ANY_GENERATOR = ("ddpm", "gan", "t2i")  # with text-to-image (Compare, Interpolate, Chain)
+
+
+def checkpoint_score(store: RunStore, meta: dict) -> str:
+    """What the run measured at a checkpoint's step: FID/FD (diffusion, GAN) or alignment / CLIP score
+    (text-to-image); "—" when nothing was measured there."""
+    from pipelines.metrics.extractors import metric_label
+
+    run, step = meta.get("run"), meta.get("step")
+    if not run or step is None or not store.exists(run):
+        return "—"
+    evaluations = [e for e in store.evaluations(run) if e["step"] == step]
+    if evaluations:
+        e = evaluations[-1]
+        return f"{metric_label(e['extractor'])} {e['fd']:.3g}"
+    found = {r["name"]: r["value"] for r in store.metrics(run, ["align_seen", "clip_score"]) if r["step"] == step}
+    if "align_seen" in found:
+        return f"alignment {found['align_seen']:.0%}"
+    return f"CLIP score {found['clip_score']:.1f}" if "clip_score" in found else "—"
 
 
 def checkpoint_choices(store: RunStore, families: tuple[str, ...] = GENERATORS) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .gan import GANModel
 from .images import upscale_for_display
@@ -53,8 +53,10 @@ def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: 
         start = time.perf_counter()
         images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation,
                               prompt=prompt if is_text else None, negative_prompt=negative_prompt if is_text else "")
-        columns.append(Column(model.label, images, time.perf_counter() - start, model.image_size, str(path),
-                              {**model.meta, "kind": "GAN" if isinstance(model, GANModel) else "text-to-image" if is_text else "diffusion"}))
+        kind = "GAN" if isinstance(model, GANModel) else "text-to-image" if is_text else "diffusion"
+        run = model.meta.get("run")  # final/ and the last checkpoint share a step: the folder tells them apart
+        label = f"{run} / {Path(path).name}" if run else Path(path).name
+        columns.append(Column(label, images, time.perf_counter() - start, model.image_size, str(path), {**model.meta, "kind": kind}))
         del model
         release()  # before the next one is loaded
         if on_column:
@@ -91,17 +93,18 @@ def comparison_grid(columns: list[Column], display: int | None = 128, headers: l
     """One labelled column per entry, its images stacked. `display`: every image enlarged or reduced to that many
     pixels (a common size); None: each at its native size. `headers`: the lines above each column (default: its
     label, its resolution and its time)."""
-    headers = headers or [[c.label, f"{c.image_size}px · {c.seconds:.1f}s"] for c in columns]
+    headers = headers or [[c.label, f"{c.image_size}px, {c.seconds:.1f}s"] for c in columns]
     cells = [_rgb(upscale_for_display(c.images, display)) if display else _rgb(c.images) for c in columns]
-    char_w, line_h = 6, 12  # Pillow's default bitmap font
-    widths = [max(cell.shape[2], *(char_w * len(line) for line in lines)) for cell, lines in zip(cells, headers)]
+    font = ImageFont.load_default(size=12)
+    line_h = 15
+    widths = [max(cell.shape[2], *(int(font.getlength(line)) + 2 for line in lines)) for cell, lines in zip(cells, headers)]
     header_h = line_h * max(len(lines) for lines in headers) + pad
     height = header_h + max(len(cell) * (cell.shape[1] + pad) for cell in cells) + pad
     canvas = Image.new("RGB", (sum(w + pad for w in widths) + pad, height), "white")
     draw, x = ImageDraw.Draw(canvas), pad
     for cell, lines, width in zip(cells, headers, widths):
         for j, line in enumerate(lines):
-            draw.text((x, pad // 2 + j * line_h), line, fill="black")
+            draw.text((x, pad // 2 + j * line_h), line, fill="black", font=font)
         y = header_h
         for img in cell:
             canvas.paste(Image.fromarray(img), (x + (width - img.shape[1]) // 2, y))

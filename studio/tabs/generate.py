@@ -60,31 +60,6 @@ def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: in
     return pictures, f"{len(images)} images of {size}x{size} in {secs:.1f}s ({how}, seeds {int(seed)}–{int(seed) + len(images) - 1})"
 
 
-def run_interpolation(checkpoint: str, seed_a: int, seed_b: int, frames: int, steps: int, class_label: float | None,
-                      guidance: float, truncation: float, out_dir: Path) -> tuple[str, str, str]:
-    """Frames between two seeds (diffusion: slerp of the starting noise with DDIM; GAN: slerp in z): a strip
-    PNG, a GIF, and a line saying what was made."""
-    from pipelines.api import interpolate
-    from pipelines.sample.images import labelled_rows, save_gif
-
-    if not checkpoint or not Path(checkpoint).is_dir():
-        raise gr.Error("Pick a checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
-    start = time.perf_counter()
-    try:
-        model = load(checkpoint)
-        label = None if class_label in (None, "") or class_label < 0 else int(class_label)
-        images = interpolate(model, int(seed_a), int(seed_b), int(frames), int(steps), label, float(guidance),
-                             float(truncation) or None)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = out_dir / f"interpolation-{int(time.time() * 1000)}"
-    Image.fromarray(labelled_rows([(f"seed {int(seed_a)} -> {int(seed_b)}", images)], 64)).save(f"{stem}.png")
-    gif = save_gif(images, f"{stem}.gif", display=128)
-    which = f", class {label if label is not None else 0}" if model.num_classes else ""
-    return f"{stem}.png", str(gif), f"{len(images)} frames in {time.perf_counter() - start:.1f}s{which}"
-
-
 def build(studio) -> None:
     flags = CancelFlags()
     store = studio.manager.store
@@ -107,23 +82,9 @@ def build(studio) -> None:
         cancel = gr.Button("Cancel", elem_id="cancel-generate")
     took = gr.Markdown(elem_id="generate-time")
     gallery = gr.Gallery(label="Images", columns=8, height="auto", elem_id="gallery")
-
-    with gr.Accordion("Interpolate between two seeds", open=False):
-        with gr.Row():
-            seed_b = gr.Number(1, precision=0, label="Second seed", info="From the seed above to this one.")
-            frames = gr.Slider(2, 32, value=8, step=1, label="Frames")
-            interp_steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps (diffusion)")
-            interp_go = gr.Button("Interpolate", elem_id="interpolate")
-        interp_note = gr.Markdown(elem_id="interpolate-note")
-        with gr.Row():
-            strip = gr.Image(label="Frames", type="filepath", elem_id="interpolation-strip")
-            gif = gr.Image(label="Animation (GIF)", type="filepath", elem_id="interpolation-gif")
+    gr.Markdown("Between two seeds or two prompts: the **Interpolate** tab. Checkpoints side by side: **Compare**.")
 
     refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store)), None, checkpoint, api_visibility="private")
-    interp_go.click(lambda *a: run_interpolation(*a, studio.workspace / "exports"),
-                    [checkpoint, seed, seed_b, frames, interp_steps, class_label, guidance, truncation],
-                    [strip, gif, interp_note], api_visibility="private")
-
     def generate_in_tab(ckpt, smp, n_steps, sd, n, cls, g, trunc, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:

@@ -207,3 +207,54 @@ def test_prompt_tab_generates_remembers_and_sends_to_upscale(launch, browser_pag
     page.locator("#prompt-send").click()
     page.locator("#upscale-files").get_by_text(re.compile(r"prompt-.*")).first.wait_for()
     shoot(page, "13-sent-to-upscale")
+
+
+def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, sr_model):
+    from tests.studio.conftest import tiny_yaml
+
+    app = launch()
+    client = app.client()
+    name = client.predict(tiny_yaml(epochs=4, checkpoint_every_epochs=2), api_name="/start")["name"]
+    wait_for(lambda: next(r for r in client.predict(api_name="/list_runs") if r["name"] == name)["status"] == "completed",
+             timeout=300, what="the run")
+    page = browser_page
+    page.goto(app.url)
+
+    page.get_by_role("tab", name="Compare").click()
+    page.locator("#compare-refresh").click()
+    page.wait_for_timeout(500)
+    page.locator("#compare-checkpoints input").click()
+    for option in (f"{name} · final", f"{name} · checkpoint-"):  # a multiselect list stays open between picks
+        page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
+        page.wait_for_timeout(300)
+    page.keyboard.press("Escape")
+    page.locator("#compare-run").click()
+    page.locator("#compare-note").get_by_text(re.compile(r"2 checkpoints, 4 images each")).wait_for()
+    assert page.locator("#compare-grid img").count() == 1 and page.locator("#compare-slider").is_visible()
+    assert page.locator("#compare-table").get_by_text("8px", exact=True).count() >= 2
+    shoot(page, "14-compare")
+
+    page.get_by_role("tab", name="Interpolate").click()
+    page.locator("#interp-refresh").click()
+    page.wait_for_timeout(500)
+    page.locator("#interp-checkpoint input").click()
+    page.get_by_role("option", name=re.compile(re.escape(f"{name} · final"))).click()
+    page.locator("#interpolate").click()
+    page.locator("#interpolate-note").get_by_text(re.compile(r"8 frames, seed 0 → 1")).wait_for()
+    assert page.locator("#interpolation-gif img").count() == 1
+    shoot(page, "15-interpolate")
+    assert "interpolation" in page.locator("#interpolation-download").inner_text()
+
+    page.get_by_role("tab", name="Chain").click()
+    page.locator("#chain-refresh").click()
+    page.wait_for_timeout(500)
+    page.locator("#chain-generator input").click()
+    page.get_by_role("option", name=re.compile(re.escape(f"{name} · final"))).click()
+    page.locator("#chain-upscaler input").fill(str(sr_model))
+    page.keyboard.press("Enter")
+    page.locator("#chain-run").click()
+    page.locator("#chain-note").get_by_text(re.compile(r"4 images, 8px → 16px \(x2\)")).wait_for()
+    assert page.locator("#chain-gallery img").count() >= 12  # generated · bicubic · super-resolved, four times
+    shoot(page, "16-chain")
+    page.locator("#chain-send-upscaled").click()
+    page.locator("#upscale-files").get_by_text(re.compile(r"^003")).first.wait_for()  # Gradio shows stem and extension apart

@@ -24,7 +24,8 @@ def test_compare_columns_of_different_resolutions_and_families(trained_run, run1
     columns = compare(folders, "ddim", 4, num=3, seed=5, prompt=PROMPT)  # the prompt goes to the text model only
     assert [c.images.shape for c in columns] == [(3, 8, 8, 1), (3, 16, 16, 1), (3, 16, 16, 3)]
     assert [c.meta["kind"] for c in columns] == ["diffusion", "diffusion", "text-to-image"]
-    assert all("step" in c.label and c.seconds > 0 for c in columns)
+    assert [c.label for c in columns] == ["digits_8x8 / final", "digits_16x16 / final", "t2i / final"]
+    assert all(c.seconds > 0 and c.meta["step"] > 0 for c in columns)
     # The same seeds as sampling each alone.
     alone = sample(load(trained_run[1] / "final"), "ddim", 4, num=3, seed=5)
     assert np.abs(columns[0].images.astype(int) - alone).max() <= 2

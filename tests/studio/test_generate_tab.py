@@ -40,12 +40,13 @@ def test_a_missing_checkpoint_is_a_clear_error(tmp_path):
         run_generation("", "ddim", 4, 0, 1, -1, 1.0)
 
 
-def test_interpolation_writes_a_strip_and_a_gif(trained_run, tmp_path):
+def test_interpolation_writes_a_strip_a_gif_and_an_mp4(trained_run, tmp_path):
     from PIL import Image
 
-    from studio.tabs.generate import run_interpolation
+    from studio.tabs.interpolate import SEEDS, run_interpolation
 
-    strip, gif, note = run_interpolation(str(trained_run[1] / "final"), 0, 3, 5, 10, -1, 1.0, 0.0, tmp_path)
-    assert "5 frames" in note
-    assert Image.open(gif).n_frames == 8  # forward and back
-    assert Image.open(strip).width > 5 * 64
+    result = run_interpolation(str(trained_run[1] / "final"), SEEDS, 0, 3, "", "", 5, 10, -1, 1.0, 0.0, "MP4", tmp_path)
+    assert "5 frames, seed 0 → 3" in result["note"]
+    assert Image.open(result["gif"]).n_frames == 8  # forward and back
+    assert Image.open(result["strip"]).width > 5 * 64
+    assert result["download"] == result["mp4"] and result["mp4"].endswith(".mp4")

@@ -75,6 +75,31 @@ def test_augmentation_changes_images_keeps_gradients_and_trains(tmp_path):
     assert row["status"] == "completed"
 
 
+def test_translation_and_cutout_follow_the_reference_geometry():
+    # DiffAugment's reference: shifts of up to 1/8 of the size filled with zeros, and a zeroed square of half
+    # the size centred anywhere in the image (clipped at the border).
+    torch.manual_seed(0)
+    x = torch.rand(64, 1, 32, 32) + 1  # no zeros of its own
+    out = diff_augment(x, ["translation"])
+    for img, src in zip(out[:, 0], x[:, 0]):
+        rows, cols = (img != 0).any(1).nonzero()[:, 0], (img != 0).any(0).nonzero()[:, 0]
+        dy = int(rows[0]) if rows[0] > 0 else -(31 - int(rows[-1]))
+        dx = int(cols[0]) if cols[0] > 0 else -(31 - int(cols[-1]))
+        assert abs(dy) <= 4 and abs(dx) <= 4
+        assert torch.equal(torch.roll(src, (dy, dx), (0, 1))[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1],
+                           img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    zeroed = (diff_augment(x, ["cutout"]) == 0).sum(dim=(1, 2, 3))
+    assert zeroed.max() == 16 * 16 and zeroed.min() >= 8 * 8
+    grey = torch.rand(8, 1, 8, 8) * 2 - 1
+    torch.manual_seed(1)
+    coloured = diff_augment(grey, ["color"])
+    torch.manual_seed(1)
+    shift, _, gain = (torch.rand(8, 1, 1, 1) for _ in range(3))  # saturation changes nothing on one channel
+    expected = grey + shift - 0.5
+    mean = expected.mean(dim=(1, 2, 3), keepdim=True)
+    assert torch.allclose(coloured, (expected - mean) * (gain + 0.5) + mean, atol=1e-6)
+
+
 def test_stop_then_resume_equals_training_straight_through(tmp_path):
     cfg = tiny_gan(training={"epochs": 4})
     straight = train(cfg, tmp_path / "a", progress=False)

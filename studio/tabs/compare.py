@@ -1,0 +1,158 @@
+"""Compare tab: 2 to 8 checkpoints of any generating family side by side (the same seeds, prompt and sampler; one
+labelled column each, at a common display size and at native size; a before/after slider for two; a metrics
+table; the grid as a PNG), and one checkpoint's samplers and step counts side by side, each timed."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.api import compare, compare_samplers, comparison_grid
+from pipelines.sample.diffusion import SAMPLERS
+
+from .. import views
+from .upscale import prune
+
+COLUMNS = ["checkpoint", "kind", "step", "resolution", "score at that step", "seconds"]
+KEEP = 20  # compare-*/ folders kept in <workspace>/exports
+
+
+def out_folder(workspace: Path, prefix: str) -> Path:
+    exports = workspace / "exports"
+    exports.mkdir(parents=True, exist_ok=True)
+    prune(exports, f"{prefix}-*", keep=KEEP)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=exports))
+
+
+def label_value(value: float | None) -> int | None:
+    return None if value in (None, "") or value < 0 else int(value)
+
+
+def run_compare(checkpoints: list[str], prompt: str, negative: str, sampler: str, steps: int, seed: int, num: int,
+                class_label: float | None, guidance: float, truncation: float, store, out_dir: Path,
+                progress=None) -> dict:
+    """Sample every checkpoint (one loaded at a time) and write the grids; returns {"grid", "native_grid",
+    "slider", "rows", "note"} (paths, a before/after pair when two were picked, table rows, a sentence)."""
+    checkpoints = [c for c in checkpoints or [] if c]
+    if not 2 <= len(checkpoints) <= 8:
+        raise gr.Error(f"Pick 2 to 8 checkpoints to compare (picked {len(checkpoints)}).")
+    start = time.perf_counter()
+    on_column = (lambda done, total: progress(done / total, desc=f"checkpoint {done} of {total}")) if progress else None
+    try:
+        columns = compare(checkpoints, sampler, int(steps), int(num), int(seed), label_value(class_label), float(guidance),
+                          float(truncation) or None, prompt or None, negative or "", on_column=on_column)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    scores = [views.checkpoint_score(store, c.meta) for c in columns]
+    headers = [[c.label, f"step {c.meta.get('step', '?')}, {c.image_size}px",
+                f"{c.seconds:.1f}s" if score == "—" else f"{score}, {c.seconds:.1f}s"] for c, score in zip(columns, scores)]
+    display = max(128, *(c.image_size for c in columns))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    grid, native = out_dir / "comparison.png", out_dir / "comparison-native.png"
+    Image.fromarray(comparison_grid(columns, display, headers)).save(grid)
+    Image.fromarray(comparison_grid(columns, None, headers)).save(native)
+    slider = None
+    if len(columns) == 2:  # the first image of each, at the common size
+        pair = []
+        for i, c in enumerate(columns):
+            img = c.images[0]
+            pic = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).convert("RGB")
+            pair.append(out_dir / f"slider-{i}.png")
+            pic.resize((display, display), Image.Resampling.NEAREST).save(pair[-1])
+        slider = tuple(str(p) for p in pair)
+    rows = [[c.label, c.meta.get("kind", ""), c.meta.get("step", ""), f"{c.image_size}px", score, round(c.seconds, 2)]
+            for c, score in zip(columns, scores)]
+    note = (f"{len(columns)} checkpoints, {int(num)} images each (seeds {int(seed)}–{int(seed) + int(num) - 1}), "
+            f"{sampler}, {int(steps)} steps, in {time.perf_counter() - start:.1f}s; each loaded, sampled and released in turn.")
+    return {"grid": str(grid), "native_grid": str(native), "slider": slider, "rows": rows, "note": note}
+
+
+def parse_steps(text: str) -> list[int]:
+    try:
+        steps = [int(t) for t in str(text).replace(",", " ").split()]
+    except ValueError:
+        raise gr.Error(f"Step counts: whole numbers separated by commas (got {text!r}).") from None
+    if not steps or any(not 1 <= s <= 1000 for s in steps):
+        raise gr.Error("Step counts: one or more numbers from 1 to 1000.")
+    return steps
+
+
+def run_sampler_comparison(checkpoint: str, samplers: list[str], steps_text: str, prompt: str, seed: int, num: int,
+                           class_label: float | None, guidance: float, out_dir: Path, progress=None) -> tuple[str, list]:
+    if not checkpoint:
+        raise gr.Error("Pick a checkpoint.")
+    if not samplers:
+        raise gr.Error("Tick at least one sampler.")
+    settings = [(s, n) for s in samplers for n in parse_steps(steps_text)]
+    on_column = (lambda done, total: progress(done / total, desc=f"{done} of {total}")) if progress else None
+    try:
+        columns = compare_samplers(checkpoint, settings, int(num), int(seed), label_value(class_label), float(guidance),
+                                   prompt or None, on_column=on_column)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "samplers.png"
+    display = max(128, columns[0].image_size)
+    Image.fromarray(comparison_grid(columns, display, [[c.label, f"{c.seconds:.2f}s"] for c in columns])).save(path)
+    return str(path), [[s, n, round(c.seconds, 2)] for (s, n), c in zip(settings, columns)]
+
+
+def build(studio) -> None:
+    store = studio.manager.store
+
+    def choices():
+        return views.checkpoint_choices(store, views.ANY_GENERATOR)
+
+    with gr.Row():
+        checkpoints = gr.Dropdown(choices(), multiselect=True, max_choices=8, allow_custom_value=True, scale=5,
+                                  label="Checkpoints to compare (2 to 8)", elem_id="compare-checkpoints",
+                                  info="Any runs, epochs or resolutions: diffusion, GAN or text-to-image.")
+        refresh = gr.Button("↻ Refresh list", scale=1, elem_id="compare-refresh")
+    with gr.Row():
+        prompt = gr.Textbox(label="Prompt (text-to-image checkpoints)", value="a red circle on a blue background", scale=3,
+                            elem_id="compare-prompt")
+        negative = gr.Textbox(label="Negative prompt", scale=2)
+    with gr.Row():
+        sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler")
+        steps = gr.Slider(1, 200, value=20, step=1, label="Steps")
+        seed = gr.Number(0, precision=0, label="Seed", info="Image i uses seed + i in every column.")
+        num = gr.Slider(1, 8, value=4, step=1, label="Images per checkpoint")
+        class_label = gr.Number(-1, precision=0, minimum=-1, label="Class (-1: all)")
+        guidance = gr.Slider(1, 10, value=3, step=0.5, label="Guidance", info="Class- and text-conditional models.")
+        truncation = gr.Slider(0, 3, value=0, step=0.1, label="Truncation (GAN)")
+    go = gr.Button("Compare", variant="primary", elem_id="compare-run")
+    note = gr.Markdown(elem_id="compare-note")
+    with gr.Row():
+        grid = gr.Image(label="At a common display size", type="filepath", scale=3, elem_id="compare-grid")
+        native = gr.Image(label="At native size", type="filepath", scale=2, elem_id="compare-native")
+    slider = gr.ImageSlider(label="Before/after (the first image of each; two checkpoints)", type="filepath",
+                            visible=False, elem_id="compare-slider")
+    table = gr.Dataframe(headers=COLUMNS, label="Checkpoints", interactive=False, elem_id="compare-table")
+    download = gr.File(label="Download the grid (PNG)", elem_id="compare-download")
+
+    with gr.Accordion("Samplers and step counts, one checkpoint", open=False):
+        with gr.Row():
+            one = gr.Dropdown(choices(), label="Checkpoint", allow_custom_value=True, scale=3, elem_id="samplers-checkpoint")
+            samplers = gr.CheckboxGroup(list(SAMPLERS), value=["ddim", "dpm++"], label="Samplers", scale=3)
+            step_counts = gr.Textbox("10, 20, 50", label="Step counts", scale=1, elem_id="samplers-steps")
+            samplers_go = gr.Button("Compare samplers", scale=1, elem_id="samplers-run")
+        samplers_grid = gr.Image(label="Samplers side by side", type="filepath", elem_id="samplers-grid")
+        samplers_table = gr.Dataframe(headers=["sampler", "steps", "seconds"], interactive=False)
+
+    def on_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, progress=gr.Progress()):
+        result = run_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, store, out_folder(studio.workspace, "compare"),
+                             progress)
+        two = result["slider"] is not None
+        return (result["note"], result["grid"], result["native_grid"], gr.update(value=result["slider"], visible=two),
+                result["rows"], result["grid"])
+
+    go.click(on_compare, [checkpoints, prompt, negative, sampler, steps, seed, num, class_label, guidance, truncation],
+             [note, grid, native, slider, table, download], api_visibility="private")
+    samplers_go.click(lambda c, smp, st, p, sd, n, cls, g, progress=gr.Progress(): run_sampler_comparison(
+        c, smp, st, p, sd, n, cls, g, out_folder(studio.workspace, "samplers"), progress),
+        [one, samplers, step_counts, prompt, seed, num, class_label, guidance], [samplers_grid, samplers_table],
+        api_visibility="private")
+    refresh.click(lambda: (gr.update(choices=choices()),) * 2, None, [checkpoints, one], api_visibility="private")

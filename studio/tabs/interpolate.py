@@ -1,0 +1,91 @@
+"""Interpolate tab: frames between two seeds (diffusion: spherical interpolation of the starting noise with
+deterministic DDIM; GAN: in z) or between two prompts (text-to-image: interpolated text states, fixed noise);
+a strip, and a GIF or MP4 to download."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.api import TextModel, interpolate, interpolate_prompts, load
+from pipelines.sample.images import labelled_rows, save_gif, save_mp4
+
+from .. import views
+from .compare import label_value, out_folder
+
+SEEDS, PROMPTS = "Between two seeds", "Between two prompts"
+
+
+def run_interpolation(checkpoint: str, mode: str, seed_a: int, seed_b: int, prompt_a: str, prompt_b: str, frames: int,
+                      steps: int, class_label: float | None, guidance: float, truncation: float, video: str,
+                      out_dir: Path) -> dict:
+    """{"strip": PNG, "gif": GIF, "mp4": MP4 or None, "download": the chosen animation, "note": a sentence}."""
+    if not checkpoint or not Path(checkpoint).is_dir():
+        raise gr.Error("Pick a checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
+    start = time.perf_counter()
+    try:
+        model = load(checkpoint)
+        text = isinstance(model, TextModel)
+        if mode == PROMPTS:
+            images = interpolate_prompts(model, prompt_a or "", prompt_b or "", int(frames), int(seed_a), int(steps),
+                                         float(guidance))
+            what = f"“{prompt_a}” → “{prompt_b}”, seed {int(seed_a)}"
+        else:
+            images = interpolate(model, int(seed_a), int(seed_b), int(frames), int(steps), label_value(class_label),
+                                 float(guidance), float(truncation) or None, prompt=(prompt_a or None) if text else None)
+            what = f"seed {int(seed_a)} → {int(seed_b)}" + (f" of “{prompt_a}”" if text else "")
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    strip = out_dir / "frames.png"
+    Image.fromarray(labelled_rows([(what.replace("“", '"').replace("”", '"').replace("→", "->"), images)], 64)).save(strip)
+    gif = save_gif(images, out_dir / "interpolation.gif", display=128)
+    mp4 = save_mp4(images, out_dir / "interpolation.mp4", display=256) if video == "MP4" else None
+    note = f"{len(images)} frames, {what}, in {time.perf_counter() - start:.1f}s"
+    return {"strip": str(strip), "gif": str(gif), "mp4": str(mp4) if mp4 else None, "download": str(mp4 or gif), "note": note}
+
+
+def build(studio) -> None:
+    store = studio.manager.store
+
+    def choices():
+        return views.checkpoint_choices(store, views.ANY_GENERATOR)
+
+    with gr.Row():
+        checkpoint = gr.Dropdown(choices(), label="Checkpoint", allow_custom_value=True, scale=4, elem_id="interp-checkpoint",
+                                 info="Diffusion, GAN or text-to-image.")
+        refresh = gr.Button("↻ Refresh list", scale=1, elem_id="interp-refresh")
+    mode = gr.Radio([SEEDS, PROMPTS], value=SEEDS, label="Interpolate", elem_id="interp-mode",
+                    info="Between two prompts: text-to-image checkpoints, the same starting noise throughout.")
+    with gr.Row():
+        seed_a = gr.Number(0, precision=0, label="Seed (first)")
+        seed_b = gr.Number(1, precision=0, label="Second seed", info="Between two seeds only.")
+        prompt_a = gr.Textbox("a red circle on a blue background", label="Prompt (first)", info="Text-to-image checkpoints.",
+                              elem_id="interp-prompt-a")
+        prompt_b = gr.Textbox("a green square on a white background", label="Second prompt", info="Between two prompts only.",
+                              elem_id="interp-prompt-b")
+    with gr.Row():
+        frames = gr.Slider(2, 32, value=8, step=1, label="Frames")
+        steps = gr.Slider(5, 200, value=50, step=1, label="DDIM steps (diffusion)")
+        class_label = gr.Number(-1, precision=0, minimum=-1, label="Class (-1: class 0)")
+        guidance = gr.Slider(1, 10, value=3, step=0.5, label="Guidance")
+        truncation = gr.Slider(0, 3, value=0, step=0.1, label="Truncation (GAN)")
+        video = gr.Radio(["GIF", "MP4"], value="GIF", label="Download as", elem_id="interp-format")
+    go = gr.Button("Interpolate", variant="primary", elem_id="interpolate")
+    note = gr.Markdown(elem_id="interpolate-note")
+    strip = gr.Image(label="Frames", type="filepath", elem_id="interpolation-strip")
+    with gr.Row():
+        gif = gr.Image(label="Animation (GIF)", type="filepath", elem_id="interpolation-gif")
+        mp4 = gr.Video(label="Animation (MP4)", visible=False, elem_id="interpolation-mp4")
+        download = gr.File(label="Download", elem_id="interpolation-download")
+
+    def on_interpolate(*args):
+        result = run_interpolation(*args, out_folder(studio.workspace, "interpolate"))
+        return (result["note"], result["strip"], result["gif"], gr.update(value=result["mp4"], visible=bool(result["mp4"])),
+                result["download"])
+
+    go.click(on_interpolate, [checkpoint, mode, seed_a, seed_b, prompt_a, prompt_b, frames, steps, class_label, guidance,
+                              truncation, video], [note, strip, gif, mp4, download], api_visibility="private")
+    refresh.click(lambda: gr.update(choices=choices()), None, checkpoint, api_visibility="private")
