@@ -4,7 +4,7 @@
 
 Writes 8 untrained checkpoints of the preset's UNet (different random weights; memory does not depend on
 training), then compares 2 of them and all 8, each in a fresh child process so that its peak resident memory
-(ru_maxrss) is its own; the interpreter with the engine imported is measured the same way. Target: 8 peaks no
+(VmHWM, Linux) is its own; the interpreter with the engine imported is measured the same way. Target: 8 peaks no
 higher than 1.5 x 2.
 """
 from __future__ import annotations
@@ -19,14 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# VmHWM, not ru_maxrss: on Linux ru_maxrss survives exec, so a child would report its parent's peak.
 CHILD = """
-import json, resource, sys
+import json, re, sys
 sys.path.insert(0, {root!r})
 from pipelines.api import compare
 paths, steps, num = {paths!r}, {steps}, {num}
 columns = compare(paths, "ddim", steps, num) if paths else []
-print(json.dumps({{"peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                   "seconds": [round(c.seconds, 2) for c in columns]}}))
+peak_kib = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+print(json.dumps({{"peak_mib": peak_kib / 1024, "seconds": [round(c.seconds, 2) for c in columns]}}))
 """
 
 
