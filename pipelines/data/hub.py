@@ -1,6 +1,13 @@
-"""Hugging Face datasets by hub id or local path, with configurable image, label and caption columns."""
+"""Hugging Face datasets by hub id or local path, with configurable image, label and caption columns.
+
+An image column may hold image URLs (COCO caption sets do): they are fetched, several at a time, when the
+dataset is read; a URL that fails is skipped and counted like a corrupt file. A caption column may hold a
+list of captions per image (COCO has five): the first is used.
+"""
 from __future__ import annotations
 
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .source import Record, Source
@@ -38,6 +45,43 @@ def hub_dataset(name: str, cfg, seed: int) -> Source:
     for i, row in enumerate(ds):
         label = int(row[label_column]) if label_column and getattr(ds.features[label_column], "names", None) else \
             (class_names.index(str(row[label_column])) if label_column else -1)
-        caption = str(row[cfg.caption_column]) if cfg.caption_column else ""
+        caption = row[cfg.caption_column] if cfg.caption_column else ""
+        caption = str(caption[0] if isinstance(caption, list) and caption else caption or "")
         records.append(Record(row[cfg.image_column], label, caption, f"{name}[{i}]"))
-    return Source(records, class_names)
+    return fetch_urls(Source(records, class_names))
+
+
+def is_url(value) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def fetch(url: str, timeout: float = 30.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def fetch_urls(source: Source, workers: int = 16) -> Source:
+    """Records whose image is a URL get the downloaded bytes; those that cannot be fetched are skipped."""
+    from tqdm.auto import tqdm
+
+    at = [i for i, r in enumerate(source.records) if is_url(r.image)]
+    if not at:
+        return source
+
+    def get(url):
+        try:
+            return fetch(url), None
+        except (OSError, ValueError) as exc:  # URLError and HTTPError are OSErrors
+            return None, f"could not fetch {url}: {exc}"
+
+    with ThreadPoolExecutor(workers) as pool:
+        results = list(tqdm(pool.map(get, [source.records[i].image for i in at]), total=len(at), desc="fetching images",
+                            unit="image", disable=len(at) < 50))
+    records, skipped = list(source.records), list(source.skipped)
+    for i, (data, problem) in zip(at, results):
+        if data is None:
+            skipped.append((records[i].name, problem))
+            records[i] = None
+        else:
+            records[i] = Record({"bytes": data}, records[i].label, records[i].caption, records[i].name)
+    return Source([r for r in records if r is not None], source.class_names, skipped)

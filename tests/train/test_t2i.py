@@ -107,3 +107,35 @@ def test_alignment_is_measured_on_seen_and_held_out_combinations(tmp_path):
     names = {r["name"] for r in RunStore(tmp_path).metrics("a")}
     assert {"align_seen", "align_heldout", "align_colour", "align_shape", "align_background"} <= names
     assert "red circle" not in " ".join(load_splits(cfg.data).train.captions)
+
+
+def test_hub_rows_with_image_urls_and_caption_lists_as_coco_has(tmp_path):
+    """COCO caption sets hold image URLs and five captions per image: the URLs are fetched (here from a local
+    server), the first caption is used, and a URL that fails is skipped and counted."""
+    import functools
+    import http.server
+    import threading
+
+    from datasets import Dataset
+
+    served = tmp_path / "served"
+    served.mkdir()
+    for colour in ("red", "blue"):
+        Image.new("RGB", (20, 20), colour).save(served / f"{colour}.png")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        Dataset.from_dict({"url": [f"{base}/red.png", f"{base}/blue.png", f"{base}/gone.png"],
+                           "sentences": [["a red square", "red"], ["a blue square", "blue"], ["lost"]]}).save_to_disk(tmp_path / "coco")
+        cfg = validate_config({"family": "t2i", "data": {"dataset_name": "coco", "val_fraction": 0, "test_fraction": 0,
+                                                         "image_size": 16}, "evaluation": {"split": "train"}})
+        cfg.data.dataset = str(tmp_path / "coco")  # the mapping's columns (url, sentences), with a local copy of the rows
+        splits = load_splits(cfg.data)
+    finally:
+        server.shutdown()
+    assert sorted(splits.train.captions) == ["a blue square", "a red square"]
+    assert splits.train.images[splits.train.captions.index("a red square")][0].float().mean() > 150  # red channel
+    assert len(splits.skipped) == 1 and "gone.png" in splits.skipped[0][1]
