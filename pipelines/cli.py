@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--unsharp-radius", type=float, default=2.0, help="unsharp mask radius in output pixels")
     c.add_argument("--gamma", type=float, default=1.0, help="gamma after upscaling (above 1 brightens mid-tones)")
     c.add_argument("--tile", type=int, default=256, help="upscaling tile size in input pixels (0: whole images)")
+    c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     c.add_argument("--out", required=True, help="folder: low/, bicubic/, upscaled/ and comparison.png")
 
     from .data.pairs import add_degrade_arguments
@@ -221,11 +222,14 @@ def cmd_upscale(args) -> int:
 
 
 def cmd_chain(args) -> int:
+    import torch
+
     from .sample.chain import chain, save_chain
 
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     result = chain(args.checkpoint, args.upscaler, args.num, args.seed, args.passes, args.prompt, args.negative_prompt,
                    args.sampler, args.steps, args.guidance, args.class_label, args.truncation, args.unsharp,
-                   args.unsharp_radius, args.gamma, args.tile)
+                   args.unsharp_radius, args.gamma, args.tile, device=device)
     out = save_chain(result, args.out)
     low, high = result.low[0], result.upscaled[0]
     print(f"{result.generator} -> {result.upscaler}: {len(result.low)} images {low.width}x{low.height} -> "

@@ -36,7 +36,7 @@ class T2IModelConfig(Section):
     base_channels: int = Field(32, ge=8, le=1024, description="Channels of the first UNet level.")
     channel_mults: list[int] = Field([1, 2, 2], min_length=1, max_length=6, description="Channel multiplier per UNet level; each level after the first halves the resolution.")
     layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
-    cross_attention_resolutions: list[int] = Field([16, 8], description="Feature-map sizes (pixels) whose blocks attend to the caption.")
+    cross_attention_resolutions: list[int] = Field([16, 8], description="Feature-map sizes whose blocks attend to the caption (pixels; latent elements with latent.vae).")
     attention_heads: int = Field(4, ge=1, le=64, description="Heads of each attention layer.")
     pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, a pipeline folder with unet/, or a hub id) instead of a new one.")
     lora_rank: int = Field(0, ge=0, le=512, description="Train LoRA adapters of this rank on the attention layers of model.pretrained instead of all its weights (0: off).")
@@ -64,7 +64,7 @@ class T2ITrainingSection(TrainingConfig):
 
 class T2IEvaluationConfig(Section):
     every_epochs: int = Field(10, ge=0, description="Prompt alignment every N epochs (on shapes: the colour/shape checker, seen and held-out combinations; with a CLIP model: CLIP score; 0: off).")
-    num_samples: int = Field(96, ge=8, le=10_000, description="Images per evaluation (prompts spread over the combinations).")
+    num_samples: int = Field(96, ge=8, le=10_000, description="Images per evaluation (on shapes, for seen and for held-out combinations each; else for the held-out captions).")
     split: Literal["train", "val", "test"] = Field("val", description="Unused by the alignment checker; kept for the shared config checks.")
     sampler: SAMPLER_NAMES = Field("dpm++", description="Sampler of evaluation images.")
     steps: int = Field(20, ge=1, le=1000, description="Sampler steps of evaluation images.")

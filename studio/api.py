@@ -2,13 +2,11 @@
 compare, interpolate, chain."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 
 from pipelines.config import ConfigError
 
+from .exports import new_folder
 from .tabs.generate import run_generation
 
 
@@ -57,9 +55,7 @@ def register(studio) -> None:
                  class_label: int | None = None, guidance: float = 1.0, truncation: float = 0.0) -> tuple[list[str], str]:
         """Sample images from a checkpoint folder (diffusion or GAN); returns PNG files and a line with the time taken."""
         images, took = run_generation(checkpoint, sampler, steps, seed, num, class_label, guidance, truncation)
-        exports = studio.workspace / "exports"
-        exports.mkdir(exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix="generate-", dir=exports))
+        folder = new_folder(studio.workspace, "generate")
         paths = []
         for i, img in enumerate(images):
             img.save(folder / f"{i:03d}.png")
@@ -71,7 +67,7 @@ def register(studio) -> None:
         file); returns {"outputs": [PNG paths], "skipped": [[file, reason], ...], "model": label}."""
         from .tabs.upscale import run_upscale
 
-        out_dir = Path(tempfile.mkdtemp(prefix="upscale-", dir=_exports()))
+        out_dir = new_folder(studio.workspace, "upscale")
         results, failures, label = run_upscale(list(images), model, outscale, tile, tile_pad, out_dir)
         return {"outputs": [r.output for r in results], "skipped": [list(f) for f in failures], "model": label}
 
@@ -81,10 +77,10 @@ def register(studio) -> None:
         """The same seeds from 2 to 8 checkpoints (any generating family; the prompt goes to text-to-image ones);
         returns {"grid": PNG at a common size, "native_grid": PNG at native sizes, "columns": [{checkpoint, kind,
         step, resolution, score, seconds}]}."""
-        from .tabs.compare import out_folder, run_compare
+        from .tabs.compare import run_compare
 
         result = run_compare(list(checkpoints), prompt, negative_prompt, sampler, steps, seed, num, class_label, guidance,
-                             truncation, store, out_folder(studio.workspace, "compare"))
+                             truncation, store, new_folder(studio.workspace, "compare"))
         keys = ["checkpoint", "kind", "step", "resolution", "score", "seconds"]  # the table's columns
         return {"grid": result["grid"], "native_grid": result["native_grid"],
                 "columns": [dict(zip(keys, row)) for row in result["rows"]]}
@@ -95,13 +91,12 @@ def register(studio) -> None:
         """Frames between two seeds (`between` "seeds") or two prompts ("prompts", text-to-image); `video` "gif" or
         "mp4"; returns {"strip": PNG, "animation": GIF or MP4, "note"}."""
         from .tabs.interpolate import PROMPTS, SEEDS, run_interpolation
-        from .tabs.compare import out_folder
 
         if between not in ("seeds", "prompts") or video.lower() not in ("gif", "mp4"):
             raise gr.Error("between: 'seeds' or 'prompts'; video: 'gif' or 'mp4'")
         result = run_interpolation(checkpoint, PROMPTS if between == "prompts" else SEEDS, seed_a, seed_b, prompt_a,
                                    prompt_b, frames, steps, class_label, guidance, truncation, video.upper(),
-                                   out_folder(studio.workspace, "interpolate"))
+                                   new_folder(studio.workspace, "interpolate"))
         return {"strip": result["strip"], "animation": result["download"], "note": result["note"]}
 
     def chain(generator: str, upscaler: str, prompt: str = "", num: int = 4, seed: int = 0, passes: int = 1,
@@ -110,15 +105,10 @@ def register(studio) -> None:
         """Generate at low resolution, upscale (`passes` 1 or 2), post-process; returns {"low", "upscaled": [PNG
         paths], "comparison": PNG (low-res | bicubic | upscaled), "zip", "seconds": {stage: s}, "note"}."""
         from .tabs.chain import run_chain
-        from .tabs.compare import out_folder
 
         result = run_chain(generator, upscaler, prompt, negative_prompt, num, seed, passes, sampler, steps, guidance, -1,
-                           0.0, unsharp, gamma, out_folder(studio.workspace, "chain"))
+                           0.0, unsharp, gamma, new_folder(studio.workspace, "chain"))
         return {k: result[k] for k in ("low", "upscaled", "comparison", "zip", "seconds", "note")}
-
-    def _exports() -> Path:
-        (studio.workspace / "exports").mkdir(parents=True, exist_ok=True)
-        return studio.workspace / "exports"
 
     for fn in (start, stop, resume, generate, upscale, compare, interpolate, chain):
         gr.api(fn, api_name=fn.__name__)

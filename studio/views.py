@@ -133,7 +133,7 @@ def log_tail(folder: str | Path, lines: int = 40) -> str:
 
 
 GENERATORS = ("ddpm", "gan")  # the families whose checkpoints generate images (the Generate tab lists them)
-ANY_GENERATOR = ("ddpm", "gan", "t2i")  # with text-to-image (Compare, Interpolate, Chain)
+ALL_GENERATORS = ("ddpm", "gan", "t2i")  # text-to-image too (Compare, Interpolate, Chain)
 
 
 def checkpoint_score(store: RunStore, meta: dict) -> str:
@@ -144,9 +144,10 @@ def checkpoint_score(store: RunStore, meta: dict) -> str:
     run, step = meta.get("run"), meta.get("step")
     if not run or step is None or not store.exists(run):
         return "—"
-    evaluations = [e for e in store.evaluations(run) if e["step"] == step]
+    # Training evaluations first: every checkpoint of a run is scored the same way there (final ones may differ).
+    evaluations = sorted((e for e in store.evaluations(run) if e["step"] == step), key=lambda e: e["kind"] != "training")
     if evaluations:
-        e = evaluations[-1]
+        e = evaluations[0]
         return f"{metric_label(e['extractor'])} {e['fd']:.3g}"
     found = {r["name"]: r["value"] for r in store.metrics(run, ["align_seen", "clip_score"]) if r["step"] == step}
     if "align_seen" in found:

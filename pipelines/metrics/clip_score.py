@@ -39,10 +39,15 @@ class ClipScorer:
         return np.concatenate(out)
 
 
-def resolve(name: str | None) -> str | None:
-    """The CLIP model to score with: `name`, or for `auto` the default one if it is in the local cache, or None."""
+def resolve(name: str | None) -> tuple[str | None, bool]:
+    """(the CLIP model to score with or None, whether it must come from the local cache only): `name`, or for
+    `auto` the default model if its config, weights and processor files are all cached."""
     if name != AUTO:
-        return name or None
+        return name or None, False
     from huggingface_hub import try_to_load_from_cache
 
-    return DEFAULT if isinstance(try_to_load_from_cache(DEFAULT, "config.json"), str) else None
+    def cached(*files):
+        return any(isinstance(try_to_load_from_cache(DEFAULT, f), str) for f in files)
+
+    found = cached("config.json") and cached("model.safetensors", "pytorch_model.bin") and cached("preprocessor_config.json")
+    return (DEFAULT, True) if found else (None, True)

@@ -15,23 +15,13 @@ import torch
 from diffusers import AutoencoderKL
 from safetensors.torch import load_file, save_file
 
+from .loading import load_component
 
-def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True, tiling: bool = False) -> AutoencoderKL:
+
+def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True, tiling: bool = False,
+             **kwargs) -> AutoencoderKL:
     """An AutoencoderKL from a folder (or a pipeline folder with vae/) or a hub id (or a hub pipeline's vae/)."""
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        candidates = [(folder / "vae", None)] if (folder / "vae").is_dir() else [(folder, None)]
-    else:
-        candidates = [(name, "vae"), (name, None)]
-    problem = "not found"
-    for where, subfolder in candidates:
-        try:
-            vae = AutoencoderKL.from_pretrained(where, subfolder=subfolder)
-            break
-        except (OSError, ValueError) as exc:
-            problem = str(exc).splitlines()[0]
-    else:
-        raise ValueError(f"latent.vae: cannot load an AutoencoderKL from {name!r} ({problem})")
+    vae = load_component(AutoencoderKL, name, "vae", "latent.vae", **kwargs)
     vae = vae.eval().requires_grad_(False).to(device)
     # Slicing: a batch goes through one image at a time; tiling: big images in overlapping tiles. Both cut the
     # memory of encoding and decoding, slicing at no cost in quality.
@@ -40,14 +30,16 @@ def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True
     return vae
 
 
-def downscale(vae: AutoencoderKL) -> int:
+def downscale_factor(vae: AutoencoderKL) -> int:
     """Pixels per latent element along each side."""
     return 2 ** (len(vae.config.block_out_channels) - 1)
 
 
 def vae_fingerprint(vae: AutoencoderKL) -> str:
+    """Names the weights and the settings, not where they were loaded from (`_name_or_path` and such)."""
     weights = [round(float(p.detach().float().sum()), 4) for p in vae.parameters()]
-    config = json.dumps(dict(vae.config), sort_keys=True, default=str)
+    settings = {k: v for k, v in dict(vae.config).items() if not k.startswith("_")}
+    config = json.dumps([settings, vae.use_tiling], sort_keys=True, default=str)  # tiling changes large images' latents
     return hashlib.sha256(json.dumps([config, weights]).encode()).hexdigest()[:16]
 
 
@@ -84,7 +76,7 @@ def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | N
     views = [images, images.flip(-1)] if flips else [images]
     path = None
     if cache_dir is not None:
-        digest = hashlib.sha256(images.contiguous().numpy().tobytes()).hexdigest()[:24]
+        digest = hashlib.sha256(images.contiguous().numpy()).hexdigest()[:24]
         path = Path(cache_dir) / "latents" / vae_fingerprint(vae) / f"{digest}-{len(views)}.safetensors"
         if path.exists():
             saved = load_file(path)

@@ -2,7 +2,7 @@
 
 A LoRA run trains and saves only the adapters: a checkpoint holds `unet_lora/` (as diffusers'
 `save_lora_adapter` writes it, which `UNet2DConditionModel.load_lora_adapter` reads back) and `lora.json`
-naming the base UNet, so checkpoints stay megabytes where the base model is gigabytes.
+naming the base UNet, so its UNet part is megabytes where the base model is gigabytes.
 """
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def is_lora_folder(path: str | Path) -> bool:
 
 def save_lora(unet, folder: Path, base: str, rank: int, alpha: float | None) -> None:
     unet.save_lora_adapter(folder / ADAPTER_DIR)
-    (folder / LORA_FILE).write_text(json.dumps({"base": base, "rank": rank, "alpha": alpha or rank}, indent=2))
+    info = {"base": base, "rank": rank, "alpha": alpha or rank, "sample_size": unet.config.sample_size}
+    (folder / LORA_FILE).write_text(json.dumps(info, indent=2))
 
 
 def load_lora_unet(folder: str | Path):
@@ -50,4 +51,6 @@ def load_lora_unet(folder: str | Path):
     except ValueError as exc:
         raise ValueError(f"checkpoint: {folder} holds LoRA adapters of {info['base']}, which cannot be loaded ({exc})") from None
     unet.load_lora_adapter(str(folder / ADAPTER_DIR), prefix=None, weight_name=WEIGHTS)
+    if "sample_size" in info:  # the size it was trained at, not the base's
+        unet.register_to_config(sample_size=info["sample_size"])
     return unet

@@ -1,11 +1,10 @@
 """diffusers UNet2DModel built from the studio's ModelConfig."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from diffusers import UNet2DConditionModel, UNet2DModel
 
 from ..config import ModelConfig, norm_groups
+from .loading import load_component
 
 
 def build_unet(model: ModelConfig, image_size: int, channels: int, num_classes: int = 0) -> UNet2DModel:
@@ -52,15 +51,4 @@ def build_text_unet(model, image_size: int, channels: int, cross_attention_dim: 
 
 def load_pretrained_unet(name: str) -> UNet2DConditionModel:
     """A UNet2DConditionModel from a folder (or a pipeline folder with unet/) or a hub id (or a hub pipeline's unet/)."""
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        candidates = [(folder / "unet" if (folder / "unet").is_dir() else folder, None)]
-    else:
-        candidates = [(name, "unet"), (name, None)]
-    problem = "not found"
-    for where, subfolder in candidates:
-        try:
-            return UNet2DConditionModel.from_pretrained(where, subfolder=subfolder)
-        except (OSError, ValueError) as exc:
-            problem = str(exc).splitlines()[0]
-    raise ValueError(f"model.pretrained: cannot load a UNet2DConditionModel from {name!r} ({problem})")
+    return load_component(UNet2DConditionModel, name, "unet", "model.pretrained")

@@ -5,6 +5,7 @@ Every stage is timed; bicubic upscaling of the same images to the same size is k
 """
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,7 +98,8 @@ def save_chain(result: ChainResult, folder: str | Path, display: int | None = No
     without smoothing) | bicubic | upscaled."""
     folder = Path(folder)
     for name, imgs in (("low", result.low), ("bicubic", result.bicubic), ("upscaled", result.upscaled)):
-        (folder / name).mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(folder / name, ignore_errors=True)  # a rerun with fewer images leaves none of the old ones
+        (folder / name).mkdir(parents=True)
         for i, img in enumerate(imgs):
             img.save(folder / name / f"{i:03d}.png")
     size = display or result.upscaled[0].width

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .gan import GANModel
-from .images import upscale_for_display
+from .images import as_rgb, upscale_for_display
 from .models import load_model, sample_model
 from .t2i import TextModel
 
@@ -42,8 +42,8 @@ def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: 
                         class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
                         prompt: str | None = None, negative_prompt: str = "", device: str | torch.device = "cpu",
                         on_column: Callable[[int, int], None] | None = None) -> list[Column]:
-    """The same seeds from each checkpoint in turn. A prompt goes to the text-to-image models (which need one) and
-    is left out for the others; a GAN ignores sampler and steps."""
+    """The same seeds from each checkpoint in turn. A prompt goes to the text-to-image models (which need one), a
+    class to the class-conditional ones; the others leave them out. A GAN ignores sampler and steps."""
     if not paths:
         raise ValueError("checkpoints: pick at least one")
     columns = []
@@ -51,7 +51,7 @@ def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: 
         model = load_model(path, device)
         is_text = isinstance(model, TextModel)
         start = time.perf_counter()
-        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation,
+        images = sample_model(model, sampler, steps, num, seed, class_label if model.num_classes else None, guidance, truncation,
                               prompt=prompt if is_text else None, negative_prompt=negative_prompt if is_text else "")
         kind = "GAN" if isinstance(model, GANModel) else "text-to-image" if is_text else "diffusion"
         run = model.meta.get("run")  # final/ and the last checkpoint share a step: the folder tells them apart
@@ -84,17 +84,13 @@ def compare_samplers(path: str | Path, settings: list[tuple[str, int]], num: int
     return columns
 
 
-def _rgb(images: np.ndarray) -> np.ndarray:
-    return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
-
-
 def comparison_grid(columns: list[Column], display: int | None = 128, headers: list[list[str]] | None = None,
                     pad: int = 4) -> np.ndarray:
     """One labelled column per entry, its images stacked. `display`: every image enlarged or reduced to that many
     pixels (a common size); None: each at its native size. `headers`: the lines above each column (default: its
     label, its resolution and its time)."""
     headers = headers or [[c.label, f"{c.image_size}px, {c.seconds:.1f}s"] for c in columns]
-    cells = [_rgb(upscale_for_display(c.images, display)) if display else _rgb(c.images) for c in columns]
+    cells = [upscale_for_display(c.images, display) if display else as_rgb(c.images) for c in columns]
     font = ImageFont.load_default(size=12)
     line_h = 15
     widths = [max(cell.shape[2], *(int(font.getlength(line)) + 2 for line in lines)) for cell, lines in zip(cells, headers)]

@@ -8,13 +8,13 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 
-def _rgb(images: np.ndarray) -> np.ndarray:
+def as_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
 def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
     """N x H x W x C uint8 -> one RGB image, ncols wide (default: square-ish)."""
-    images = _rgb(images)
+    images = as_rgb(images)
     n, h, w, _ = images.shape
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
@@ -28,8 +28,8 @@ def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.
 def upscale_for_display(images: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour resize to `size` pixels (small samples stay crisp on screen)."""
     if images.shape[1] == size:
-        return _rgb(images)
-    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST)) for img in _rgb(images)])
+        return as_rgb(images)
+    return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST)) for img in as_rgb(images)])
 
 
 def save_grid(images: np.ndarray, path: str | Path, ncols: int | None = None, min_cell: int = 64) -> Path:

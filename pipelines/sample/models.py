@@ -51,9 +51,9 @@ def interpolate_prompts_model(model: Model, prompt_a: str, prompt_b: str, frames
                               guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
     """Frames between two prompts (interpolated text states, the same starting noise): text-to-image models only."""
     if not isinstance(model, TextModel):
-        raise ValueError(f"prompt_b: interpolating between prompts needs a text-to-image model; {model.path} is not one")
+        raise ValueError(f"checkpoint: {model.path} is not a text-to-image model; only those interpolate between prompts")
     if not prompt_a.strip() or not prompt_b.strip():
-        raise ValueError("prompt_b: give both prompts" if prompt_a.strip() else "prompt: give both prompts")
+        raise ValueError("prompt_b: give both prompts" if prompt_a.strip() else "prompt_a: give both prompts")
     return interpolate_prompts(model, prompt_a, prompt_b, frames, seed, steps, guidance, negative_prompt)
 
 

@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
 from ..checkpoints import read_meta
-from ..models.latent import decode, downscale, load_vae
+from ..models.latent import decode, downscale_factor, load_vae
 from ..models.lora import is_lora_folder, load_lora_unet
 from ..models.text import TextEncoder
 from ..train.t2i import TEXT_FILE
@@ -39,7 +39,7 @@ class TextModel:
 
     @property
     def image_size(self) -> int:
-        return self.noise_shape[1] * (downscale(self.vae) if self.vae is not None else 1)
+        return self.noise_shape[1] * (downscale_factor(self.vae) if self.vae is not None else 1)
 
     @property
     def channels(self) -> int:
@@ -76,7 +76,7 @@ def load_text_model(path: str | Path, device: str | torch.device = "cpu") -> Tex
     else:
         unet = UNet2DConditionModel.from_pretrained(path / "unet", use_safetensors=True)
     scheduler = DDPMScheduler.from_pretrained(path / "scheduler")
-    vae = load_vae(str(path / "vae"), device) if (path / "vae").is_dir() else None
+    vae = load_vae(str(path / "vae"), device, use_safetensors=True) if (path / "vae").is_dir() else None
     return TextModel(unet.to(device).eval(), scheduler, TextEncoder(text["encoder"], text["max_length"], device), path,
                      read_meta(path), vae)
 
@@ -114,7 +114,8 @@ def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: 
     ts = torch.linspace(0, 1, frames)[:, None]
     states = (1 - ts[..., None]) * a["encoder_hidden_states"] + ts[..., None] * b["encoder_hidden_states"]
     # Each token's attention weight fades linearly between the prompts' masks: diffusers turns a mask m into the
-    # bias (1 - m) * -10000, so m = 1 + log(w) / 10000 scales the token's softmax weight by w.
+    # bias (1 - m) * -10000, so m = 1 + log(w) / 10000 scales the token's softmax weight by w. (In a float16
+    # UNet such m round to 1 or 0: the fade becomes a switch half-way; the end frames stay exact.)
     weight = (1 - ts) * a["encoder_attention_mask"].float() + ts * b["encoder_attention_mask"].float()
     mask = (1 + torch.log(weight.clamp(min=1e-30)) / 10_000).clamp(min=0)
     noise = slerp_frames(seed, seed, frames, model.noise_shape)

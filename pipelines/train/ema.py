@@ -15,7 +15,9 @@ class EMA:
     def __init__(self, model: torch.nn.Module, max_decay: float, power: float = 0.75):
         # Only trainable weights are averaged: frozen ones (a LoRA run's base model) never change.
         self.trainable = [p.requires_grad for p in model.parameters()]
-        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        # Frozen weights are shared with the model, not copied: a LoRA run's EMA holds only its adapters.
+        shared = {id(p): p for p, t in zip(model.parameters(), self.trainable) if not t}
+        self.model = copy.deepcopy(model, memo=shared).eval().requires_grad_(False)
         self.max_decay, self.power, self.step = max_decay, power, 0
         # Walking a module tree costs milliseconds a step for a diffusers UNet: do it once.
         self.params = [p for p, t in zip(self.model.parameters(), self.trainable) if t]

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.latent import cached_latents, decode, downscale, load_vae
+from ..models.latent import cached_latents, decode, downscale_factor, load_vae
 from ..models.lora import add_lora, lora_only, save_lora
-from ..models.text import TextEncoder, cached_embeddings
+from ..models.text import MINILM, TextEncoder, cached_embeddings
 from ..models.unet import build_text_unet, load_pretrained_unet
 from ..sample.diffusion import denoise, make_sampler, seed_noise, to_uint8
 from .ddpm import DDPMFamily
@@ -55,18 +55,31 @@ class T2IFamily(DDPMFamily):
         self.vae = None
         if config.latent.vae:
             self.setup_latents(splits.train.images)
+        else:
+            self.check_levels()
 
     def setup_latents(self, images: torch.Tensor) -> None:
-        c, device = self.config, self.accelerator.device
-        self.vae = load_vae(c.latent.vae, device, c.latent.slicing, c.latent.tiling)
-        factor = downscale(self.vae)
+        c = self.config
+        self.vae = load_vae(c.latent.vae, self.accelerator.device, c.latent.slicing, c.latent.tiling)
+        factor = downscale_factor(self.vae)
         if c.data.image_size % factor:
             raise ValueError(f"data.image_size {c.data.image_size}: latent.vae works on multiples of {factor} pixels")
+        self.check_levels()  # before the (long) encoding
         self.log.info("latent diffusion through %s: %d px images are %dx%dx%d latents; encoding %d training images "
                       "(cached)", c.latent.vae, c.data.image_size, *self.sample_shape, len(images))
-        mean, std = cached_latents(self.vae, images, self.workspace / "cache" if self.workspace else None,
-                                   flips=c.data.random_flip)
-        self.latent_mean, self.latent_std = mean.to(device), std.to(device)
+        # The main process encodes and caches; the others then read its files instead of encoding as well.
+        with self.accelerator.main_process_first():
+            # Kept on the CPU (they can be gigabytes); a batch's rows go to the device.
+            self.latent_mean, self.latent_std = cached_latents(self.vae, images, self.workspace / "cache" if self.workspace else None,
+                                                               flips=c.data.random_flip)
+
+    def check_levels(self) -> None:
+        m, (_, size, _) = self.config.model, self.sample_shape
+        levels = [size // 2 ** i for i in range(len(m.channel_mults))]
+        if not m.pretrained and (size % 2 ** (len(levels) - 1) or any(r not in levels for r in m.cross_attention_resolutions)):
+            raise ValueError(f"model.cross_attention_resolutions {m.cross_attention_resolutions}: the UNet's levels are "
+                             f"{', '.join(map(str, levels))} ({'latent elements' if self.vae else 'pixels'}), each a "
+                             "whole half of the one before")
 
     @property
     def sample_shape(self) -> tuple[int, int, int]:
@@ -74,26 +87,24 @@ class T2IFamily(DDPMFamily):
         d = self.config.data
         if self.vae is None:
             return d.channels, d.image_size, d.image_size
-        size = d.image_size // downscale(self.vae)
+        size = d.image_size // downscale_factor(self.vae)
         return self.vae.config.latent_channels, size, size
 
     def build_model(self) -> torch.nn.Module:
         m = self.config.model
         channels, size, _ = self.sample_shape
         if not m.pretrained:
-            levels = [size // 2 ** i for i in range(len(m.channel_mults))]
-            if size % 2 ** (len(levels) - 1) or any(r not in levels for r in m.cross_attention_resolutions):
-                raise ValueError(f"model.cross_attention_resolutions {m.cross_attention_resolutions}: the UNet's levels are "
-                                 f"{', '.join(map(str, levels))} ({'latent elements' if self.vae else 'pixels'}), each a "
-                                 "whole half of the one before")
             return build_text_unet(m, size, channels, self.encoder.dim)
         unet = load_pretrained_unet(m.pretrained)
         if unet.config.cross_attention_dim != self.encoder.dim:
             raise ValueError(f"model.pretrained: the UNet attends to {unet.config.cross_attention_dim}-dimensional text states, "
                              f"text.encoder {self.config.text.encoder} gives {self.encoder.dim}")
         if unet.config.in_channels != channels:
-            field = "latent.vae" if self.vae is not None else "data.channels"
-            raise ValueError(f"{field}: the pretrained UNet takes {unet.config.in_channels} channels, not {channels}")
+            if self.vae is not None:
+                raise ValueError(f"latent.vae: its latents have {channels} channels, the pretrained UNet takes {unet.config.in_channels}")
+            hint = " (a latent UNet? set latent.vae to its autoencoder)" if unet.config.in_channels == 4 else ""
+            raise ValueError(f"data.channels: the pretrained UNet takes {unet.config.in_channels} channels, not {channels}{hint}")
+        unet.register_to_config(sample_size=size)  # what it now trains on, and what its saved config says it makes
         if m.lora_rank:
             self.log.info("training LoRA adapters of rank %d on the UNet of %s", m.lora_rank, m.pretrained)
             return add_lora(unet, m.lora_rank, m.lora_alpha)
@@ -115,9 +126,9 @@ class T2IFamily(DDPMFamily):
         if self.vae is None:
             return {**super().prepare_batch(batch), "text": text}
         # A fresh draw from each image's cached latent distribution (of the image or, half the time, its mirror).
-        index = batch["index"].to(self.latent_mean.device)
-        view = (torch.rand(len(index), device=index.device) < 0.5).long() if self.latent_mean.shape[1] == 2 else 0
-        mean, std = self.latent_mean[index, view], self.latent_std[index, view]
+        index, device = batch["index"], self.accelerator.device
+        view = (torch.rand(len(index)) < 0.5).long() if self.latent_mean.shape[1] == 2 else 0
+        mean, std = self.latent_mean[index, view].to(device), self.latent_std[index, view].to(device)
         return {**batch, "images": mean + std * torch.randn_like(mean), "text": text}
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
@@ -158,7 +169,8 @@ class T2IFamily(DDPMFamily):
             super().save_model(folder)  # unet/ and scheduler/, as diffusers writes them
         if self.vae is not None:
             self.vae.save_pretrained(folder / "vae")
-        text = {"encoder": local_or_id(t.encoder), "max_length": t.max_length, "dim": self.encoder.dim}
+        encoder = t.encoder if t.encoder == MINILM else local_or_id(t.encoder)
+        text = {"encoder": encoder, "max_length": t.max_length, "dim": self.encoder.dim}
         (folder / TEXT_FILE).write_text(json.dumps(text, indent=2))
 
     def state_dict(self) -> dict:
@@ -188,9 +200,9 @@ class T2IFamily(DDPMFamily):
         e, shapes = self.config.evaluation, self.config.data.dataset == "shapes"
         if not e.every_epochs:
             return None
-        clip_model = resolve(e.clip_model)
+        clip_model, local_only = resolve(e.clip_model)
         if not (shapes or clip_model):
             self.log.info("no prompt-alignment evaluation: no CLIP model (evaluation.clip_model) for data other than shapes")
             return None
         prompts = sorted(set(self.splits.val.captions) - {""}) or list(self.config.sampling.prompts)
-        return AlignmentEvaluator(self.config, run, logger, prompts, clip_model)
+        return AlignmentEvaluator(self.config, run, logger, prompts, clip_model, local_only)

@@ -36,17 +36,19 @@ def combination_prompts(holdout: list[str]) -> tuple[list[str], list[str]]:
 class AlignmentEvaluator(PeriodicEvaluation):
     """Every N epochs and at the end (not after a person's stop): on shapes, the share of images whose colour,
     shape and background match their prompt; with a CLIP scorer, their CLIP score. Fires `evaluation` (higher is
-    better; the checker's share on shapes, else the CLIP score) for best/ and plateaus."""
+    better; the checker's share on shapes, else the CLIP score) for best/ and plateaus. `seen` holds the prompts
+    scored first: seen combinations on shapes, else the held-out captions."""
 
-    def __init__(self, config, run, logger: logging.Logger, prompts: list[str], clip_model: str | None = None):
+    def __init__(self, config, run, logger: logging.Logger, prompts: list[str], clip_model: str | None = None,
+                 clip_local_only: bool = False):
         super().__init__(config.evaluation, run, logger)
         self.guidance, self.negative = config.sampling.guidance, config.sampling.negative_prompt  # as the sample grids
-        self.shapes, self.clip_model, self.clip = config.data.dataset == "shapes", clip_model, None
+        self.shapes, self.clip_model, self.clip_local_only, self.clip = config.data.dataset == "shapes", clip_model, clip_local_only, None
         self.seen, self.unseen = combination_prompts(config.data.holdout) if self.shapes else (prompts, [])
 
     def on_start(self, trainer) -> None:
         if self.clip_model and trainer.is_main:  # only the main process scores; a bad name fails now, not later
-            self.clip = ClipScorer(self.clip_model, trainer.accelerator.device)
+            self.clip = ClipScorer(self.clip_model, trainer.accelerator.device, local_only=self.clip_local_only)
             self.log.info("CLIP score with %s", self.clip_model)
 
     def images(self, family, prompts: list[str], num: int) -> tuple[np.ndarray, list[str]]:

@@ -13,7 +13,8 @@ from pipelines.sample.chain import save_chain
 from pipelines.sample.diffusion import SAMPLERS
 
 from .. import views
-from .compare import label_value, out_folder
+from ..exports import new_folder
+from .compare import label_value
 
 
 def run_chain(generator: str, upscaler: str, prompt: str, negative: str, num: int, seed: int, passes: int, sampler: str,
@@ -53,7 +54,7 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
     """Returns the two send buttons and the state holding {"low": [...], "upscaled": [...]} for app.py to wire."""
     store = studio.manager.store
     with gr.Row():
-        generator = gr.Dropdown(views.checkpoint_choices(store, views.ANY_GENERATOR), label="Generator", scale=3,
+        generator = gr.Dropdown(views.checkpoint_choices(store, views.ALL_GENERATORS), label="Generator", scale=3,
                                 allow_custom_value=True, elem_id="chain-generator", info="Generates the low-resolution images.")
         upscaler = gr.Dropdown(views.checkpoint_choices(store, ("sr",)), label="Super-resolution model", scale=3,
                                allow_custom_value=True, elem_id="chain-upscaler", info="A trained run, or a model file path.")
@@ -90,13 +91,13 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
 
     def on_chain(gen, up, dropped, p, neg, n, sd, n_passes, smp, n_steps, g, cls, trunc, sharp, gam, progress=gr.Progress()):
         result = run_chain(gen, dropped or up, p, neg, n, sd, n_passes, smp, n_steps, g, cls, trunc, sharp, gam,
-                           out_folder(studio.workspace, "chain"), progress)
+                           new_folder(studio.workspace, "chain"), progress)
         return result["note"], result["comparison"], result["rows"], result["zip"], {k: result[k] for k in ("low", "upscaled")}
 
     go.click(on_chain, [generator, upscaler, model_file, prompt, negative, num, seed, passes, sampler, steps, guidance,
                         class_label, truncation, unsharp, gamma], [note, comparison, gallery, download, outputs],
              api_visibility="private")
-    refresh.click(lambda: (gr.update(choices=views.checkpoint_choices(store, views.ANY_GENERATOR)),
+    refresh.click(lambda: (gr.update(choices=views.checkpoint_choices(store, views.ALL_GENERATORS)),
                            gr.update(choices=views.checkpoint_choices(store, ("sr",)))), None, [generator, upscaler],
                   api_visibility="private")
     return send_low, send_up, outputs

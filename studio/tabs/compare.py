@@ -3,7 +3,6 @@ labelled column each, at a common display size and at native size; a before/afte
 table; the grid as a PNG), and one checkpoint's samplers and step counts side by side, each timed."""
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -14,17 +13,9 @@ from pipelines.api import compare, compare_samplers, comparison_grid
 from pipelines.sample.diffusion import SAMPLERS
 
 from .. import views
-from .upscale import prune
+from ..exports import new_folder
 
 COLUMNS = ["checkpoint", "kind", "step", "resolution", "score at that step", "seconds"]
-KEEP = 20  # compare-*/ folders kept in <workspace>/exports
-
-
-def out_folder(workspace: Path, prefix: str) -> Path:
-    exports = workspace / "exports"
-    exports.mkdir(parents=True, exist_ok=True)
-    prune(exports, f"{prefix}-*", keep=KEEP)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}-", dir=exports))
 
 
 def label_value(value: float | None) -> int | None:
@@ -104,7 +95,7 @@ def build(studio) -> None:
     store = studio.manager.store
 
     def choices():
-        return views.checkpoint_choices(store, views.ANY_GENERATOR)
+        return views.checkpoint_choices(store, views.ALL_GENERATORS)
 
     with gr.Row():
         checkpoints = gr.Dropdown(choices(), multiselect=True, max_choices=8, allow_custom_value=True, scale=5,
@@ -143,7 +134,7 @@ def build(studio) -> None:
         samplers_table = gr.Dataframe(headers=["sampler", "steps", "seconds"], interactive=False)
 
     def on_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, progress=gr.Progress()):
-        result = run_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, store, out_folder(studio.workspace, "compare"),
+        result = run_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, store, new_folder(studio.workspace, "compare"),
                              progress)
         two = result["slider"] is not None
         return (result["note"], result["grid"], result["native_grid"], gr.update(value=result["slider"], visible=two),
@@ -152,7 +143,7 @@ def build(studio) -> None:
     go.click(on_compare, [checkpoints, prompt, negative, sampler, steps, seed, num, class_label, guidance, truncation],
              [note, grid, native, slider, table, download], api_visibility="private")
     samplers_go.click(lambda c, smp, st, p, sd, n, cls, g, progress=gr.Progress(): run_sampler_comparison(
-        c, smp, st, p, sd, n, cls, g, out_folder(studio.workspace, "samplers"), progress),
+        c, smp, st, p, sd, n, cls, g, new_folder(studio.workspace, "samplers"), progress),
         [one, samplers, step_counts, prompt, seed, num, class_label, guidance], [samplers_grid, samplers_table],
         api_visibility="private")
     refresh.click(lambda: (gr.update(choices=choices()),) * 2, None, [checkpoints, one], api_visibility="private")

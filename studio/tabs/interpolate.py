@@ -13,7 +13,8 @@ from pipelines.api import TextModel, interpolate, interpolate_prompts, load
 from pipelines.sample.images import labelled_rows, save_gif, save_mp4
 
 from .. import views
-from .compare import label_value, out_folder
+from ..exports import new_folder
+from .compare import label_value
 
 SEEDS, PROMPTS = "Between two seeds", "Between two prompts"
 
@@ -51,7 +52,7 @@ def build(studio) -> None:
     store = studio.manager.store
 
     def choices():
-        return views.checkpoint_choices(store, views.ANY_GENERATOR)
+        return views.checkpoint_choices(store, views.ALL_GENERATORS)
 
     with gr.Row():
         checkpoint = gr.Dropdown(choices(), label="Checkpoint", allow_custom_value=True, scale=4, elem_id="interp-checkpoint",
@@ -82,7 +83,7 @@ def build(studio) -> None:
         download = gr.File(label="Download", elem_id="interpolation-download")
 
     def on_interpolate(*args):
-        result = run_interpolation(*args, out_folder(studio.workspace, "interpolate"))
+        result = run_interpolation(*args, new_folder(studio.workspace, "interpolate"))
         return (result["note"], result["strip"], result["gif"], gr.update(value=result["mp4"], visible=bool(result["mp4"])),
                 result["download"])
 

@@ -3,7 +3,6 @@ Real-ESRGAN .pth / .safetensors), upscale with tiling; a before/after slider, bi
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pipelines.sample.upscale import load_upscaler
 from pipelines.sample.upscale_images import UpscaleError, bicubic, open_checked, upscale_image
 
 from .. import views
+from ..exports import new_folder
 
 
 @dataclass
@@ -72,16 +72,6 @@ def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, t
     return results, failures, upscaler.label
 
 
-KEEP_RESULTS = 20  # upscale-*/ result folders kept in <workspace>/exports (they can be hundreds of MB each)
-
-
-def prune(folder: Path, pattern: str, keep: int) -> None:
-    """Delete all but the newest `keep` folders matching `pattern`."""
-    found = sorted((p for p in folder.glob(pattern) if p.is_dir()), key=lambda p: p.stat().st_mtime)
-    for old in found[:-keep] if keep else found:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def summary(results: list[Upscaled], failures: list[tuple[str, str]], label: str) -> str:
     lines = [f"**{len(results)} upscaled** with {label}" + (f", **{len(failures)} skipped**" if failures else "") + "."]
     for r in results:
@@ -128,10 +118,7 @@ def build(studio) -> gr.File:
     def on_upscale(paths, picked, dropped, scale, tile_size, pad, progress=gr.Progress()):
         model_path = dropped or picked
         require_inputs(paths, model_path)  # before any folder is made
-        exports = studio.workspace / "exports"
-        exports.mkdir(parents=True, exist_ok=True)
-        prune(exports, "upscale-*", keep=KEEP_RESULTS)
-        out_dir = Path(tempfile.mkdtemp(prefix="upscale-", dir=exports))
+        out_dir = new_folder(studio.workspace, "upscale")
         results, failures, label = run_upscale(paths or [], model_path, scale or 0, tile_size or 0, pad or 0, out_dir, progress)
         if not results:
             return summary(results, failures, label), [], gr.update(choices=[], value=None), None, None, []

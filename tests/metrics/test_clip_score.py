@@ -67,18 +67,19 @@ def test_clip_score_ranks_the_right_caption_above_wrong_ones(clip_folder):
     wrong = scorer.scores(images, [f"a {names[(i + 1) % len(names)]} square" for i in range(len(names))])
     assert ((right >= 0) & (right <= 100)).all()
     assert (right > wrong + 20).all(), (right, wrong)
-    gray = scorer.scores(images[:, :, :, :1], ["a red square"] * len(names))  # one-channel images are scored as RGB
-    assert gray.shape == (len(names),)
+    gray = images[:, :, :, :1]  # one-channel images are scored as the RGB images of the same gray
+    np.testing.assert_allclose(scorer.scores(gray, ["a red square"] * len(names)),
+                               scorer.scores(np.repeat(gray, 3, -1), ["a red square"] * len(names)), atol=1e-4)
 
 
-def test_missing_models_are_named_and_auto_never_downloads(tmp_path, monkeypatch):
+def test_missing_models_are_named_and_auto_without_a_cached_model_is_off(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="evaluation.clip_model"):
         ClipScorer(str(tmp_path / "nothing"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    assert resolve("auto") is None and resolve("") is None and resolve("me/clip") == "me/clip"
+    assert resolve("auto") == (None, True) and resolve("")[0] is None and resolve("me/clip") == ("me/clip", False)
 
 
 def test_text_to_image_training_charts_the_clip_score_on_captioned_folders(tmp_path, clip_folder):

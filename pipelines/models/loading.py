@@ -1,0 +1,27 @@
+"""Loading a diffusers component from a folder, a pipeline folder holding it, or a hub id (or a hub pipeline)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def looks_local(name: str) -> bool:
+    """A name written as a path (not a hub id such as `owner/repo`)."""
+    return name.startswith(("/", "~", ".")) or name.count("/") > 1 or "\\" in name
+
+
+def load_component(cls, name: str, subfolder: str, field: str, **kwargs):
+    """`cls.from_pretrained` on `name` (or its `subfolder`); a ValueError naming `field` when nothing loads."""
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        candidates = [(folder / subfolder if (folder / subfolder).is_dir() else folder, None)]
+    elif looks_local(name):
+        raise ValueError(f"{field}: no such folder: {name}")
+    else:
+        candidates = [(name, subfolder), (name, None)]
+    problem = "not found"
+    for where, sub in candidates:
+        try:
+            return cls.from_pretrained(where, subfolder=sub, **kwargs)
+        except (OSError, ValueError) as exc:
+            problem = str(exc).splitlines()[0]
+    raise ValueError(f"{field}: cannot load a {cls.__name__} from {name!r} ({problem})")
