@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
-from safetensors.torch import load_file, save_file
 
-from .loading import load_component
+from .loading import cached_tensors, load_component
 
 
 def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True, tiling: bool = False,
@@ -78,14 +76,10 @@ def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | N
     if cache_dir is not None:
         digest = hashlib.sha256(images.contiguous().numpy()).hexdigest()[:24]
         path = Path(cache_dir) / "latents" / vae_fingerprint(vae) / f"{digest}-{len(views)}.safetensors"
-        if path.exists():
-            saved = load_file(path)
-            return saved["mean"], saved["std"]
-    pairs = [encode(vae, view, progress=progress) for view in views]
-    mean, std = torch.stack([m for m, _ in pairs], 1), torch.stack([s for _, s in pairs], 1)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # several processes may fill it at once
-        save_file({"mean": mean.contiguous(), "std": std.contiguous()}, tmp)
-        tmp.replace(path)
-    return mean, std
+
+    def compute():
+        pairs = [encode(vae, view, progress=progress) for view in views]
+        return {"mean": torch.stack([m for m, _ in pairs], 1), "std": torch.stack([s for _, s in pairs], 1)}
+
+    saved = cached_tensors(path, compute)
+    return saved["mean"], saved["std"]

@@ -1,7 +1,13 @@
-"""Loading a diffusers component from a folder, a pipeline folder holding it, or a hub id (or a hub pipeline)."""
+"""Loading a diffusers component from a folder, a pipeline folder holding it, or a hub id (or a hub pipeline);
+and tensors computed once and cached on disk (caption embeddings, latents)."""
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
 
 
 def looks_local(name: str) -> bool:
@@ -25,3 +31,16 @@ def load_component(cls, name: str, subfolder: str, field: str, **kwargs):
         except (OSError, ValueError) as exc:
             problem = str(exc).splitlines()[0]
     raise ValueError(f"{field}: cannot load a {cls.__name__} from {name!r} ({problem})")
+
+
+def cached_tensors(path: Path | None, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """`compute()`, or what an earlier call saved at `path` (a safetensors file, written atomically; None: no cache)."""
+    if path is not None and path.exists():
+        return load_file(path)
+    tensors = compute()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # several processes may fill it at once
+        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
+        tmp.replace(path)
+    return tensors

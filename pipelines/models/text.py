@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+
+from .loading import cached_tensors
 
 MINILM = "minilm"
 
@@ -64,17 +64,10 @@ class TextEncoder:
 
 def cached_embeddings(encoder: TextEncoder, texts: list[str], cache_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
     """`encoder.encode(texts)`, read from `<cache_dir>/text-embeddings/<encoder fingerprint>/<texts digest>.safetensors`
-    when it was computed before (written atomically otherwise)."""
-    if cache_dir is None:
-        return encoder.encode(texts)
-    digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:24]
-    path = Path(cache_dir) / "text-embeddings" / encoder.fingerprint / f"{digest}.safetensors"
-    if path.exists():
-        saved = load_file(path)
-        return saved["states"], saved["mask"]
-    states, mask = encoder.encode(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # several processes may fill it at once
-    save_file({"states": states.contiguous(), "mask": mask.contiguous()}, tmp, metadata={"encoder": encoder.name})
-    tmp.replace(path)
-    return states, mask
+    when it was computed before."""
+    path = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:24]
+        path = Path(cache_dir) / "text-embeddings" / encoder.fingerprint / f"{digest}.safetensors"
+    saved = cached_tensors(path, lambda: dict(zip(("states", "mask"), encoder.encode(texts))))
+    return saved["states"], saved["mask"]
