@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .models import load_model, sample_model
 from .t2i import TextModel
@@ -94,8 +94,8 @@ def chain(generator: str | Path, upscaler: str | Path, num: int = 4, seed: int =
 
 
 def save_chain(result: ChainResult, folder: str | Path, display: int | None = None) -> Path:
-    """low/, bicubic/ and upscaled/ PNGs (same names), and comparison.png: one row per image, low-res (enlarged
-    without smoothing) | bicubic | upscaled."""
+    """low/, bicubic/ and upscaled/ PNGs (same names), and comparison.png: titled columns, one row per image,
+    low-res (enlarged without smoothing) | bicubic | upscaled."""
     folder = Path(folder)
     for name, imgs in (("low", result.low), ("bicubic", result.bicubic), ("upscaled", result.upscaled)):
         shutil.rmtree(folder / name, ignore_errors=True)  # a rerun with fewer images leaves none of the old ones
@@ -108,5 +108,10 @@ def save_chain(result: ChainResult, folder: str | Path, display: int | None = No
         cells = [trio[0].convert("RGB").resize((size, size), Image.Resampling.NEAREST),
                  *(im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS) for im in trio[1:])]
         rows.append(np.concatenate([np.pad(np.asarray(c), ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cells], 1))
-    Image.fromarray(np.concatenate(rows, 0)).save(folder / "comparison.png")
+    grid = np.concatenate(rows, 0)
+    header = Image.new("RGB", (grid.shape[1], 18), "white")
+    draw, font = ImageDraw.Draw(header), ImageFont.load_default(size=12)
+    for i, title in enumerate((f"generated {result.low[0].width}px", "bicubic", f"super-resolved {result.upscaled[0].width}px")):
+        draw.text((i * (size + 4) + 4, 2), title, fill="black", font=font)
+    Image.fromarray(np.concatenate([np.asarray(header), grid], 0)).save(folder / "comparison.png")
     return folder / "comparison.png"

@@ -42,6 +42,10 @@ def make_sampler(name: str, train_scheduler: DDPMScheduler):
         raise ValueError(f"sampler: unknown {name!r}; allowed: {', '.join(SAMPLERS)}")
     cls, extra = SAMPLERS[name]
     cfg = train_scheduler.config
+    if "clip_sample" in inspect.signature(cls.__init__).parameters:
+        # As in training (only for sample prediction): DDIM's and DDPM's default clipping of the predicted image
+        # to [-1, 1] washes out a guided v-prediction model's colours.
+        extra = {**extra, "clip_sample": cfg.clip_sample}
     return cls(num_train_timesteps=cfg.num_train_timesteps, trained_betas=train_scheduler.betas.numpy().tolist(),
                prediction_type=cfg.prediction_type, **extra)
 

@@ -65,7 +65,7 @@ def test_chain_generates_then_upscales_twice_with_post_processing(trained_run, s
     assert set(result.seconds) == {"generate", "upscale", "post-process"} and "twice" in result.upscaler
     assert np.asarray(result.upscaled[0]).std() > 5
     comparison = Image.open(save_chain(result, tmp_path / "out", display=64))
-    assert comparison.size == (3 * 68, 2 * 68)
+    assert comparison.size == (3 * 68, 18 + 2 * 68)  # a title row, then one row per image
     assert sorted(p.name for p in (tmp_path / "out" / "upscaled").iterdir()) == ["000.png", "001.png"]
 
 

@@ -33,6 +33,9 @@ def test_sampling_uses_the_checkpoint_s_own_schedule(tmp_path):
         s = make_sampler(name, train_sched)
         np.testing.assert_allclose(s.alphas_cumprod.numpy(), train_sched.alphas_cumprod.numpy(), rtol=1e-6)
         assert s.config.prediction_type == "epsilon"
+        # DDIM and DDPM clip their predicted image only where training does (sample prediction): their default
+        # clipping washed out a guided v-prediction model's colours.
+        assert s.config.get("clip_sample", False) == train_sched.config.clip_sample
 
 
 def test_interpolation_end_frames_equal_the_two_seeds_samples(trained_run):
