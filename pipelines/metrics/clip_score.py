@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..sample.images import as_rgb
+
 AUTO, DEFAULT = "auto", "openai/clip-vit-base-patch32"
 
 
@@ -29,8 +31,7 @@ class ClipScorer:
         """The CLIP score of each uint8 N x H x W x C image with its text."""
         out = []
         for start in range(0, len(images), batch_size):
-            pictures = [Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).convert("RGB")
-                        for img in images[start:start + batch_size]]
+            pictures = [Image.fromarray(img) for img in as_rgb(images[start:start + batch_size])]
             inputs = self.processor(text=list(texts[start:start + batch_size]), images=pictures, return_tensors="pt",
                                     padding=True, truncation=True).to(self.device)
             result = self.model(**inputs)  # image_embeds and text_embeds come normalised

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from .images import pil_images
 from .models import load_model, sample_model
 from .t2i import TextModel
 from .upscale import load_upscaler
@@ -45,10 +46,6 @@ def post_process(img: Image.Image, unsharp: float = 0.0, radius: float = 2.0, ga
     return img
 
 
-def to_pil(images: np.ndarray) -> list[Image.Image]:
-    return [Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img) for img in images]
-
-
 def chain(generator: str | Path, upscaler: str | Path, num: int = 4, seed: int = 0, passes: int = 1,
           prompt: str | None = None, negative_prompt: str = "", sampler: str = "dpm++", steps: int = 20,
           guidance: float | None = None, class_label: int | None = None, truncation: float | None = None,
@@ -71,7 +68,7 @@ def chain(generator: str | Path, upscaler: str | Path, num: int = 4, seed: int =
                           callback=(lambda info: progress("generate", info["step"], info["total"])) if progress else None)
     label = model.label
     del model  # the generator is done before the upscaler is loaded
-    low = to_pil(images)
+    low = pil_images(images)
     times["generate"] = time.perf_counter() - start
 
     start = time.perf_counter()

@@ -12,6 +12,11 @@ def as_rgb(images: np.ndarray) -> np.ndarray:
     return np.repeat(images, 3, axis=-1) if images.shape[-1] == 1 else images
 
 
+def pil_images(images: np.ndarray) -> list[Image.Image]:
+    """uint8 N x H x W x C arrays as Pillow images (one-channel ones as mode L)."""
+    return [Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img) for img in images]
+
+
 def make_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
     """N x H x W x C uint8 -> one RGB image, ncols wide (default: square-ish)."""
     images = as_rgb(images)
@@ -87,6 +92,6 @@ def save_output(images: np.ndarray, out: str | Path) -> Path:
         np.save(out, images)
         return out
     out.mkdir(parents=True, exist_ok=True)
-    for i, img in enumerate(images):
-        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(out / f"{i:04d}.png")
+    for i, img in enumerate(pil_images(images)):
+        img.save(out / f"{i:04d}.png")
     return out

@@ -10,6 +10,7 @@ from PIL import Image
 
 from pipelines.api import GANModel, load, sample
 from pipelines.sample.diffusion import SAMPLERS, Cancelled
+from pipelines.sample.images import pil_images
 
 from .. import views
 
@@ -54,7 +55,7 @@ def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: in
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     secs = time.perf_counter() - start
-    pictures = [Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img) for img in images]
+    pictures = pil_images(images)
     size = model.image_size
     how = f"GAN{f', truncation {truncation:g}' if truncation else ''}" if isinstance(model, GANModel) else f"{sampler}, {int(steps)} steps"
     return pictures, f"{len(images)} images of {size}x{size} in {secs:.1f}s ({how}, seeds {int(seed)}–{int(seed) + len(images) - 1})"

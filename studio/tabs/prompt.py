@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 
 import gradio as gr
-from PIL import Image
 
 from pipelines.api import load, sample
 from pipelines.sample.diffusion import SAMPLERS, Cancelled
+from pipelines.sample.images import pil_images
 
 from .. import views
 from .generate import CancelFlags
@@ -38,9 +38,9 @@ def run_prompt(checkpoint: str, prompt: str, negative: str, sampler: str, steps:
         raise gr.Error(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp, paths = int(time.time() * 1000), []
-    for i, img in enumerate(images):
+    for i, img in enumerate(pil_images(images)):
         path = out_dir / f"prompt-{stamp}-{i:02d}.png"
-        Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).save(path)
+        img.save(path)
         paths.append(str(path))
     size = model.image_size
     return paths, (f"{len(images)} images of {size}x{size} in {time.perf_counter() - start:.1f}s ({sampler}, {int(steps)} steps, "
