@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageFilter
 
+from .compare import Column, comparison_grid
 from .images import pil_images
 from .models import load_model, sample_model
 from .t2i import TextModel
@@ -91,24 +92,23 @@ def chain(generator: str | Path, upscaler: str | Path, num: int = 4, seed: int =
 
 
 def save_chain(result: ChainResult, folder: str | Path, display: int | None = None) -> Path:
-    """low/, bicubic/ and upscaled/ PNGs (same names), and comparison.png: titled columns, one row per image,
-    low-res (enlarged without smoothing) | bicubic | upscaled."""
+    """low/, bicubic/ and upscaled/ PNGs (same names), and comparison.png: titled columns as the Compare tab
+    draws them, one row per image, low-res (enlarged without smoothing) | bicubic | upscaled."""
     folder = Path(folder)
     for name, imgs in (("low", result.low), ("bicubic", result.bicubic), ("upscaled", result.upscaled)):
         shutil.rmtree(folder / name, ignore_errors=True)  # a rerun with fewer images leaves none of the old ones
         (folder / name).mkdir(parents=True)
         for i, img in enumerate(imgs):
             img.save(folder / name / f"{i:03d}.png")
-    size = display or result.upscaled[0].width
-    rows = []
-    for trio in zip(result.low, result.bicubic, result.upscaled):
-        cells = [trio[0].convert("RGB").resize((size, size), Image.Resampling.NEAREST),
-                 *(im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS) for im in trio[1:])]
-        rows.append(np.concatenate([np.pad(np.asarray(c), ((2, 2), (2, 2), (0, 0)), constant_values=255) for c in cells], 1))
-    grid = np.concatenate(rows, 0)
-    header = Image.new("RGB", (grid.shape[1], 18), "white")
-    draw, font = ImageDraw.Draw(header), ImageFont.load_default(size=12)
-    for i, title in enumerate((f"generated {result.low[0].width}px", "bicubic", f"super-resolved {result.upscaled[0].width}px")):
-        draw.text((i * (size + 4) + 4, 2), title, fill="black", font=font)
-    Image.fromarray(np.concatenate([np.asarray(header), grid], 0)).save(folder / "comparison.png")
+    titles = (f"generated {result.low[0].width}px", "bicubic", f"super-resolved {result.upscaled[0].width}px")
+    columns = [Column(title, as_array(imgs), 0.0, imgs[0].width) for title, imgs in
+               zip(titles, (result.low, result.bicubic, result.upscaled))]
+    grid = comparison_grid(columns, display or result.upscaled[0].width, headers=[[t] for t in titles])
+    Image.fromarray(grid).save(folder / "comparison.png")
     return folder / "comparison.png"
+
+
+def as_array(images: list[Image.Image]) -> np.ndarray:
+    """Pillow images of one size as uint8 N x H x W x C."""
+    arr = np.stack([np.asarray(img) for img in images])
+    return arr[..., None] if arr.ndim == 3 else arr
