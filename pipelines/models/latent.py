@@ -7,13 +7,12 @@ draw a fresh sample as diffusers' training scripts do, and in the UNet's units (
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL
 
-from .loading import cached_tensors, load_component
+from .loading import cached_tensors, load_component, weights_fingerprint
 
 
 def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True, tiling: bool = False,
@@ -35,10 +34,8 @@ def downscale_factor(vae: AutoencoderKL) -> int:
 
 def vae_fingerprint(vae: AutoencoderKL) -> str:
     """Names the weights and the settings, not where they were loaded from (`_name_or_path` and such)."""
-    weights = [round(float(p.detach().float().sum()), 4) for p in vae.parameters()]
     settings = {k: v for k, v in dict(vae.config).items() if not k.startswith("_")}
-    config = json.dumps([settings, vae.use_tiling], sort_keys=True, default=str)  # tiling changes large images' latents
-    return hashlib.sha256(json.dumps([config, weights]).encode()).hexdigest()[:16]
+    return weights_fingerprint(vae, settings, vae.use_tiling)  # tiling changes large images' latents
 
 
 def to_latent_units(vae: AutoencoderKL, z: torch.Tensor) -> torch.Tensor:
@@ -53,21 +50,21 @@ def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def encode(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 32, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std) of the latents of uint8 N x C x H x W images, in the UNet's units, on the CPU."""
+    from tqdm.auto import tqdm
+
     means, stds = [], []
-    for start in range(0, len(images), batch_size):
+    for start in tqdm(range(0, len(images), batch_size), desc="encoding latents", unit="batch", leave=False,
+                      disable=len(images) <= 8 * batch_size):
         x = images[start:start + batch_size].to(vae.device, vae.dtype) / 127.5 - 1.0
         dist = vae.encode(x).latent_dist
         means.append(to_latent_units(vae, dist.mean).float().cpu())
         stds.append((dist.std * vae.config.scaling_factor).float().cpu())
-        if progress:
-            progress(min(start + batch_size, len(images)), len(images))
     return torch.cat(means), torch.cat(stds)
 
 
-def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | None, flips: bool,
-                   progress=None) -> tuple[torch.Tensor, torch.Tensor]:
+def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | None, flips: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std), N x V x C x h x w with V = 2 when `flips` (the mirrored image's latents as well: a mirrored
     latent is not the latent of the mirrored image), read from `<cache_dir>/latents/<vae>/<images>.safetensors`
     when computed before."""
@@ -78,7 +75,7 @@ def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | N
         path = Path(cache_dir) / "latents" / vae_fingerprint(vae) / f"{digest}-{len(views)}.safetensors"
 
     def compute():
-        pairs = [encode(vae, view, progress=progress) for view in views]
+        pairs = [encode(vae, view) for view in views]
         return {"mean": torch.stack([m for m, _ in pairs], 1), "std": torch.stack([s for _, s in pairs], 1)}
 
     saved = cached_tensors(path, compute)

@@ -1,7 +1,9 @@
 """Loading a diffusers component from a folder, a pipeline folder holding it, or a hub id (or a hub pipeline);
-and tensors computed once and cached on disk (caption embeddings, latents)."""
+and tensors computed once and cached on disk (caption embeddings, latents), keyed by the model's weights."""
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +33,13 @@ def load_component(cls, name: str, subfolder: str, field: str, **kwargs):
         except (OSError, ValueError) as exc:
             problem = str(exc).splitlines()[0]
     raise ValueError(f"{field}: cannot load a {cls.__name__} from {name!r} ({problem})")
+
+
+def weights_fingerprint(module: torch.nn.Module, *facts) -> str:
+    """A short digest of a module's weights (a sum per tensor) and other JSON-able `facts`: the key of files
+    cached for a model, so that a folder whose model changed gets new ones."""
+    weights = [round(float(p.detach().float().sum()), 4) for p in module.parameters()]
+    return hashlib.sha256(json.dumps([weights, *facts], sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def cached_tensors(path: Path | None, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .loading import cached_tensors
+from .loading import cached_tensors, weights_fingerprint
 
 MINILM = "minilm"
 
@@ -43,11 +43,8 @@ class TextEncoder:
         self.model = model.eval().requires_grad_(False).to(device)
         self.name, self.max_length, self.device = name, max_length, torch.device(device)
         self.dim = self.model.config.hidden_size
-        # Names the weights and the tokenizer, not just the name: a folder whose model changed gets new cache files.
-        weights = [round(float(p.detach().float().sum()), 4) for p in self.model.parameters()]
         tokenizer = [len(self.tokenizer), type(self.tokenizer).__name__, self.tokenizer.model_max_length]
-        self.fingerprint = hashlib.sha256(json.dumps([name, max_length, self.model.config.to_json_string(), weights,
-                                                      tokenizer]).encode()).hexdigest()[:16]
+        self.fingerprint = weights_fingerprint(self.model, name, max_length, self.model.config.to_json_string(), tokenizer)
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
