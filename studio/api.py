@@ -81,9 +81,7 @@ def register(studio) -> None:
 
         result = run_compare(list(checkpoints), prompt, negative_prompt, sampler, steps, seed, num, class_label, guidance,
                              truncation, store, new_folder(studio.workspace, "compare"))
-        keys = ["checkpoint", "kind", "step", "resolution", "score", "seconds"]  # the table's columns
-        return {"grid": result["grid"], "native_grid": result["native_grid"],
-                "columns": [dict(zip(keys, row)) for row in result["rows"]]}
+        return {k: result[k] for k in ("grid", "native_grid", "columns")}
 
     def interpolate(checkpoint: str, between: str = "seeds", seed_a: int = 0, seed_b: int = 1, prompt_a: str = "",
                     prompt_b: str = "", frames: int = 8, steps: int = 50, guidance: float = 3.0, video: str = "gif",

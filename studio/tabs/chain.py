@@ -14,7 +14,7 @@ from pipelines.sample.diffusion import SAMPLERS
 
 from .. import views
 from ..exports import new_folder
-from .compare import label_value
+from .generate import label_value
 
 
 def run_chain(generator: str, upscaler: str, prompt: str, negative: str, num: int, seed: int, passes: int, sampler: str,

@@ -11,22 +11,22 @@ from PIL import Image
 
 from pipelines.api import compare, compare_samplers, comparison_grid
 from pipelines.sample.diffusion import SAMPLERS
+from pipelines.sample.images import upscale_for_display
 
 from .. import views
 from ..exports import new_folder
+from .generate import label_value
 
-COLUMNS = ["checkpoint", "kind", "step", "resolution", "score at that step", "seconds"]
-
-
-def label_value(value: float | None) -> int | None:
-    return None if value in (None, "") or value < 0 else int(value)
+COLUMNS = {"checkpoint": "checkpoint", "kind": "kind", "step": "step", "resolution": "resolution",
+           "score": "score at that step", "seconds": "seconds"}  # a column's key -> the table's header
 
 
 def run_compare(checkpoints: list[str], prompt: str, negative: str, sampler: str, steps: int, seed: int, num: int,
                 class_label: float | None, guidance: float, truncation: float, store, out_dir: Path,
                 progress=None) -> dict:
     """Sample every checkpoint (one loaded at a time) and write the grids; returns {"grid", "native_grid",
-    "slider", "rows", "note"} (paths, a before/after pair when two were picked, table rows, a sentence)."""
+    "slider", "columns", "note"} (paths, a before/after pair when two were picked, a dict per checkpoint keyed as
+    COLUMNS, a sentence)."""
     checkpoints = [c for c in checkpoints or [] if c]
     if not 2 <= len(checkpoints) <= 8:
         raise gr.Error(f"Pick 2 to 8 checkpoints to compare (picked {len(checkpoints)}).")
@@ -47,18 +47,14 @@ def run_compare(checkpoints: list[str], prompt: str, negative: str, sampler: str
     Image.fromarray(comparison_grid(columns, None, headers)).save(native)
     slider = None
     if len(columns) == 2:  # the first image of each, at the common size
-        pair = []
-        for i, c in enumerate(columns):
-            img = c.images[0]
-            pic = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img).convert("RGB")
-            pair.append(out_dir / f"slider-{i}.png")
-            pic.resize((display, display), Image.Resampling.NEAREST).save(pair[-1])
-        slider = tuple(str(p) for p in pair)
-    rows = [[c.label, c.meta.get("kind", ""), c.meta.get("step", ""), f"{c.image_size}px", score, round(c.seconds, 2)]
-            for c, score in zip(columns, scores)]
+        slider = tuple(str(out_dir / f"slider-{i}.png") for i in range(2))
+        for c, path in zip(columns, slider):
+            Image.fromarray(upscale_for_display(c.images[:1], display)[0]).save(path)
+    table = [dict(zip(COLUMNS, (c.label, c.meta.get("kind", ""), c.meta.get("step", ""), f"{c.image_size}px", score,
+                                round(c.seconds, 2)))) for c, score in zip(columns, scores)]
     note = (f"{len(columns)} checkpoints, {int(num)} images each (seeds {int(seed)}–{int(seed) + int(num) - 1}), "
             f"{sampler}, {int(steps)} steps, in {time.perf_counter() - start:.1f}s; each loaded, sampled and released in turn.")
-    return {"grid": str(grid), "native_grid": str(native), "slider": slider, "rows": rows, "note": note}
+    return {"grid": str(grid), "native_grid": str(native), "slider": slider, "columns": table, "note": note}
 
 
 def parse_steps(text: str) -> list[int]:
@@ -121,7 +117,7 @@ def build(studio) -> None:
         native = gr.Image(label="At native size", type="filepath", scale=2, elem_id="compare-native")
     slider = gr.ImageSlider(label="Before/after (the first image of each; two checkpoints)", type="filepath",
                             visible=False, elem_id="compare-slider")
-    table = gr.Dataframe(headers=COLUMNS, label="Checkpoints", interactive=False, elem_id="compare-table")
+    table = gr.Dataframe(headers=list(COLUMNS.values()), label="Checkpoints", interactive=False, elem_id="compare-table")
     download = gr.File(label="Download the grid (PNG)", elem_id="compare-download")
 
     with gr.Accordion("Samplers and step counts, one checkpoint", open=False):
@@ -138,7 +134,7 @@ def build(studio) -> None:
                              progress)
         two = result["slider"] is not None
         return (result["note"], result["grid"], result["native_grid"], gr.update(value=result["slider"], visible=two),
-                result["rows"], result["grid"])
+                [list(c.values()) for c in result["columns"]], result["grid"])
 
     go.click(on_compare, [checkpoints, prompt, negative, sampler, steps, seed, num, class_label, guidance, truncation],
              [note, grid, native, slider, table, download], api_visibility="private")

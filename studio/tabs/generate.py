@@ -30,6 +30,11 @@ class CancelFlags:
             self.flags[session].set()
 
 
+def label_value(value: float | None) -> int | None:
+    """The class field's value for the engine: -1 or empty means no class."""
+    return None if value in (None, "") or value < 0 else int(value)
+
+
 def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: int, class_label: float | None,
                    guidance: float, truncation: float = 0.0, on_step=None,
                    cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
@@ -48,9 +53,8 @@ def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: in
             on_step(info)
         return not (cancelled and cancelled.is_set())
 
-    label = None if class_label in (None, "") or class_label < 0 else int(class_label)
     try:
-        images = sample(model, sampler, int(steps), int(num), int(seed), label, float(guidance),
+        images = sample(model, sampler, int(steps), int(num), int(seed), label_value(class_label), float(guidance),
                         truncation=float(truncation) or None, callback=callback)
     except ValueError as exc:
         raise gr.Error(str(exc)) from None

@@ -14,7 +14,7 @@ from pipelines.sample.images import labelled_rows, save_gif, save_mp4
 
 from .. import views
 from ..exports import new_folder
-from .compare import label_value
+from .generate import label_value
 
 SEEDS, PROMPTS = "Between two seeds", "Between two prompts"
 
