@@ -53,10 +53,8 @@ class T2IFamily(DDPMFamily):
         self.log.info("text encoder %s: %d distinct captions, %d tokens of %d dimensions", config.text.encoder,
                       len(texts), config.text.max_length, self.encoder.dim)
         self.vae = None
-        if config.latent.vae:
+        if config.latent.vae:  # (in pixel space the config itself checks the UNet's levels)
             self.setup_latents(splits.train.images)
-        else:
-            self.check_levels()
 
     def setup_latents(self, images: torch.Tensor) -> None:
         c = self.config
@@ -64,7 +62,7 @@ class T2IFamily(DDPMFamily):
         factor = downscale_factor(self.vae)
         if c.data.image_size % factor:
             raise ValueError(f"data.image_size {c.data.image_size}: latent.vae works on multiples of {factor} pixels")
-        self.check_levels()  # before the (long) encoding
+        self.check_levels()  # the latent's levels, before the (long) encoding
         self.log.info("latent diffusion through %s: %d px images are %dx%dx%d latents; encoding %d training images "
                       "(cached)", c.latent.vae, c.data.image_size, *self.sample_shape, len(images))
         # The main process encodes and caches; the others then read its files instead of encoding as well.
