@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     stop_requested INTEGER NOT NULL DEFAULT 0,
     pid INTEGER,
-    warning TEXT
+    warning TEXT,
+    phase TEXT
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -74,7 +75,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor", "num_samples", "num_real", "fd", "kid",
                      "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
-              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning")
+              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase")
 
 
 class RunStore:
@@ -89,8 +90,9 @@ class RunStore:
             conn.executescript(SCHEMA)
             # Stores made before a column existed get it (SQLite adds columns in place).
             have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
-            if "warning" not in have:
-                conn.execute("ALTER TABLE runs ADD COLUMN warning TEXT")
+            for column in ("warning", "phase"):  # phase: what a run does outside its steps ("preparing data: ...")
+                if column not in have:
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
