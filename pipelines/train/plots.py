@@ -1,13 +1,19 @@
-"""plots/loss.png: the run's loss (raw and smoothed) and learning rate, drawn with matplotlib."""
+"""plots/loss.png: the run's loss (raw and smoothed) and learning rate, drawn with matplotlib.
+
+A Figure with its own Agg canvas, never pyplot's global figure state; and one lock, because parts of matplotlib
+shared by every figure are not thread-safe either (the mathtext parser of log-scale ticks raised ParseException
+when two threads drew at once).
+"""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+DRAW_LOCK = threading.Lock()
 
 
 def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
@@ -27,7 +33,15 @@ def plot_run_metrics(rows: list[dict], path: str | Path, loss_name: str = "loss"
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, (ax_loss, ax_lr) = plt.subplots(1, 2, figsize=(10, 3.5))
+    with DRAW_LOCK:
+        draw(series, path, loss_name)
+    return path
+
+
+def draw(series: dict[str, list[tuple[int, float]]], path: Path, loss_name: str) -> None:
+    fig = Figure(figsize=(10, 3.5))
+    FigureCanvasAgg(fig)
+    ax_loss, ax_lr = fig.subplots(1, 2)
     steps, values = map(np.array, zip(*series[loss_name]))
     ax_loss.plot(steps, values, alpha=0.3, label=loss_name)
     ax_loss.plot(steps, smooth(values), label=f"{loss_name} (smoothed)")
@@ -41,5 +55,3 @@ def plot_run_metrics(rows: list[dict], path: str | Path, loss_name: str = "loss"
         ax_lr.set_xlabel("step")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
