@@ -115,6 +115,7 @@ class TrainingConfig(Section):
     lr_schedule: Literal["cosine", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up.")
     warmup_steps: int = Field(200, ge=0, description="Optimizer steps of linear learning-rate warm-up.")
     grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this value (empty: no clipping).")
+    max_skipped_steps: int = Field(10, ge=1, le=100_000, description="Steps whose loss or gradient norm is not finite are skipped; this many in a row fail the run.")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="Largest EMA decay (reached after warm-up); 0 turns EMA off.")
     ema_warmup_power: float = Field(0.75, gt=0, le=1, description="EMA warm-up: decay = 1 - (1 + step) ** -power, capped at ema_decay.")
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16 (or fp16) on CUDA, bf16 on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32.")

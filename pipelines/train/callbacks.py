@@ -11,7 +11,10 @@ import time
 from pathlib import Path
 
 from .. import checkpoints as ckpt
+from .family import NonFiniteLoss
 from .loop import USER_STOP
+
+TOTALS = ("skipped_steps",)  # running totals: the store gets the latest, not a mean over the window
 
 
 def ranking(metrics: dict) -> float:
@@ -44,6 +47,7 @@ class StoreLogger(Callback):
     def __init__(self, store, run_name: str, logger: logging.Logger, every: int):
         self.store, self.run_name, self.log, self.every = store, run_name, logger, every
         self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
         self.count, self.seconds, self.last_beat = 0, 0.0, 0.0
 
     def on_start(self, trainer) -> None:
@@ -53,7 +57,9 @@ class StoreLogger(Callback):
 
     def on_step_end(self, trainer, logs: dict) -> None:
         for k, v in logs.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
+            if math.isfinite(v):  # a skipped step's NaN would blank the window's mean (SQLite stores NaN as NULL)
+                self.sums[k] = self.sums.get(k, 0.0) + v
+                self.counts[k] = self.counts.get(k, 0) + 1
         self.count += 1
         s = trainer.state
         self.seconds += s.step_seconds
@@ -65,14 +71,15 @@ class StoreLogger(Callback):
                 self.store.heartbeat(self.run_name, s.global_step, s.epoch)
         if self.count < self.every and s.step_in_epoch < s.steps_per_epoch:
             return
-        values = {k: v / self.count for k, v in self.sums.items()}
+        values = {k: v / self.counts[k] for k, v in self.sums.items()}
+        values.update({k: logs[k] for k in TOTALS if k in logs})
         values["images_per_s"] = self.count * s.images_per_step / max(self.seconds, 1e-9)
         epoch = s.epoch + s.step_in_epoch / s.steps_per_epoch
         if trainer.is_main:
             self.store.log_metrics(self.run_name, s.global_step, epoch, values)
             self.log.info("step %d epoch %.2f %s", s.global_step, epoch,
                           " ".join(f"{k}={v:.4g}" for k, v in values.items()))
-        self.sums, self.count, self.seconds = {}, 0, 0.0
+        self.sums, self.counts, self.count, self.seconds = {}, {}, 0, 0.0
 
 
 class TimeBudget(Callback):
@@ -99,7 +106,8 @@ class Checkpointer(Callback):
     best/ follows the evaluations (FID, or PSNR for super-resolution) when `best_by_metric`, else the epoch loss at checkpoint epochs
     (for families whose loss ranks models: a GAN without evaluations has no best/).
     A run stopped by a person gets a resumable checkpoint; any other end (all epochs, time budget, early
-    stopping) also final/. Nothing is written after an exception, so a NaN never overwrites a good checkpoint.
+    stopping) also final/. Nothing is written after an exception, and nothing whose state holds NaN or inf
+    (that fails the run instead), so a NaN never overwrites a good checkpoint.
     """
 
     def __init__(self, run_dir: Path, every_epochs: int, keep_last: int, logger: logging.Logger, best_by_metric: bool = False):
@@ -136,6 +144,10 @@ class Checkpointer(Callback):
             ckpt.prune_checkpoints(self.run_dir, self.keep_last)
 
     def _save(self, trainer, folder: Path, with_state: bool = True) -> None:
+        bad, total = ckpt.nonfinite_tensors(trainer.family.state_dict())  # every process: the same weights, the same answer
+        if bad:
+            raise NonFiniteLoss(f"{len(bad)} of {total} tensors of the training state hold NaN or inf (e.g. {bad[0]}); "
+                                f"{folder.name}/ was not written")
         trainer.accelerator.wait_for_everyone()
         rng_states = trainer.gather_rng_states() if with_state else None  # every rank takes part
         if trainer.is_main:

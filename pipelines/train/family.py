@@ -20,7 +20,7 @@ from .ema import EMA
 
 
 class NonFiniteLoss(RuntimeError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced NaN or infinite values it could not step over (a loss, gradients, the weights)."""
 
 
 class Family:
@@ -33,12 +33,30 @@ class Family:
         self.config, self.splits, self.accelerator, self.precision = config, splits, accelerator, precision
         self.log = log or logging.getLogger(__name__)  # the run's log.txt
         self.workspace = workspace  # where shared files (weights/, cache/) are looked for
+        self.skipped_steps = self.skipped_in_a_row = 0  # steps not applied for non-finite values
 
     def setup(self, total_steps: int) -> None:
         raise NotImplementedError
 
     def optimization_step(self, micro_batches: list[dict]) -> dict[str, float]:
         raise NotImplementedError
+
+    def count_skips(self, logs: dict, **checked: float) -> dict:
+        """Count the step as skipped when any `checked` value (a loss, a gradient norm) is not finite: the
+        precision step did not apply it. Fails the run after training.max_skipped_steps such steps in a row."""
+        bad = ", ".join(f"{k} {v}" for k, v in checked.items() if not math.isfinite(v))
+        if not bad:
+            self.skipped_in_a_row = 0
+        else:
+            self.skipped_steps += 1
+            self.skipped_in_a_row += 1
+            limit = self.config.training.max_skipped_steps
+            if self.skipped_in_a_row >= limit:
+                raise NonFiniteLoss(f"{limit} steps in a row were skipped for non-finite values (the last: {bad}; "
+                                    "training.max_skipped_steps)")
+            self.log.warning("step skipped, not applied: %s (%d in a row, %d in this run)", bad, self.skipped_in_a_row,
+                             self.skipped_steps)
+        return {**logs, "skipped_steps": self.skipped_steps} if self.skipped_steps else logs
 
     def try_batch(self, batch: dict) -> None:
         """One forward and backward pass that changes no weights: probes whether a batch size fits."""
@@ -162,13 +180,13 @@ class SingleModelFamily(Family):
                 precision.backward(loss / len(micro_batches), acc)
             total += loss.detach().float().item()
         loss_value = total / len(micro_batches)
-        if not math.isfinite(loss_value):
-            raise NonFiniteLoss(f"the loss became {loss_value}")
-        grad_norm = precision.step(self.optimizer, self.params, self.config.training.grad_clip)
+        # Not applied when the loss or the gradient norm is not finite: a NaN never reaches the weights.
+        grad_norm = precision.step(self.optimizer, self.params, self.config.training.grad_clip, math.isfinite(loss_value))
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(self.raw_model)
-        return {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0], "grad_norm": grad_norm}
+        logs = {**logs, "loss": loss_value, "lr": self.lr_scheduler.get_last_lr()[0], "grad_norm": grad_norm}
+        return self.count_skips(logs, loss=loss_value, grad_norm=grad_norm)
 
     def scale_learning_rate(self, factor: float) -> None:
         # LambdaLR sets lr = base_lr * schedule(step); base_lrs are part of its state_dict.
@@ -184,7 +202,8 @@ class SingleModelFamily(Family):
 
     def state_dict(self) -> dict:
         return {"model": self.raw_model.state_dict(), "ema": self.ema.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "lr_scheduler": self.lr_scheduler.state_dict(), "grad_scaler": self.precision.state_dict()}
+                "lr_scheduler": self.lr_scheduler.state_dict(), "grad_scaler": self.precision.state_dict(),
+                "skipped_steps": self.skipped_steps}
 
     def load_state_dict(self, state: dict) -> None:
         self.raw_model.load_state_dict(state["model"])
@@ -192,4 +211,5 @@ class SingleModelFamily(Family):
         self.optimizer.load_state_dict(state["optimizer"])
         self.lr_scheduler.load_state_dict(state["lr_scheduler"])
         self.precision.load_state_dict(state["grad_scaler"])
+        self.skipped_steps = state.get("skipped_steps", 0)
 

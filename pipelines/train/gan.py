@@ -6,6 +6,7 @@ micro-batches (gradient accumulation). Samples, evaluations and exports use the 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from ..models.gan import Discriminator, GANArch, Generator
 from ..sample.diffusion import seed_classes, to_uint8
 from .diffaug import diff_augment
 from .ema import EMA
-from .family import Family, NonFiniteLoss, warmup_then
+from .family import Family, warmup_then
 
 GENERATOR_FILE, ARCH_FILE = "generator.safetensors", "gan_config.json"
 
@@ -117,28 +118,28 @@ class GANFamily(Family):
             d_loss += loss.item() / k
             d_real += torch.sigmoid(real_out.float()).mean().item() / k
             d_fake += torch.sigmoid(fake_out.float()).mean().item() / k
-        if not np.isfinite(d_loss):  # before the step: a NaN must not reach the weights
-            raise NonFiniteLoss(f"the discriminator loss became {d_loss}")
-        precision.step(self.d_opt, self.d_params, clip)
+        # Each update is applied only when its loss and gradient norm are finite: a NaN never reaches the weights.
+        d_norm = precision.step(self.d_opt, self.d_params, clip, math.isfinite(d_loss))
         self.d_opt.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(False)  # G steps need D's gradients with respect to images only
-        g_loss = 0.0
+        g_loss = g_norm = 0.0  # g_norm: the sum over the G updates, not finite when any of them was not
         for _ in range(g.g_steps):
+            step_loss = 0.0
             for batch in micro_batches:
                 with precision.autocast():
                     loss = g_loss_fn(g.loss, self._g_output(batch).float())
                 precision.backward(loss / k, acc)
-                g_loss += loss.item() / k / g.g_steps
-            if not np.isfinite(g_loss):
-                raise NonFiniteLoss(f"the generator loss became {g_loss}")
-            precision.step(self.g_opt, self.g_params, clip)
+                step_loss += loss.item() / k
+            g_norm += precision.step(self.g_opt, self.g_params, clip, math.isfinite(step_loss))
+            g_loss += step_loss / g.g_steps
             self.g_opt.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(True)
         self.g_sched.step()
         self.d_sched.step()
         self.ema.update(self.accelerator.unwrap_model(self.generator))
-        return {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
+        logs = {"d_loss": d_loss, "g_loss": g_loss, "d_real": d_real, "d_fake": d_fake,
                 "lr": self.g_sched.get_last_lr()[0], "d_lr": self.d_sched.get_last_lr()[0]}
+        return self.count_skips(logs, d_loss=d_loss, d_grad_norm=d_norm, g_loss=g_loss, g_grad_norm=g_norm)
 
     def try_batch(self, batch: dict) -> None:
         with self.precision.autocast():
@@ -163,7 +164,7 @@ class GANFamily(Family):
         return {"generator": unwrap(self.generator).state_dict(), "discriminator": unwrap(self.discriminator).state_dict(),
                 "ema": self.ema.state_dict(), "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
                 "g_sched": self.g_sched.state_dict(), "d_sched": self.d_sched.state_dict(),
-                "grad_scaler": self.precision.state_dict()}
+                "grad_scaler": self.precision.state_dict(), "skipped_steps": self.skipped_steps}
 
     def load_state_dict(self, state: dict) -> None:
         unwrap = self.accelerator.unwrap_model
@@ -173,6 +174,7 @@ class GANFamily(Family):
         for name in ("g_opt", "d_opt", "g_sched", "d_sched"):
             getattr(self, name).load_state_dict(state[name])
         self.precision.load_state_dict(state["grad_scaler"])
+        self.skipped_steps = state.get("skipped_steps", 0)
 
     def load_generator_weights(self, folder: Path) -> None:
         """Roll the generator (and its EMA) back to an exported model, e.g. best/ after a collapse; its Adam

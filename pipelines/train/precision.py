@@ -6,6 +6,7 @@ still places the model and wraps it for several GPUs.
 """
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 
 import torch
@@ -44,17 +45,22 @@ class Precision:
     def backward(self, loss: torch.Tensor, accelerator) -> None:
         accelerator.backward(self.scaler.scale(loss) if self.scaler else loss)
 
-    def step(self, optimizer, parameters, max_norm: float | None) -> float:
-        """Unscale, clip, step; returns the gradient norm before clipping."""
+    def step(self, optimizer, parameters, max_norm: float | None, finite_loss: bool = True) -> float:
+        """Unscale, clip, step; returns the gradient norm before clipping. A step whose norm is not finite (or
+        whose loss was not, `finite_loss`) is not applied: the norm returned says so (NaN for a bad loss)."""
         if self.scaler:
             self.scaler.unscale_(optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(parameters, max_norm or float("inf"))
-        if self.scaler:
+        # The norm can be inf while every gradient is finite (their squares overflow): check it, not the gradients.
+        norm = float(torch.nn.utils.clip_grad_norm_(parameters, max_norm or float("inf"))) if finite_loss else math.nan
+        applied = math.isfinite(norm)
+        if self.scaler and applied:
             self.scaler.step(optimizer)
             self.scaler.update()
-        else:
+        elif self.scaler:  # skipped: lower the loss scale as the scaler does for an overflow it finds itself
+            self.scaler.update(self.scaler.get_scale() * self.scaler.get_backoff_factor())
+        elif applied:
             optimizer.step()
-        return float(norm)
+        return norm
 
     def state_dict(self) -> dict:
         return self.scaler.state_dict() if self.scaler else {}

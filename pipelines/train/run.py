@@ -109,7 +109,7 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
     except BaseException as exc:
         if main:
             if isinstance(exc, NonFiniteLoss):
-                reason = f"{exc}; training stopped and the last good checkpoint is kept"
+                reason = f"{exc}; training stopped; {ckpt.last_good_checkpoint(folder)}"
             else:
                 reason = f"{type(exc).__name__}: {exc}"
             log.error("run failed: %s\n%s", reason, traceback.format_exc())

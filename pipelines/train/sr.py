@@ -6,6 +6,7 @@ state has the same shape in either stage. Samples are validation strips: LR | bi
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from PIL import Image
 
 from ..models.sr import SRArch, UNetDiscriminatorSN, initialise, load_matching
 from ..models.vgg import PerceptualLoss, find_vgg_weights
-from .family import NonFiniteLoss, SingleModelFamily, warmup_then
+from .family import SingleModelFamily, warmup_then
 
 
 class SRFamily(SingleModelFamily):
@@ -112,9 +113,8 @@ class SRFamily(SingleModelFamily):
             fakes.append(fake.detach())
             for name, value in (("loss", loss), ("l1", l1), ("perceptual", percep), ("g_gan", g_gan)):
                 logs[name] += value.item() / k
-        if not np.isfinite(logs["loss"]):  # before the step: a NaN must not reach the weights
-            raise NonFiniteLoss(f"the loss became {logs['loss']}")
-        grad_norm = precision.step(self.optimizer, self.params, self.config.training.grad_clip)
+        # Each update is applied only when its loss and gradient norm are finite: a NaN never reaches the weights.
+        grad_norm = precision.step(self.optimizer, self.params, self.config.training.grad_clip, math.isfinite(logs["loss"]))
         self.optimizer.zero_grad(set_to_none=True)
         self.discriminator.requires_grad_(True)
         for batch, fake in zip(micro_batches, fakes):
@@ -126,14 +126,13 @@ class SRFamily(SingleModelFamily):
             logs["d_loss"] += d_loss.item() / k
             logs["d_real"] += torch.sigmoid(real_out).mean().item() / k
             logs["d_fake"] += torch.sigmoid(fake_out).mean().item() / k
-        if not np.isfinite(logs["d_loss"]):
-            raise NonFiniteLoss(f"the discriminator loss became {logs['d_loss']}")
-        precision.step(self.d_opt, self.d_params, self.config.training.grad_clip)
+        d_norm = precision.step(self.d_opt, self.d_params, self.config.training.grad_clip, math.isfinite(logs["d_loss"]))
         self.d_opt.zero_grad(set_to_none=True)
         self.lr_scheduler.step()
         self.d_sched.step()
         self.ema.update(self.raw_model)
-        return {**logs, "lr": self.lr_scheduler.get_last_lr()[0], "d_lr": self.d_sched.get_last_lr()[0], "grad_norm": grad_norm}
+        logs = {**logs, "lr": self.lr_scheduler.get_last_lr()[0], "d_lr": self.d_sched.get_last_lr()[0], "grad_norm": grad_norm}
+        return self.count_skips(logs, loss=logs["loss"], grad_norm=grad_norm, d_loss=logs["d_loss"], d_grad_norm=d_norm)
 
     def scale_learning_rate(self, factor: float) -> None:
         super().scale_learning_rate(factor)

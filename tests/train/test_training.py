@@ -87,7 +87,7 @@ def test_stop_then_resume_equals_training_straight_through(tmp_path, stop):
             torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6, msg=f"{part}.{k} differs")
 
 
-def test_nan_loss_fails_the_run_with_the_reason_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+def test_nan_loss_steps_are_skipped_then_fail_the_run_naming_the_last_good_checkpoint(tmp_path, monkeypatch):
     real = DDPMFamily.compute_loss
     calls = {"n": 0}
 
@@ -97,14 +97,16 @@ def test_nan_loss_fails_the_run_with_the_reason_and_keeps_the_last_good_checkpoi
         return (loss * float("nan"), logs) if calls["n"] > 8 else (loss, logs)
 
     monkeypatch.setattr(DDPMFamily, "compute_loss", poisoned)
-    with pytest.raises(Exception, match="loss became nan"):
-        train(tiny_config(training={"epochs": 4}), tmp_path, progress=False)
+    with pytest.raises(Exception, match="3 steps in a row were skipped"):
+        train(tiny_config(training={"epochs": 4, "max_skipped_steps": 3}), tmp_path, progress=False)
     row = RunStore(tmp_path).list_runs()[0]
-    assert row["status"] == "failed" and "nan" in row["error"] and "last good checkpoint" in row["error"]
+    assert row["status"] == "failed" and "loss nan" in row["error"] and "last good checkpoint is checkpoint-10/" in row["error"]
     folder = tmp_path / row["name"]
-    assert [p.name for p in ckpt.list_checkpoints(folder)] == ["checkpoint-5"]  # epoch 1 only; nothing after the NaN
-    state = ckpt.load_training_state(folder / "checkpoint-5")
-    assert all(torch.isfinite(v).all() for v in state["family"]["model"].values())
+    # Steps 9-11 were skipped: checkpoint-10 (an epoch end among them) holds the finite weights of step 8.
+    assert [p.name for p in ckpt.list_checkpoints(folder)] == ["checkpoint-5", "checkpoint-10"]
+    for p in ckpt.list_checkpoints(folder):
+        state = ckpt.load_training_state(p)
+        assert all(torch.isfinite(v).all() for v in state["family"]["model"].values())
 
 
 def test_an_interrupted_save_leaves_no_complete_looking_checkpoint(tmp_path, monkeypatch):
