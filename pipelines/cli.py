@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--workspace", default="checkpoints", help="folder of runs and the run store (default checkpoints)")
     t.add_argument("--name", help="run name (default <dataset>_<size>x<size>, with a suffix when taken)")
     t.add_argument("--resume", metavar="PATH", help="a run folder (its newest checkpoint) or a checkpoint-<step> folder")
+    t.add_argument("--run-name", help="train a run already created in the workspace but not started (the studio's queue)")
     t.add_argument("--no-amp", action="store_true", help="train in full precision (same as --set training.mixed_precision=no)")
     t.add_argument("--no-compile", action="store_true", help="do not torch.compile (same as --set training.compile=off)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -111,7 +112,7 @@ def cmd_train(args) -> int:
         overrides.append("training.compile=off")
     config = None
     try:
-        if args.resume is None:
+        if args.resume is None and args.run_name is None:
             config = load_config(args.config or DEFAULT_CONFIG, overrides)
             check_dataset(config.data.dataset)
             check_extractor(config)
@@ -132,7 +133,8 @@ def cmd_train(args) -> int:
         signal.signal(signal.SIGINT, on_interrupt)
     try:
         row = train(config, args.workspace, name=args.name, resume=args.resume,
-                    overrides=overrides if args.resume else None, stop_event=stop, progress=not args.quiet)
+                    overrides=overrides if args.resume else None, stop_event=stop, progress=not args.quiet,
+                    run_name=args.run_name)
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

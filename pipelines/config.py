@@ -128,6 +128,7 @@ class TrainingConfig(Section):
     sample_sampler: SAMPLER_NAMES = Field("dpm++", description="Sampler for the sample grids.")
     sample_steps: int = Field(20, ge=1, le=1000, description="Sampler steps for the sample grids.")
     log_every_steps: int = Field(10, ge=1, description="Write metrics to the run store every N optimizer steps.")
+    num_processes: int = Field(1, ge=1, le=64, description="Processes (one per GPU) the studio trains this run with, through accelerate launch (from a terminal: accelerate launch --num_processes N).")
 
 
 class EvaluationConfig(Section):

@@ -1,7 +1,8 @@
 """The run store: one SQLite file (WAL mode) in the workspace holding runs, their metrics and artifacts.
 
-Training processes write it and the UI only reads it, so runs started anywhere (app thread, terminal,
-`accelerate launch`) show up alike. Each thread gets its own connection.
+Training processes write it and the UI only reads it, so runs started anywhere (the app's child processes, a
+terminal, `accelerate launch`) show up alike. Each thread gets its own connection. Reading a 'running' run checks
+that its process still lives (one /proc read), so a run killed with -9 shows as interrupted to any reader.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ CREATE TABLE IF NOT EXISTS runs (
     stop_requested INTEGER NOT NULL DEFAULT 0,
     pid INTEGER,
     warning TEXT,
-    phase TEXT
+    phase TEXT,
+    pid_start INTEGER
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -47,6 +49,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     time REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, name, step);
+CREATE INDEX IF NOT EXISTS metrics_by_step ON metrics(run_id, step);
 CREATE TABLE IF NOT EXISTS evaluations (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     step INTEGER NOT NULL,
@@ -75,7 +78,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
 EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor", "num_samples", "num_real", "fd", "kid",
                      "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
-              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase")
+              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase", "pid_start")
 
 
 class RunStore:
@@ -90,9 +93,10 @@ class RunStore:
             conn.executescript(SCHEMA)
             # Stores made before a column existed get it (SQLite adds columns in place).
             have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
-            for column in ("warning", "phase"):  # phase: what a run does outside its steps ("preparing data: ...")
+            # phase: what a run does outside its steps ("preparing data: ..."); pid_start: see process_start()
+            for column, kind in (("warning", "TEXT"), ("phase", "TEXT"), ("pid_start", "INTEGER")):
                 if column not in have:
-                    conn.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+                    conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -136,6 +140,8 @@ class RunStore:
             raise ValueError(f"unknown run fields: {sorted(bad)}")
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}")
+        if fields.get("pid") and "pid_start" not in fields:  # a pid names a process only with its start time
+            fields["pid_start"] = process_start(fields["pid"])
         cols = ", ".join(f"{k}=?" for k in fields)
         self._conn().execute(f"UPDATE runs SET {cols} WHERE name=?", (*fields.values(), name))
 
@@ -143,10 +149,22 @@ class RunStore:
         row = self._conn().execute("SELECT * FROM runs WHERE name=?", (name,)).fetchone()
         if row is None:
             raise KeyError(f"no run named {name!r} in {self.path}")
-        return dict(row)
+        return self._checked(dict(row))
 
-    def list_runs(self) -> list[dict]:
-        return [dict(r) for r in self._conn().execute("SELECT * FROM runs ORDER BY created_at DESC")]
+    def list_runs(self, fields: tuple[str, ...] | None = None) -> list[dict]:
+        """Every run, newest first; `fields` picks columns (a poller need not read each run's config)."""
+        cols = "*" if fields is None else ", ".join(dict.fromkeys(("id", "name", "status", "pid", "pid_start", "error", *fields)))
+        return [self._checked(dict(r)) for r in self._conn().execute(f"SELECT {cols} FROM runs ORDER BY created_at DESC")]
+
+    def _checked(self, row: dict) -> dict:
+        """A 'running' row whose process is gone becomes 'interrupted' (in the store too)."""
+        if row["status"] == "running" and row["pid"] and not _alive(row["pid"], row["pid_start"]):
+            error = row["error"] or f"the training process (pid {row['pid']}) ended without finishing"
+            cur = self._conn().execute("UPDATE runs SET status='interrupted', error=? WHERE id=? AND status='running' "
+                                       "AND pid=?", (error, row["id"], row["pid"]))
+            if cur.rowcount:
+                row.update(status="interrupted", error=error)
+        return row
 
     def heartbeat(self, name: str, step: int, epoch: int) -> None:
         """Record liveness and progress."""
@@ -166,16 +184,21 @@ class RunStore:
         dataset, writing a checkpoint.)"""
         cutoff = time.time() - stale_seconds
         conn = self._conn()
-        rows = conn.execute("SELECT name, pid, heartbeat_at, started_at, created_at FROM runs WHERE status='running'")
+        rows = conn.execute("SELECT name, pid, pid_start, heartbeat_at, started_at, created_at FROM runs WHERE status='running'")
         names = [r["name"] for r in rows if _gone(r, cutoff)]
         for name in names:
-            conn.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'the training process ended without finishing') WHERE name=?", (name,))
+            conn.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'the training process ended without finishing') "
+                         "WHERE name=? AND status='running'", (name,))
         return names
 
-    def transition(self, name: str, before: tuple[str, ...], after: str) -> bool:
-        """Set the status to `after` only if it is one of `before` (one statement: no race with other threads)."""
-        marks = ",".join("?" * len(before))
-        cur = self._conn().execute(f"UPDATE runs SET status=? WHERE name=? AND status IN ({marks})", (after, name, *before))
+    def transition(self, name: str, before: tuple[str, ...], after: str, **fields) -> bool:
+        """Set the status to `after` (and `fields`) only if it is one of `before` (one statement: no race with other
+        threads or processes)."""
+        if set(fields) - set(RUN_FIELDS):
+            raise ValueError(f"unknown run fields: {sorted(set(fields) - set(RUN_FIELDS))}")
+        marks, cols = ",".join("?" * len(before)), "".join(f", {k}=?" for k in fields)
+        cur = self._conn().execute(f"UPDATE runs SET status=?{cols} WHERE name=? AND status IN ({marks})",
+                                   (after, *fields.values(), name, *before))
         return cur.rowcount == 1
 
     def delete_run(self, name: str) -> None:
@@ -236,14 +259,28 @@ class RunStore:
 
 def _gone(row, cutoff: float) -> bool:
     if row["pid"]:
-        return not _alive(row["pid"])
+        return not _alive(row["pid"], row["pid_start"])
     return (row["heartbeat_at"] or row["started_at"] or row["created_at"]) < cutoff
 
 
-def _alive(pid: int | None) -> bool:
-    """Whether a process of this machine still runs (unknown pids count as alive; the heartbeat decides)."""
+def process_start(pid: int) -> int | None:
+    """When a process started (clock ticks since boot, from /proc): with the pid, it names one process even after
+    the pid is reused. None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rpartition(b")")[2].split()[19])  # field 22; the name before ")" may hold spaces
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int | None, started: int | None = None) -> bool:
+    """Whether a process of this machine still runs (unknown pids count as alive; the heartbeat decides). A zombie
+    counts as alive: its parent (the app's run manager) records why it ended before reaping it."""
     if not pid:
         return True
+    if os.path.isdir("/proc/self"):
+        now = process_start(pid)
+        return now is not None and (started is None or now == started)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

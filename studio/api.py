@@ -9,6 +9,9 @@ from pipelines.config import ConfigError
 from .exports import new_folder
 from .tabs.generate import run_generation
 
+LIST_FIELDS = ("name", "family", "dataset", "resolution", "status", "step", "total_steps", "epoch", "best_metric",
+               "best_value", "error", "started_at", "ended_at", "folder")
+
 
 def register(studio) -> None:
     manager, store = studio.manager, studio.manager.store
@@ -30,15 +33,13 @@ def register(studio) -> None:
         """Queue a stopped, failed or interrupted run to continue from its newest checkpoint."""
         return manager.resume(name)
 
+    # The read endpoints are pollers' (browser tabs, scripts): one cheap store query each, outside the queue.
     def list_runs() -> list[dict]:
-        """Every run in the store with its status and progress."""
-        manager.refresh()
-        keep = ("name", "family", "dataset", "resolution", "status", "step", "total_steps", "epoch", "best_metric",
-                "best_value", "error", "started_at", "ended_at", "folder")
-        return [{k: r[k] for k in keep} for r in store.list_runs()]
+        """Every run in the store with its status and progress (a run whose process died shows as interrupted)."""
+        return [{k: r[k] for k in LIST_FIELDS} for r in store.list_runs(LIST_FIELDS)]
 
     def run_metrics(name: str, since_step: int = -1) -> dict:
-        """A run's logged metrics after `since_step`, as {metric: [[step, value], ...]}."""
+        """A run's logged metrics after `since_step` (poll with the last step you have), as {metric: [[step, value], ...]}."""
         series: dict[str, list] = {}
         for r in store.metrics(name, since_step=int(since_step)):
             series.setdefault(r["name"], []).append([r["step"], r["value"]])
@@ -110,6 +111,7 @@ def register(studio) -> None:
 
     for fn in (start, stop, resume, generate, upscale, compare, interpolate, chain):
         gr.api(fn, api_name=fn.__name__)
-    # Quick reads skip the queue: a poller costs the server one plain HTTP request each time.
+    # Quick reads skip the queue (no event, no SSE stream): POST /gradio_api/run/list_runs {"data": []} is one plain
+    # request; gradio_client still goes through /queue/join, which costs the app more.
     for fn in (list_runs, run_metrics, run_evaluations):
-        gr.api(fn, api_name=fn.__name__, queue=False)
+        gr.api(fn, api_name=fn.__name__, queue=False, concurrency_limit=None)

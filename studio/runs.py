@@ -1,19 +1,25 @@
-"""RunManager: a queue of runs trained in background threads of the app, through the engine's API.
+"""RunManager: a queue of runs, each trained in its own child process (`python -m pipelines train`).
 
-The UI never asks the manager how a run is doing: it reads the run store, which runs started from a
-terminal write too. The manager only starts, stops, resumes, duplicates and deletes.
+The UI never asks the manager how a run is doing: it reads the run store, which every training process writes
+(the app's children and runs started from a terminal alike). The manager starts, stops, resumes, duplicates and
+deletes runs, and records why a child ended when the child could not say so itself (a signal, a crash).
 """
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import shutil
+import signal
+import subprocess
+import sys
 import threading
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines import checkpoints as ckpt
-from pipelines.api import prepare_run, train
+from pipelines.api import prepare_run
 from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
 from pipelines.data import check_dataset
 from pipelines.metrics.extractors import check_extractor
@@ -21,21 +27,30 @@ from pipelines.store import RunStore
 
 log = logging.getLogger(__name__)
 
-# A run whose heartbeat is older than this is no longer trained by anyone (its process died).
+ROOT = Path(__file__).resolve().parent.parent
+# A run without a pid whose heartbeat is older than this is no longer trained by anyone.
 STALE_SECONDS = 30.0
+# After a stop request a run finishes its step and writes a checkpoint; past this it is killed.
+STOP_GRACE_SECONDS = 120.0
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
 
 
 @dataclass
 class Job:
     name: str
     resume: bool = False
-    stop: threading.Event = field(default_factory=threading.Event)
+    stop_at: float | None = None  # when a stop was asked
+    killed: bool = False  # by the manager, after the grace period
+    pid: int | None = None
 
 
 class RunManager:
-    def __init__(self, workspace: str | Path, max_concurrent: int = 1):
-        self.workspace = Path(workspace)
+    def __init__(self, workspace: str | Path, max_concurrent: int = 1, stop_grace: float = STOP_GRACE_SECONDS):
+        self.workspace = Path(workspace).resolve()  # children may run elsewhere
         self.store = RunStore(self.workspace)
+        self.stop_grace = stop_grace
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        self.threads = max(1, cores // max(1, max_concurrent))  # each child's share: no oversubscribed cores
         self.queue: queue.Queue[Job] = queue.Queue()
         self.active: dict[str, Job] = {}
         self.lock = threading.Lock()
@@ -43,6 +58,7 @@ class RunManager:
         for row in self.store.list_runs():  # queued by an app that was killed before it started them
             if row["status"] == "queued":
                 self.store.update_run(row["name"], status="interrupted", error="the app stopped before this run started")
+        # Threads that only wait on child processes; they keep the concurrency limit.
         self.workers = [threading.Thread(target=self._work, name=f"run-worker-{i}", daemon=True) for i in range(max_concurrent)]
         for w in self.workers:
             w.start()
@@ -62,20 +78,21 @@ class RunManager:
             raise ConfigError([(field, msg)]) from None
         check_extractor(config)
         run_name, _ = prepare_run(config, self.workspace, name)
-        self._enqueue(Job(run_name))
+        self.queue.put(Job(run_name))
         return run_name
 
     def stop(self, name: str) -> str:
         row = self.store.get_run(name)
         with self.lock:
             job = self.active.get(name)
-        if job is not None:
-            job.stop.set()
-        elif self.store.transition(name, ("queued",), "stopped"):
-            return f"{name}: removed from the queue"
-        elif row["status"] != "running":
-            return f"{name} is {row['status']}, not running"
-        self.store.request_stop(name)  # also reaches runs trained by another process
+        if job is None:
+            if self.store.transition(name, ("queued",), "stopped"):
+                return f"{name}: removed from the queue"
+            if row["status"] != "running":
+                return f"{name} is {row['status']}, not running"
+        elif job.stop_at is None:
+            job.stop_at = time.time()
+        self.store.request_stop(name)  # honoured by any training process, the app's or a terminal's
         return f"{name}: stopping after the current step"
 
     def resume(self, name: str) -> str:
@@ -84,7 +101,7 @@ class RunManager:
             return f"{name} is already {row['status']}"
         has_checkpoint = bool(ckpt.list_checkpoints(row["folder"]))
         self.store.update_run(name, error=None, stop_requested=0)
-        self._enqueue(Job(name, resume=has_checkpoint))
+        self.queue.put(Job(name, resume=has_checkpoint))
         return f"{name}: queued to resume" + ("" if has_checkpoint else " (no checkpoint yet: it starts over)")
 
     def duplicate(self, name: str, edits: str | None = None) -> str:
@@ -104,41 +121,130 @@ class RunManager:
             raise ValueError(f"{name} is {row['status']}: stop it before deleting it")
         self.store.delete_run(name)
         folder = Path(row["folder"])
-        if folder.resolve().parent == self.workspace.resolve():
+        if folder.resolve().parent == self.workspace:
             shutil.rmtree(folder, ignore_errors=True)
         return f"deleted {name}"
 
     def refresh(self) -> None:
-        """Runs of dead processes (a terminal run killed, say) become interrupted."""
+        """Runs without a pid whose heartbeat stopped long ago become interrupted (reads check the pids)."""
         self.store.mark_interrupted(stale_seconds=STALE_SECONDS)
 
     def is_active(self, name: str) -> bool:
         with self.lock:
             return name in self.active
 
-    # Workers ----------------------------------------------------------------------------------------
+    # Child processes --------------------------------------------------------------------------------
 
-    def _enqueue(self, job: Job) -> None:
-        self.queue.put(job)
+    def command(self, job: Job, row: dict) -> list[str]:
+        """The engine's train command for this job; `accelerate launch` when the run asks for several processes."""
+        args = ["-m", "pipelines", "train", "--quiet", "--workspace", str(self.workspace)]
+        args += ["--resume", row["folder"]] if job.resume else ["--run-name", job.name]
+        processes = int(((parse_yaml(row["config"]) or {}).get("training") or {}).get("num_processes") or 1)
+        if processes == 1:
+            return [sys.executable, *args]
+        launcher = Path(sys.executable).parent / "accelerate"
+        return [str(launcher) if launcher.exists() else "accelerate", "launch", "--multi_gpu", "--num_processes",
+                str(processes), "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                "--main_process_port", "0", *args]  # precision is the run's own (training.mixed_precision)
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": str(self.threads),
+               "MKL_NUM_THREADS": str(self.threads)}
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        return env
 
     def _work(self) -> None:
         while True:
             job = self.queue.get()
-            row = self.store.get_run(job.name) if self.store.exists(job.name) else None
-            # Claim it: a run stopped or deleted while it waited is skipped.
-            if row is None or not self.store.transition(job.name, ("queued",), "running"):
+            # Claim it (a run stopped or deleted while it waited is skipped). The pid of an earlier process is
+            # cleared so that no reader judges this run by it.
+            if not self.store.exists(job.name) or not self.store.transition(job.name, ("queued",), "running",
+                                                                              pid=None, pid_start=None):
                 continue
             with self.lock:
                 self.active[job.name] = job
             try:
-                if job.resume:
-                    train(resume=row["folder"], stop_event=job.stop, progress=False)
-                else:
-                    train(run_name=job.name, workspace=self.workspace, stop_event=job.stop, progress=False)
-            except Exception as exc:  # recorded in the store and the run's log, unless it failed before training
+                self._run(job)
+            except Exception as exc:  # the child could not be started
                 log.warning("run %s failed: %s", job.name, exc)
-                if self.store.transition(job.name, ("running",), "failed"):
-                    self.store.update_run(job.name, error=f"{type(exc).__name__}: {exc}")
+                self.store.transition(job.name, ("running",), "failed", error=f"{type(exc).__name__}: {exc}",
+                                      ended_at=time.time())
             finally:
                 with self.lock:
                     self.active.pop(job.name, None)
+
+    def _run(self, job: Job) -> None:
+        row = self.store.get_run(job.name)
+        logfile = Path(row["folder"]) / "log.txt"
+        cmd = self.command(job, row)
+        with open(logfile, "ab") as out:  # the child's stdout and stderr join the run's log
+            out.write(f"{_now()} INFO studio: {' '.join(cmd)} ({self.threads} CPU threads)\n".encode())
+            out.flush()
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=self._env(),
+                                    start_new_session=True, preexec_fn=_die_with_parent())
+        job.pid = proc.pid
+        self.store.update_run(job.name, pid=proc.pid)
+        code = self._wait(job, proc)
+        self._record_exit(job, code, logfile)
+        proc.wait()  # reap only now: until then the store sees the process as alive (a zombie)
+
+    def _wait(self, job: Job, proc: subprocess.Popen) -> int:
+        """Wait for the child to end, without reaping it; returns its exit code (-N: killed by signal N)."""
+        while True:
+            if hasattr(os, "waitid"):
+                ended = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
+                if ended is not None:
+                    return ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+            elif proc.poll() is not None:
+                return proc.returncode
+            if job.stop_at is not None:
+                if not job.killed and time.time() > job.stop_at + self.stop_grace:
+                    job.killed = True
+                    os.killpg(proc.pid, signal.SIGKILL)  # the group: accelerate's workers too
+                elif not self.store.stop_requested(job.name):  # the child clears the flag as it starts: ask again
+                    self.store.request_stop(job.name)
+            time.sleep(0.2)
+
+    def _record_exit(self, job: Job, code: int, logfile: Path) -> None:
+        """A child still 'running' in the store ended without recording why: record it now."""
+        pid = f"the training process (pid {job.pid})"
+        if job.killed:
+            status, error = "interrupted", f"{pid} did not stop within {self.stop_grace:.0f} s of the stop request and was killed"
+        elif code < 0:
+            sig = signal.Signals(-code)
+            why = " (from outside, or by the kernel when memory ran out)" if sig == signal.SIGKILL else ""
+            status = "failed" if sig in CRASH_SIGNALS else "interrupted"
+            error = f"{pid} was killed by signal {-code} ({sig.name}){why}"
+        elif code == 0:
+            status, error = "interrupted", f"{pid} ended without recording a result"
+        else:
+            status, error = "failed", f"{pid} exited with code {code}" + (f": {last}" if (last := _last_line(logfile)) else "")
+        if self.store.transition(job.name, ("running",), status, error=error, ended_at=time.time()):
+            log.warning("run %s %s: %s", job.name, status, error)
+            with open(logfile, "a") as f:
+                f.write(f"{_now()} ERROR studio: {error}\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _last_line(path: Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def _die_with_parent():
+    """A function run in the child before exec that makes Linux send it SIGTERM when the app dies, as runs trained in
+    the app's own process used to end with it (they show as interrupted and resume). None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
+    return lambda: prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG

@@ -1,7 +1,8 @@
 """Drive the real app in headless Chromium: train by clicking, watch, stop, resume, generate."""
 import re
 
-from tests.studio.conftest import App, wait_for  # noqa: F401  (the launch fixture comes from tests/studio)
+from pipelines.store import RunStore
+from tests.studio.conftest import App, wait_for, wait_for_status  # noqa: F401  (the launch fixture comes from tests/studio)
 
 pytest_plugins = ["tests.studio.conftest"]
 
@@ -102,11 +103,13 @@ def test_a_gan_from_the_train_tab_with_its_balance_chart(launch, browser_page, s
     page.wait_for_timeout(500)
     shoot(page, "7-gan-form")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile(r"Queued digits_16x16")).wait_for()
+    page.get_by_text(re.compile(r"Queued digits_16x16")).wait_for(timeout=300_000)
     page.get_by_role("tab", name="Runs").click()
     page.locator("#run-picker input").click()
     page.get_by_role("option", name="digits_16x16").click()
-    wait_for(lambda: "completed" in progress_text(page), what="the GAN run to complete")
+    # The store says when the run ends (at once if it fails); then the page shows it within a few refreshes.
+    wait_for_status(lambda: RunStore(app.workspace).get_run("digits_16x16"), "completed", what="the GAN run to complete")
+    wait_for(lambda: "completed" in progress_text(page), timeout=300, what="the page to show the run completed")
     page.locator("#watch-guide").get_by_text("Reading a GAN").wait_for()
     assert page.locator("#watch-plot canvas, #watch-plot svg").count() > 0
     assert "Final evaluation" in page.locator("#final-evaluation").inner_text()

@@ -77,7 +77,9 @@ def tiny_yaml(**training) -> str:
     return yaml.safe_dump(tiny_config(training={"epochs": 2, **training}).model_dump(mode="json"))
 
 
-def wait_for(predicate, timeout=120, every=0.3, what="condition"):
+def wait_for(predicate, timeout=900, every=0.3, what="condition"):
+    """Until `predicate` holds. The limit is generous: on a loaded machine runs train many times slower; a wait that
+    can fail sooner (a run that failed) says so in the predicate."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
@@ -85,3 +87,15 @@ def wait_for(predicate, timeout=120, every=0.3, what="condition"):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def wait_for_status(read_row, *statuses, timeout=900, what=None):
+    """The run's row once its status is one of `statuses`; fails at once, with the run's error, when it ends otherwise."""
+    def reached():
+        row = read_row()
+        if row["status"] in statuses:
+            return row
+        assert row["status"] in ("queued", "running"), f"run {row['name']} is {row['status']}: {row.get('error')}"
+        return None
+
+    return wait_for(reached, timeout, what=what or f"status {' or '.join(statuses)}")

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image
 
 from pipelines import checkpoints as ckpt
-from tests.studio.conftest import tiny_yaml, wait_for
+from tests.studio.conftest import tiny_yaml, wait_for, wait_for_status
 
 
 def run_row(client, name):
@@ -22,12 +22,12 @@ def test_start_watch_stop_resume_and_generate(launch):
     metrics = client.predict(name, -1, api_name="/run_metrics")
     assert {"loss", "lr", "images_per_s"} <= set(metrics) and len(metrics["loss"]) >= 5
     assert client.predict(name, api_name="/stop").startswith(f"{name}: stopping")
-    row = wait_for(lambda: (r := run_row(client, name))["status"] == "stopped" and r, what="the stop")
+    row = wait_for_status(lambda: run_row(client, name), "stopped", what="the stop")
     assert ckpt.resolve_resume(row["folder"]).name == f"checkpoint-{row['step']}"
     assert "queued to resume" in client.predict(name, api_name="/resume")
     wait_for(lambda: run_row(client, name)["step"] > row["step"] + 3, what="the resumed run to train")
     client.predict(name, api_name="/stop")
-    row = wait_for(lambda: (r := run_row(client, name))["status"] == "stopped" and r, what="the second stop")
+    row = wait_for_status(lambda: run_row(client, name), "stopped", what="the second stop")
     files, took = client.predict(str(ckpt.list_checkpoints(row["folder"])[-1]), "ddim", 5, 0, 3, None, 1.0, api_name="/generate")
     assert len(files) == 3 and "3 images of 8x8" in took
     image = np.asarray(Image.open(files[0]))
@@ -82,9 +82,9 @@ def test_killed_app_leaves_runs_interrupted_and_resumable(launch, tmp_path):
     row = run_row(client, name)
     assert row["status"] == "interrupted"
     client.predict(name, api_name="/resume")
-    wait_for(lambda: run_row(client, name)["status"] == "running", what="resume")
+    wait_for_status(lambda: run_row(client, name), "running", what="resume")
     client.predict(name, api_name="/stop")
-    wait_for(lambda: run_row(client, name)["status"] == "stopped", what="stop after resume")
+    wait_for_status(lambda: run_row(client, name), "stopped", what="stop after resume")
 
 
 def test_evaluations_through_the_api(launch):
@@ -96,7 +96,7 @@ def test_evaluations_through_the_api(launch):
     config = tiny_config(training={"epochs": 2}, evaluation={"every_epochs": 1, "num_samples": 32, "steps": 4, "final": True,
                                                               "final_split": "val", "final_num_samples": 24})
     name = client.predict(yaml.safe_dump(config.model_dump(mode="json")), api_name="/start")["name"]
-    row = wait_for(lambda: (r := run_row(client, name))["status"] == "completed" and r, what="the run to complete")
+    row = wait_for_status(lambda: run_row(client, name), "completed", what="the run to complete")
     assert row["best_metric"] == "FD (digits-cnn)"
     evaluations = client.predict(name, api_name="/run_evaluations")
     assert [(e["kind"], e["split"], e["num_samples"]) for e in evaluations] == [
@@ -111,7 +111,7 @@ def test_a_gan_trains_and_generates_through_the_api(launch):
 
     client = launch().client()
     name = client.predict(yaml.safe_dump(tiny_gan().model_dump(mode="json")), api_name="/start")["name"]
-    row = wait_for(lambda: (r := run_row(client, name))["status"] == "completed" and r, what="the GAN run")
+    row = wait_for_status(lambda: run_row(client, name), "completed", what="the GAN run")
     assert row["family"] == "gan"
     metrics = client.predict(name, -1, api_name="/run_metrics")
     assert {"d_loss", "g_loss", "d_real", "d_fake"} <= set(metrics)
@@ -128,7 +128,7 @@ def test_super_resolution_trains_and_upscales_through_the_api(launch, tmp_path):
     client = launch().client()
     config = tiny_sr(model={"scale": 2}, training={"epochs": 2}, evaluation={"every_epochs": 1})
     name = client.predict(yaml.safe_dump(config.model_dump(mode="json")), api_name="/start")["name"]
-    row = wait_for(lambda: (r := run_row(client, name))["status"] == "completed" and r, what="the SR run")
+    row = wait_for_status(lambda: run_row(client, name), "completed", what="the SR run")
     assert row["family"] == "sr" and row["best_metric"] == "PSNR"
     metrics = client.predict(name, -1, api_name="/run_metrics")
     assert {"l1", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "test_psnr"} <= set(metrics)

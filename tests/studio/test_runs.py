@@ -1,0 +1,77 @@
+"""Runs train in child processes of the app: what a user sees when one is killed, stopped or resumed."""
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from pipelines.store import RunStore
+from studio.runs import RunManager
+from tests.conftest import ROOT
+from tests.studio.conftest import tiny_yaml, wait_for, wait_for_status
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_bytes().rpartition(b")")[2].split()[1])
+
+
+def test_a_run_trains_in_its_own_process_and_a_killed_one_says_why(launch):
+    app = launch()
+    client = app.client()
+    name = client.predict(tiny_yaml(epochs=5000, checkpoint_every_epochs=1), api_name="/start")["name"]
+    store = RunStore(app.workspace)
+    row = wait_for(lambda: (r := store.get_run(name))["step"] >= 6 and r, what="training steps")
+    pid = row["pid"]
+    assert pid != app.proc.pid and parent_of(pid) == app.proc.pid
+    environ = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
+    assert environ["OMP_NUM_THREADS"] == str(len(os.sched_getaffinity(0)))  # all cores: one run at a time
+
+    os.kill(pid, signal.SIGKILL)  # as the kernel does when memory runs out
+    row = wait_for_status(lambda: next(r for r in client.predict(api_name="/list_runs") if r["name"] == name),
+                          "interrupted", "failed")
+    assert row["status"] == "interrupted" and f"(pid {pid}) was killed by signal 9 (SIGKILL)" in row["error"]
+    log = (Path(row["folder"]) / "log.txt").read_text()
+    assert "studio: " in log and "INFO step 1 " in log and "killed by signal 9" in log  # the child's output and the cause
+
+    assert "queued to resume" in client.predict(name, api_name="/resume")
+    wait_for(lambda: (r := store.get_run(name))["status"] == "running" and r["pid"] not in (None, pid), what="a new process")
+    client.predict(name, api_name="/stop")
+    row = wait_for_status(lambda: store.get_run(name), "stopped")
+    assert row["error"] is None and "resumed from checkpoint-" in (Path(row["folder"]) / "log.txt").read_text()
+
+
+def test_a_run_that_does_not_stop_in_time_is_killed(tmp_path):
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws", stop_grace=0)
+    name = manager.start(tiny_config(training={"epochs": 5000}))
+    wait_for(lambda: manager.store.get_run(name)["step"] >= 1, what="a first step")
+    assert manager.stop(name).endswith("stopping after the current step")
+    row = wait_for_status(lambda: manager.store.get_run(name), "interrupted", "stopped")
+    assert row["status"] == "interrupted" and "did not stop within 0 s of the stop request" in row["error"]
+
+
+def test_a_run_killed_from_a_terminal_is_interrupted_for_the_next_reader(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(tiny_yaml(epochs=5000))
+    ws = tmp_path / "ws"
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines", "train", "--config", str(config), "--workspace", str(ws),
+                             "--name", "terminal", "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: ws.joinpath("runs.sqlite").exists() and RunStore(ws).get_run("terminal")["step"] >= 2,
+                 what="training steps")
+    finally:
+        proc.kill()  # kill -9
+        proc.wait()
+    row = RunStore(ws).get_run("terminal")  # a fresh reader (the command line's, say), no app involved
+    assert row["status"] == "interrupted" and "ended without finishing" in row["error"]
+    assert [r["status"] for r in RunStore(ws).list_runs()] == ["interrupted"]
+
+
+def test_a_reused_pid_does_not_keep_a_dead_run_running(tmp_path):
+    store = RunStore(tmp_path)
+    store.create_run("r", "ddpm", "digits", 8, "", str(tmp_path / "r"))
+    store.update_run("r", status="running", pid=os.getpid())  # this process: alive
+    assert store.get_run("r")["status"] == "running"
+    store.update_run("r", pid_start=store.get_run("r")["pid_start"] - 1)  # same pid, another process: the run's died
+    assert store.get_run("r")["status"] == "interrupted"
