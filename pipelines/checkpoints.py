@@ -34,7 +34,7 @@ def exchange(a: Path, b: Path) -> bool:
     system cannot."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # not Linux with glibc
         return False
     at_cwd, rename_exchange = -100, 2
     return renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), rename_exchange) == 0
