@@ -99,7 +99,7 @@ def main():
         sample = checkpoint_sampler(final, "dpm++", 20, "cpu")
         scores, splits = {}, load_splits(config.data)
         for split in ("train", "test"):
-            scorer = Scorer(config.data.dataset, getattr(splits, split).images, split, "auto", workspace / "cache")
+            scorer = Scorer(config.data.dataset, getattr(splits, split), split, "auto", workspace / "cache")
             scores[split] = scorer.score(sample, args.num)
         results[augment] = scores
         d = check.scores

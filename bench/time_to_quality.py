@@ -51,7 +51,7 @@ def train_reference(config, scorer, minutes: float, num: int, every_seconds: flo
     from diffusers.training_utils import EMAModel
 
     torch.manual_seed(0)
-    data = load_splits(config.data).train.images
+    data = load_splits(config.data).train.all_images()
     unet = build_unet(config.model, config.data.image_size, config.data.channels, 0)
     scheduler = make_noise_scheduler(DiffusionConfig(beta_schedule="linear", prediction="epsilon", loss_weighting="none"))
     optimizer = torch.optim.AdamW(unet.parameters(), lr=1e-4, betas=(0.95, 0.999), weight_decay=1e-6, eps=1e-8)
@@ -128,7 +128,7 @@ def main():
     config = load_config(ROOT / "configs" / "ddpm_digits16.yaml", ["evaluation.every_epochs=0", "training.max_minutes=null"])
     workspace = Path(tempfile.mkdtemp(prefix="ttq-"))
     splits = load_splits(config.data)
-    scorer = Scorer("digits", splits.train.images, "train", "digits-cnn", workspace / "cache")
+    scorer = Scorer("digits", splits.train, "train", "digits-cnn", workspace / "cache")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; FD (digits-cnn), {args.num} samples vs "
           f"{len(scorer.real)} training images; DPM-Solver++ 20 steps, EMA weights")
 

@@ -70,7 +70,7 @@ def plain_rate(config_path, overrides, steps):
     """UNet2DModel + DDPMScheduler + AdamW, same model, batch and data; nothing else."""
     cfg = load_config(config_path, overrides)
     torch.manual_seed(0)
-    data = load_splits(cfg.data).train.images
+    data = load_splits(cfg.data).train.all_images()
     unet = build_unet(cfg.model, cfg.data.image_size, cfg.data.channels)
     sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction")
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.training.learning_rate)

@@ -59,6 +59,8 @@ class DataConfig(Section):
     label_column: str | None = Field("label", description="Hugging Face datasets: the class label column (empty for none).")
     caption_column: str | None = Field(None, description="Hugging Face datasets: the caption column (empty for none).")
     hub_split: str = Field("train", description="Hugging Face datasets: the split to load.")
+    workers: int = Field(0, ge=0, le=256, description="Processes that prepare the dataset into the cache (0: all cores).")
+    max_megapixels: float = Field(100.0, gt=0, description="Larger images are skipped (read from their header, never decoded).")
 
     @field_validator("holdout")
     @classmethod

@@ -1,43 +1,75 @@
-"""Datasets: built-in sets, image folders and Hugging Face datasets, preprocessed once into uint8 tensors.
+"""Datasets: built-in sets, image folders and Hugging Face datasets, prepared once into a cache on disk.
 
-`load_splits(cfg)` returns the seeded train/validation/test split. Files that cannot be used are skipped and
-listed in `DatasetSplits.skipped` (the training run writes them to its log) and never stop the run.
+`load_splits(cfg, workspace)` returns the seeded train/validation/test split of the prepared dataset: each split
+is a set of rows of one memory-mapped uint8 array (`cache.py`), read a batch at a time, so memory does not grow
+with the dataset. Files that cannot be used are skipped and listed in `DatasetSplits.skipped` (the training run
+writes them to its log) and never stop the run.
 """
 from __future__ import annotations
 
 import io
 import logging
 import re
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from .builtin import BUILTIN
+from .builtin import BUILTIN, whole_photos
+from .cache import Prepared, digest, open_prepared
 from .folder import image_folder
-from .hub import hub_dataset, is_saved_dataset
-from .source import Record, Source
-from .transforms import BadImage, open_image, preprocess
+from .hub import Unavailable, hub_dataset, is_saved_dataset
+from .prepare import Preprocessing, Progress, prepare_records
+from .source import Source, StopRequested
+from .transforms import MAX_MEGAPIXELS, BadImage, open_image, preprocess
 
 log = logging.getLogger(__name__)
 
+FORMAT = 2  # of a prepared row; 2: EXIF orientation applied, oversized images refused
+
 
 class ImageDataset(torch.utils.data.Dataset):
-    """Preprocessed images (uint8, N x C x H x W) with labels (-1 when unlabelled) and captions."""
+    """Rows of a prepared uint8 array (N x C x H x W; a memory map) with labels (-1 when unlabelled) and captions.
+    Images are read by index, a batch at a time; `all_images()` loads the whole split (small sets, tests)."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, captions: list[str]):
-        self.images, self.labels, self.captions = images, labels, captions
+    def __init__(self, pixels: np.ndarray, rows: np.ndarray, labels: torch.Tensor, captions: list[str]):
+        self.pixels, self.rows, self.labels, self.captions = pixels, rows, labels, captions
+
+    @classmethod
+    def from_tensor(cls, images: torch.Tensor, labels: torch.Tensor | None = None, captions: list[str] | None = None):
+        n = len(images)
+        return cls(images.numpy(), np.arange(n), labels if labels is not None else torch.full((n,), -1),
+                   captions if captions is not None else [""] * n)
 
     def __len__(self) -> int:
-        return len(self.images)
+        return len(self.rows)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.pixels.shape[1:])
+
+    def read(self, indices) -> torch.Tensor:
+        """uint8 images of the split's rows at `indices` (a tensor, array, list or slice), copied out of the map."""
+        rows = self.rows[indices.numpy() if isinstance(indices, torch.Tensor) else indices]
+        return torch.from_numpy(np.ascontiguousarray(self.pixels[np.atleast_1d(rows)]))
+
+    def all_images(self) -> torch.Tensor:
+        return self.read(slice(None))
+
+    def chunks(self, size: int = 512):
+        """The split's images in order, `size` at a time."""
+        for start in range(0, len(self), size):
+            yield self.read(slice(start, start + size))
 
     def __getitem__(self, i: int) -> dict:
-        return {"images": self.images[i], "labels": self.labels[i], "captions": self.captions[i], "index": i}
+        return {"images": self.read([i])[0], "labels": self.labels[i], "captions": self.captions[i], "index": i}
 
     def batch(self, indices: torch.Tensor) -> dict:
-        return {"images": self.images[indices], "labels": self.labels[indices],
+        return {"images": self.read(indices), "labels": self.labels[indices],
                 "captions": [self.captions[i] for i in indices.tolist()], "index": indices}
 
 
@@ -48,6 +80,7 @@ class DatasetSplits:
     test: ImageDataset
     class_names: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    prepared: Prepared | None = None  # the cache the splits read from
 
     @property
     def num_classes(self) -> int:
@@ -75,28 +108,17 @@ def check_dataset(name: str) -> None:
         raise ValueError(f"data.dataset: folder {name} does not exist")
 
 
-def read_source(cfg) -> Source:
-    name = cfg.dataset
-    if name == "shapes":
-        return BUILTIN[name](cfg.synthetic_count, cfg.split_seed, tuple(tuple(c.split()) for c in cfg.holdout))
-    if name in BUILTIN:
-        return BUILTIN[name](cfg.synthetic_count, cfg.split_seed)
-    check_dataset(name)
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return hub_dataset(str(path), cfg, cfg.split_seed) if is_saved_dataset(path) else image_folder(path)
-    return hub_dataset(name, cfg, cfg.split_seed)
-
-
-def to_image(item) -> Image.Image:
+def to_image(item, max_megapixels: float = MAX_MEGAPIXELS) -> Image.Image:
     if isinstance(item, Image.Image):
         return item
-    if isinstance(item, Path):
-        return open_image(item)
-    if isinstance(item, dict) and item.get("bytes"):
-        return open_image(io.BytesIO(item["bytes"]))
+    if isinstance(item, (Path, str)):
+        return open_image(item, max_megapixels)
+    if isinstance(item, dict) and (item.get("bytes") or item.get("path")):
+        return open_image(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"], max_megapixels)
     if isinstance(item, np.ndarray):
         return Image.fromarray(item)
+    if isinstance(item, Unavailable):
+        raise BadImage(item.reason)
     raise BadImage(f"unsupported image value of type {type(item).__name__}")
 
 
@@ -107,7 +129,7 @@ def split_indices(n: int, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
-def subsample(records: list[Record], cfg) -> list[Record]:
+def subsample(records, cfg):
     """At most `num_samples` records, a seeded choice in the original order."""
     if cfg.num_samples and cfg.num_samples < len(records):
         keep = np.sort(np.random.default_rng(cfg.split_seed).permutation(len(records))[: cfg.num_samples])
@@ -115,28 +137,90 @@ def subsample(records: list[Record], cfg) -> list[Record]:
     return records
 
 
-def load_splits(cfg) -> DatasetSplits:
-    """Read, subsample, preprocess and split the dataset described by a DataConfig."""
-    source = read_source(cfg)
-    records = subsample(source.records, cfg)
-    arrays, labels, captions, skipped = [], [], [], list(source.skipped)
-    for rec in records:
+def cache_root(workspace: str | Path | None) -> Path:
+    return Path(workspace) / "cache" / "datasets"
+
+
+def preprocessing(cfg, **changes) -> Preprocessing:
+    return Preprocessing(**{"size": cfg.image_size, "channels": cfg.channels, "resize": cfg.resize,
+                            "center_crop": cfg.center_crop, "max_megapixels": cfg.max_megapixels, **changes})
+
+
+def prepare(cfg, workspace: str | Path | None = None, progress: Progress | None = None, should_stop=None,
+            pre: Preprocessing | None = None, whole: bool = False) -> Prepared:
+    """The dataset of `cfg` prepared in the workspace's cache (read from it when it is there already).
+    Without a workspace it is prepared in a temporary folder that is gone once mapped (tests, one-off scripts).
+    `whole`: the built-in photos whole rather than as random crops (super-resolution)."""
+    if workspace is None:
+        tmp = Path(tempfile.mkdtemp(prefix="prepared-"))
         try:
-            arrays.append(preprocess(to_image(rec.image), cfg.image_size, cfg.channels, cfg.resize, cfg.center_crop))
-        except BadImage as exc:
-            skipped.append((rec.name or str(rec.image), str(exc)))
-            continue
-        labels.append(rec.label)
-        captions.append(rec.caption)
-    if not arrays:
-        raise ValueError(f"data.dataset: no usable images in {cfg.dataset} ({len(skipped)} skipped)")
-    images = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
-    label_tensor = torch.tensor(labels, dtype=torch.long)
+            return prepare(cfg, tmp, progress, should_stop, pre, whole)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # the memory map keeps the file's pages until it is closed
+    root, pre = cache_root(workspace), pre or preprocessing(cfg)
+    name, records = cfg.dataset, None
+    if name in BUILTIN:  # a built-in set is its name and parameters: nothing is read on a cache hit
+        source_key = {"builtin": name, "whole": whole, "count": cfg.synthetic_count, "seed": cfg.split_seed,
+                      "holdout": cfg.holdout, "num_samples": cfg.num_samples}
+        key = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key})
+        found = open_prepared(root / key)
+        if found:
+            return found
+        source = whole_photos() if whole and name == "photos" else read_source(cfg)
+    else:
+        source = read_source(cfg, should_stop, workspace)
+        source_key = source.key
+    records = subsample(source.records, cfg)
+    if name not in BUILTIN:
+        # A folder's rows are part of its key (a changed file is another dataset); a hub dataset's fingerprint is.
+        rows = digest([(r.identity, r.label, r.caption) for r in records]) if isinstance(records, list) else None
+        key = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key, "rows": rows})
+        found = open_prepared(root / key)
+        if found:
+            return found
+    if found is not None:
+        log.warning("the prepared dataset %s was incomplete (%s): preparing it again", root / key, found.reason)
+    lineage = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key})
+    identities = {r.identity for r in source.records} if isinstance(records, list) else None
+    return prepare_records(records, pre, root, key, lineage, source.class_names, source.skipped, cfg.workers, progress,
+                           should_stop, identities)
+
+
+def read_source(cfg, should_stop=None, workspace: Path | None = None) -> Source:
+    name = cfg.dataset
+    if name == "shapes":
+        return BUILTIN[name](cfg.synthetic_count, cfg.split_seed, tuple(tuple(c.split()) for c in cfg.holdout))
+    if name in BUILTIN:
+        return BUILTIN[name](cfg.synthetic_count, cfg.split_seed)
+    check_dataset(name)
+    path = Path(name).expanduser()
+    downloads = Path(workspace) / "cache" / "downloads" if workspace is not None else None
+    if path.is_dir() and not is_saved_dataset(path):
+        source = image_folder(path, should_stop)
+        source.key = {"folder": str(path.resolve())}
+        return source
+    return hub_dataset(str(path) if path.is_dir() else name, cfg, cfg.split_seed, downloads, should_stop)
+
+
+def load_splits(cfg, workspace: str | Path | None = None, progress: Progress | None = None, should_stop=None) -> DatasetSplits:
+    """Prepare (or read from the cache) and split the dataset described by a DataConfig."""
+    prepared = prepare(cfg, workspace, progress, should_stop)
+    if not len(prepared):
+        raise ValueError(no_usable_images(cfg.dataset, prepared.skipped))
+    labels = torch.from_numpy(prepared.labels)
     parts = []
-    for idx in split_indices(len(images), cfg):
-        idx = torch.from_numpy(np.sort(idx))
-        parts.append(ImageDataset(images[idx], label_tensor[idx], [captions[i] for i in idx.tolist()]))
-    return DatasetSplits(*parts, class_names=source.class_names, skipped=skipped)
+    for idx in split_indices(len(prepared), cfg):
+        idx = np.sort(idx)
+        parts.append(ImageDataset(prepared.pixels, idx, labels[torch.from_numpy(idx)], [prepared.captions[i] for i in idx]))
+    return DatasetSplits(*parts, class_names=prepared.class_names, skipped=prepared.skipped, prepared=prepared)
 
 
-__all__ = ["DatasetSplits", "ImageDataset", "load_splits", "check_dataset", "dataset_slug", "BUILTIN"]
+def no_usable_images(dataset: str, skipped: list[tuple[str, str]], shown: int = 5) -> str:
+    """The error when nothing usable remains, naming the first skipped files and why."""
+    first = "; ".join(f"{Path(name).name}: {reason}" for name, reason in skipped[:shown])
+    more = f" (and {len(skipped) - shown} more)" if len(skipped) > shown else ""
+    return f"data.dataset: no usable images in {dataset} ({len(skipped)} skipped{': ' + first if first else ''}{more})"
+
+
+__all__ = ["DatasetSplits", "ImageDataset", "load_splits", "prepare", "check_dataset", "dataset_slug", "BUILTIN",
+           "StopRequested"]

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
-from .source import Record, Source
+from .source import Record, Source, StopRequested
 from .transforms import IMAGE_SUFFIXES
 
 METADATA_FILES = {"captions.json", "metadata.jsonl"}
 
 
-def read_captions(root: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
-    """Captions keyed by path relative to root; problems are returned, not raised."""
+def read_captions(root: Path, files: list[Path]) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """Captions (from the captions.json and metadata.jsonl among `files`) keyed by path relative to root;
+    problems are returned, not raised."""
     captions: dict[str, str] = {}
     problems: list[tuple[str, str]] = []
-    for path in sorted(root.rglob("captions.json")):
+    for path in (f for f in files if f.name == "captions.json"):
         try:
             data = json.loads(path.read_text())
             if not isinstance(data, dict):
@@ -23,7 +25,7 @@ def read_captions(root: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
             captions.update({(base / k).as_posix(): str(v) for k, v in data.items()})
         except (ValueError, OSError) as exc:
             problems.append((str(path), f"captions ignored: {exc}"))
-    for path in sorted(root.rglob("metadata.jsonl")):
+    for path in (f for f in files if f.name == "metadata.jsonl"):
         base = path.parent.relative_to(root)
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
@@ -36,24 +38,61 @@ def read_captions(root: Path) -> tuple[dict[str, str], list[tuple[str, str]]]:
     return captions, problems
 
 
-def image_folder(root: str | Path) -> Source:
+def scan_files(root: Path, should_stop=None) -> tuple[list[tuple[Path, os.stat_result]], list[tuple[str, str]]]:
+    """Every file under root (symlinks followed, hidden names left out) with its stat, sorted by path; folders that
+    cannot be read and symlink loops are returned as problems, not silently dropped."""
+    files, problems, seen = [], [], set()
+    stack = [root]
+    while stack:
+        if should_stop is not None and should_stop():
+            raise StopRequested("stopped while scanning the folder")
+        folder = stack.pop()
+        try:
+            real = folder.stat()
+            if (real.st_dev, real.st_ino) in seen:
+                problems.append((str(folder), "symlink loop: this folder was already scanned"))
+                continue
+            seen.add((real.st_dev, real.st_ino))
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            problems.append((str(folder), f"folder not readable: {exc.strerror or exc}"))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                if entry.is_dir():  # follows symlinks
+                    stack.append(path)
+                elif entry.is_file():
+                    files.append((path, entry.stat()))
+            except OSError as exc:
+                problems.append((str(path), f"not readable: {exc.strerror or exc}"))
+    files.sort(key=lambda f: f[0].relative_to(root).parts)
+    return files, problems
+
+
+def image_folder(root: str | Path, should_stop=None) -> Source:
+    """Records of a folder's images; each record's identity (path, size, modification time) tells the
+    prepared-dataset cache whether it changed."""
     root = Path(root)
-    captions, skipped = read_captions(root)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files, skipped = scan_files(root, should_stop)
+    captions, problems = read_captions(root, [p for p, _ in files])
+    skipped += problems
     images = []
-    for path in files:
+    for path, stat in files:
         if path.name in METADATA_FILES:
             continue
         if path.suffix.lower() in IMAGE_SUFFIXES:
-            images.append(path)
+            images.append((path, stat))
         else:
             skipped.append((str(path), "not an image file"))
-    rel = [p.relative_to(root) for p in images]
+    rel = [p.relative_to(root) for p, _ in images]
     labelled = bool(rel) and all(len(r.parts) > 1 for r in rel)
     class_names = sorted({r.parts[0] for r in rel}) if labelled else []
     records = []
-    for path, r in zip(images, rel):
+    for (path, stat), r in zip(images, rel):
         label = class_names.index(r.parts[0]) if labelled else -1
         caption = captions.get(r.as_posix(), captions.get(r.name, ""))
-        records.append(Record(path, label, caption, r.as_posix()))
+        records.append(Record(path, label, caption, r.as_posix(), f"{r.as_posix()}:{stat.st_size}:{stat.st_mtime_ns}"))
     return Source(records, class_names, skipped)

@@ -1,4 +1,5 @@
-"""Super-resolution data: whole HR images in memory, random patches with their LR inputs, held-out pairs.
+"""Super-resolution data: HR images read from the prepared-dataset cache, random patches with their LR inputs,
+held-out pairs.
 
 LR inputs are made on the fly (bicubic, or Real-ESRGAN's degradation seeded from torch's RNG, so a resumed
 run draws the same ones) or read from pairs prepared by `python -m pipelines degrade`, whose HR images are
@@ -12,41 +13,45 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .builtin import whole_photos
-from .degrade import crop_to_multiple, degrade
-from .pairs import lr_paths, prepare_hr
-from .transforms import BadImage, open_image, preprocess
-from . import DatasetSplits, read_source, split_indices, subsample, to_image
+from .degrade import degrade
+from .pairs import HR_RESIZE, lr_paths
+from .transforms import BadImage, open_image
+from . import DatasetSplits, no_usable_images, prepare, preprocessing, split_indices
 
 STATS_FILE = "processing_stats.json"
 
 
 class SRImages(torch.utils.data.Dataset):
-    """HR images (N x 3 x S x S uint8) with LR inputs (prepared ones, or made when asked for).
+    """HR images (rows of a prepared N x 3 x S x S uint8 array, cropped to a multiple of the scale when read) with
+    LR inputs (prepared ones, or made when asked for).
 
     As training data, `len()` is the patches of one epoch and `batch()` cuts random patches; as held-out data,
     `pair(i)` gives whole images, degraded with a fixed seed per image so every evaluation sees the same inputs.
     """
 
-    def __init__(self, hr: torch.Tensor, lr: torch.Tensor | None, names: list[str], scale: int, degradation: str,
-                 patch_size: int = 96, patches_per_epoch: int = 0, augment: bool = False):
-        self.images, self.lr, self.names, self.scale, self.degradation = hr, lr, names, scale, degradation
+    def __init__(self, pixels: np.ndarray, rows: np.ndarray, lr: list[torch.Tensor] | None, names: list[str], scale: int,
+                 degradation: str, patch_size: int = 96, patches_per_epoch: int = 0, augment: bool = False):
+        self.pixels, self.rows, self.lr, self.names, self.scale, self.degradation = pixels, rows, lr, names, scale, degradation
         self.patch_size, self.augment = patch_size, augment
-        self.length = max(patches_per_epoch, len(hr)) if len(hr) else 0
+        self.length = max(patches_per_epoch, len(rows)) if len(rows) else 0
 
     def __len__(self) -> int:
         return self.length
 
     @property
     def num_images(self) -> int:
-        return len(self.images)
+        return len(self.rows)
+
+    def hr(self, i: int) -> torch.Tensor:
+        side = self.pixels.shape[-1] // self.scale * self.scale  # LR pixels then cover whole HR blocks
+        return torch.from_numpy(np.array(self.pixels[self.rows[i], :, :side, :side]))
 
     def batch(self, indices: torch.Tensor) -> dict:
         """Random aligned HR/LR patches of the images behind `indices` (an index wraps around the images)."""
         s, p = self.scale, self.patch_size
         hr_patches, lr_patches = [], []
-        for i in (indices % len(self.images)).tolist():
-            hr = self.images[i]
+        for i in (indices % self.num_images).tolist():
+            hr = self.hr(i)
             top, left = (int(torch.randint(0, (hr.shape[-1] - p) // s + 1, (1,))) * s for _ in range(2))
             hr_patch = hr[:, top:top + p, left:left + p]
             if self.lr is not None:
@@ -61,7 +66,7 @@ class SRImages(torch.utils.data.Dataset):
 
     def pair(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(LR, HR) of a whole image, uint8 3 x h x w and 3 x sh x sw."""
-        hr = self.images[i]
+        hr = self.hr(i)
         return (self.lr[i] if self.lr is not None else self._degrade(hr, i)), hr
 
     def _degrade(self, hr: torch.Tensor, seed: int) -> torch.Tensor:
@@ -88,10 +93,12 @@ def read_pairs_settings(pairs_dir: Path) -> dict:
     return json.loads(stats.read_text())["settings"]
 
 
-def load_sr_splits(config) -> DatasetSplits:
-    """HR images (and prepared LR ones) split into train / val / test by whole image."""
+def load_sr_splits(config, workspace: Path | None = None, progress=None, should_stop=None) -> DatasetSplits:
+    """HR images (prepared into the dataset cache; prepared LR pairs read beside them) split into train / val /
+    test by whole image."""
     data, sr, scale = config.data, config.sr, config.model.scale
     pairs_dir = Path(sr.pairs_dir).expanduser() if sr.source == "pairs" else None
+    pre = preprocessing(data, channels=3)
     if pairs_dir is not None:
         settings = read_pairs_settings(pairs_dir)
         if settings["size"] != data.image_size:
@@ -99,45 +106,44 @@ def load_sr_splits(config) -> DatasetSplits:
                              f"set data.image_size to {settings['size']}")
         if scale not in settings["scales"]:
             raise ValueError(f"model.scale: {pairs_dir} holds pairs for x{', x'.join(map(str, settings['scales']))}, not x{scale}")
-    source = whole_photos() if data.dataset == "photos" else read_source(data)
-    hr_list, lr_list, names, skipped = [], [], [], list(source.skipped)
+        pre = preprocessing(data, channels=3, resize=HR_RESIZE, center_crop=True)  # as prepare_hr made the pairs
+    prepared = prepare(data, workspace, progress, should_stop, pre, whole=data.dataset == "photos")
+    keep, lr_list, skipped = [], [], list(prepared.skipped)
     stems: set[str] = set()
-    for rec in subsample(source.records, data):
-        name = rec.name or str(rec.image)
-        try:
-            if pairs_dir is not None:  # a.jpg and a.png share a_lr_4x.png: only the first one's pair is there
-                stem = Path(rec.name).with_suffix("").as_posix()
-                if stem in stems:
-                    raise BadImage("shares its name with another image of its folder, whose pair it would get")
-                stems.add(stem)
-            img = to_image(rec.image)
-            if pairs_dir is not None:
-                hr = crop_to_multiple(prepare_hr(img, data.image_size), scale)
-                lr_file = lr_paths(pairs_dir, Path(rec.name), scale)[0]
-                if not lr_file.is_file():
-                    raise BadImage(f"no prepared x{scale} pair ({lr_file.name} missing in {lr_file.parent})")
-                lr = np.asarray(open_image(lr_file).convert("RGB"))
-                if lr.shape[0] * scale != hr.shape[0] or lr.shape[1] * scale != hr.shape[1]:
-                    raise BadImage(f"prepared pair {lr_file.name} is {lr.shape[1]} x {lr.shape[0]}, not 1/{scale} of the HR image")
-                lr_list.append(lr)
-            else:
-                hr = crop_to_multiple(preprocess(img, data.image_size, 3, data.resize, data.center_crop), scale)
-        except BadImage as exc:
-            skipped.append((name, str(exc)))
-            continue
-        hr_list.append(hr)
-        names.append(name)
-    if not hr_list:
-        raise ValueError(f"data.dataset: no usable images in {data.dataset} ({len(skipped)} skipped)")
-    hr_all = torch.from_numpy(np.stack(hr_list)).permute(0, 3, 1, 2).contiguous()
-    lr_all = torch.from_numpy(np.stack(lr_list)).permute(0, 3, 1, 2).contiguous() if lr_list else None
+    side = data.image_size // scale * scale
+    for row, name in enumerate(prepared.names):
+        name = name or f"{data.dataset}[{row}]"
+        if pairs_dir is not None:  # a.jpg and a.png share a_lr_4x.png: only the first one's pair is there
+            try:
+                lr_list.append(read_pair(pairs_dir, Path(name), scale, side, stems))
+            except BadImage as exc:
+                skipped.append((name, str(exc)))
+                continue
+        keep.append(row)
+    if not keep:
+        raise ValueError(no_usable_images(data.dataset, skipped))
     parts = []
-    for k, idx in enumerate(split_indices(len(hr_all), data)):
-        idx = torch.from_numpy(np.sort(idx))
+    for k, idx in enumerate(split_indices(len(keep), data)):
+        idx = np.sort(idx)
         training = k == 0
-        parts.append(SRImages(hr_all[idx], lr_all[idx] if lr_all is not None else None, [names[i] for i in idx.tolist()],
-                              scale, sr.degradation, sr.patch_size, sr.patches_per_epoch if training else 0,
-                              sr.augment and training))
+        parts.append(SRImages(prepared.pixels, np.asarray(keep)[idx], [lr_list[i] for i in idx] if lr_list else None,
+                              [prepared.names[keep[i]] for i in idx], scale, sr.degradation, sr.patch_size,
+                              sr.patches_per_epoch if training else 0, sr.augment and training))
     if not parts[0].num_images:
-        raise ValueError(f"data.dataset: all {len(hr_all)} images are held out; lower data.val_fraction / data.test_fraction")
-    return DatasetSplits(*parts, class_names=[], skipped=skipped)
+        raise ValueError(f"data.dataset: all {len(keep)} images are held out; lower data.val_fraction / data.test_fraction")
+    return DatasetSplits(*parts, class_names=[], skipped=skipped, prepared=prepared)
+
+
+def read_pair(pairs_dir: Path, name: Path, scale: int, side: int, stems: set[str]) -> torch.Tensor:
+    """The prepared LR image of the HR image `name` (3 x side/scale x side/scale uint8), or BadImage."""
+    stem = name.with_suffix("").as_posix()
+    if stem in stems:
+        raise BadImage("shares its name with another image of its folder, whose pair it would get")
+    stems.add(stem)
+    lr_file = lr_paths(pairs_dir, name, scale)[0]
+    if not lr_file.is_file():
+        raise BadImage(f"no prepared x{scale} pair ({lr_file.name} missing in {lr_file.parent})")
+    lr = np.asarray(open_image(lr_file).convert("RGB"))
+    if lr.shape[0] * scale != side or lr.shape[1] * scale != side:
+        raise BadImage(f"prepared pair {lr_file.name} is {lr.shape[1]} x {lr.shape[0]}, not 1/{scale} of the HR image")
+    return torch.from_numpy(lr.copy()).permute(2, 0, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
@@ -16,18 +16,26 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 # A truncated file must fail loudly so that it is skipped and counted, not half-read.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+# Larger images are refused from their header, before a byte of pixels is decoded (Pillow itself only warns
+# until twice its own limit).
+MAX_MEGAPIXELS = 100
 
 
 class BadImage(Exception):
     """An input that cannot be used as an image; the message says why."""
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image file, or raise BadImage with the reason."""
+def open_image(path, max_megapixels: float = MAX_MEGAPIXELS) -> Image.Image:
+    """Open and fully decode an image file (a path or a binary file object), upright as its EXIF orientation
+    says, or raise BadImage with the reason."""
     try:
         with Image.open(path) as img:
+            megapixels = img.width * img.height / 1e6
+            if megapixels > max_megapixels:
+                raise BadImage(f"too many pixels: {img.width} x {img.height} ({megapixels:.0f} megapixels, "
+                               f"the limit is {max_megapixels:g})")
             img.load()
-            return img.copy()
+            return ImageOps.exif_transpose(img)  # a phone photo's orientation tag, applied (a copy)
     except Image.DecompressionBombError as exc:
         raise BadImage(f"too many pixels ({exc})") from None
     except (OSError, ValueError, SyntaxError) as exc:

@@ -69,26 +69,35 @@ def distances(real: torch.Tensor, fake: torch.Tensor, kid_subset_size: int = 100
     return {"fd": frechet_distance(real, fake), "kid": kid, "kid_std": kid_std}
 
 
-def real_features(cache_dir: str | Path, images: torch.Tensor, dataset: str, split: str, extractor: nn.Module,
-                  num: int) -> torch.Tensor:
-    """Features of up to `num` of a split's real images (uint8 N x C x H x W), cached in `cache_dir`.
+def real_features(cache_dir: str | Path, images, dataset: str, split: str, extractor: nn.Module, num: int,
+                  chunk: int = 512) -> torch.Tensor:
+    """Features of up to `num` of a split's real images (an ImageDataset, or a uint8 N x C x H x W tensor), read
+    and extracted a chunk at a time, cached in `cache_dir`.
 
     Files are named by dataset, split, resolution and extractor; the key also holds a digest of the images
     themselves and the extractor's fingerprint, so changed data or weights never reuse stale features.
     """
     from safetensors.torch import load_file, save_file
 
+    from ..data import ImageDataset
+
+    if isinstance(images, torch.Tensor):
+        images = ImageDataset.from_tensor(images)
+    rows = np.arange(len(images))
     if len(images) > num:
-        images = images[torch.from_numpy(np.sort(np.random.default_rng(0).permutation(len(images))[:num]))]
-    digest = hashlib.sha1(images.contiguous().numpy().tobytes())
+        rows = np.sort(np.random.default_rng(0).permutation(len(images))[:num])
+    chunks = [rows[i:i + chunk] for i in range(0, len(rows), chunk)]
+    digest = hashlib.sha1()
+    for part in chunks:
+        digest.update(images.read(part).numpy().tobytes())
     digest.update(extractor.fingerprint.encode())
-    name = f"{dataset}_{split}_{images.shape[-1]}px_{extractor.name}_{digest.hexdigest()[:12]}.safetensors"
+    name = f"{dataset}_{split}_{images.image_shape[-1]}px_{extractor.name}_{digest.hexdigest()[:12]}.safetensors"
     path = Path(cache_dir) / "real-features" / name
     if path.exists():
         return load_file(path)["features"]
-    features = extract(extractor, images)
+    features = torch.cat([extract(extractor, images.read(part)) for part in chunks])
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name: runs in one app share the process, and may fill the same entry at once.
+    # A unique temporary name: several processes may fill the same entry at once.
     tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{name}")
     save_file({"features": features.contiguous()}, tmp)
     tmp.replace(path)

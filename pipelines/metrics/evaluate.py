@@ -44,7 +44,7 @@ class Evaluation:
 class Scorer:
     """Real features of one split (cached on disk) and the extractor, loaded once for many evaluations."""
 
-    def __init__(self, dataset: str, images: torch.Tensor, split: str, extractor: str, cache_dir: str | Path,
+    def __init__(self, dataset: str, images, split: str, extractor: str, cache_dir: str | Path,
                  device: torch.device | str = "cpu", kid_subset_size: int = 1000, field: str = "evaluation.split"):
         from ..data import dataset_slug
 
@@ -79,6 +79,12 @@ def diversity(features: torch.Tensor, n: int = 200) -> float:
     return float(torch.cdist(f, f).sum() / max(len(f) * (len(f) - 1), 1))
 
 
+def _progress_bar():
+    from ..data.progress import PreparationBar
+
+    return PreparationBar()
+
+
 def checkpoint_sampler(path: Path, sampler: str, steps: int, device) -> Callable[[int, int], np.ndarray]:
     """`sample(n, seed)` for a saved checkpoint of any generating family."""
     from ..sample.models import load_model, sample_model
@@ -108,7 +114,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
     config = load_config(run_folder / "config.yaml")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     workspace = run_folder.parent
-    images = getattr(load_splits(config.data), split).images
+    images = getattr(load_splits(config.data, workspace, progress=_progress_bar() if progress else None), split)
     scorer = Scorer(config.data.dataset, images, split, extractor, workspace / "cache", device,
                     config.evaluation.kid_subset_size, split_field)
     result = scorer.score(checkpoint_sampler(path, sampler, steps, device), num, batch_size, progress)

@@ -64,19 +64,25 @@ def encode(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 32) -> tu
     return torch.cat(means), torch.cat(stds)
 
 
-def cached_latents(vae: AutoencoderKL, images: torch.Tensor, cache_dir: Path | None, flips: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def cached_latents(vae: AutoencoderKL, images, cache_dir: Path | None, flips: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std), N x V x C x h x w with V = 2 when `flips` (the mirrored image's latents as well: a mirrored
-    latent is not the latent of the mirrored image), read from `<cache_dir>/latents/<vae>/<images>.safetensors`
-    when computed before."""
-    views = [images, images.flip(-1)] if flips else [images]
+    latent is not the latent of the mirrored image), of an ImageDataset's images, read a chunk at a time; read
+    back (memory-mapped) from `<cache_dir>/latents/<vae>/<images digest>-<V>/` when computed before."""
+    views = 2 if flips else 1
     path = None
     if cache_dir is not None:
-        digest = hashlib.sha256(images.contiguous().numpy()).hexdigest()[:24]
-        path = Path(cache_dir) / "latents" / vae_fingerprint(vae) / f"{digest}-{len(views)}.safetensors"
+        digest = hashlib.sha256()
+        for chunk in images.chunks():
+            digest.update(chunk.numpy().tobytes())
+        path = Path(cache_dir) / "latents" / vae_fingerprint(vae) / f"{digest.hexdigest()[:24]}-{views}"
 
     def compute():
-        pairs = [encode(vae, view) for view in views]
-        return {"mean": torch.stack([m for m, _ in pairs], 1), "std": torch.stack([s for _, s in pairs], 1)}
+        means, stds = [], []
+        for chunk in images.chunks():
+            pairs = [encode(vae, view) for view in (chunk, chunk.flip(-1))[:views]]
+            means.append(torch.stack([m for m, _ in pairs], 1))
+            stds.append(torch.stack([s for _, s in pairs], 1))
+        return {"mean": torch.cat(means), "std": torch.cat(stds)}
 
     saved = cached_tensors(path, compute)
     return saved["mean"], saved["std"]

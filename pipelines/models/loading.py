@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
 
 def looks_local(name: str) -> bool:
@@ -43,13 +45,21 @@ def weights_fingerprint(module: torch.nn.Module, *facts) -> str:
 
 
 def cached_tensors(path: Path | None, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """`compute()`, or what an earlier call saved at `path` (a safetensors file, written atomically; None: no cache)."""
-    if path is not None and path.exists():
-        return load_file(path)
+    """`compute()`, or what an earlier call saved at `path`: a folder of one .npy file per tensor, written under a
+    temporary name and renamed when complete, read back as memory maps (their pages stay on disk until used).
+    None: no cache."""
+    if path is not None and (path / "complete").exists():
+        return {f.stem: torch.from_numpy(np.load(f, mmap_mode="c")) for f in sorted(path.glob("*.npy"))}
     tensors = compute()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")  # several processes may fill it at once
-        save_file({k: v.contiguous() for k, v in tensors.items()}, tmp)
-        tmp.replace(path)
+        tmp.mkdir()
+        for name, tensor in tensors.items():
+            np.save(tmp / f"{name}.npy", tensor.contiguous().numpy())
+        (tmp / "complete").touch()
+        try:
+            os.replace(tmp, path)
+        except OSError:  # filled by another process meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
     return tensors

@@ -60,11 +60,11 @@ class TextEncoder:
 
 
 def cached_embeddings(encoder: TextEncoder, texts: list[str], cache_dir: Path | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """`encoder.encode(texts)`, read from `<cache_dir>/text-embeddings/<encoder fingerprint>/<texts digest>.safetensors`
-    when it was computed before."""
+    """`encoder.encode(texts)`, read (memory-mapped) from `<cache_dir>/text-embeddings/<encoder fingerprint>/<texts
+    digest>/` when it was computed before."""
     path = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:24]
-        path = Path(cache_dir) / "text-embeddings" / encoder.fingerprint / f"{digest}.safetensors"
+        path = Path(cache_dir) / "text-embeddings" / encoder.fingerprint / digest
     saved = cached_tensors(path, lambda: dict(zip(("states", "mask"), encoder.encode(texts))))
     return saved["states"], saved["mask"]

@@ -74,7 +74,7 @@ class Evaluator(PeriodicEvaluation):
 
     def _scorer(self, trainer) -> Scorer:
         if self.scorer is None:
-            images = getattr(trainer.family.splits, self.cfg.split).images
+            images = getattr(trainer.family.splits, self.cfg.split)
             self.scorer = Scorer(self.data_cfg.dataset, images, self.cfg.split, self.cfg.extractor, self.run.folder.parent / "cache",
                                  trainer.accelerator.device, self.cfg.kid_subset_size)
         return self.scorer

@@ -94,8 +94,9 @@ class Family:
         return []
 
     @classmethod
-    def load_data(cls, config) -> DatasetSplits:
-        return load_splits(config.data)
+    def load_data(cls, config, workspace: Path | None = None, progress=None, should_stop=None) -> DatasetSplits:
+        """The run's data, prepared into (or read from) the workspace's dataset cache."""
+        return load_splits(config.data, workspace, progress, should_stop)
 
     def prepare_batch(self, batch: dict) -> dict:
         """A batch of the training data, on the device, as the family's steps take it: images in [-1, 1]."""

@@ -18,7 +18,8 @@ from accelerate.utils import set_seed
 
 from .. import checkpoints as ckpt
 from ..config import RunConfig, config_to_yaml, load_config, validate_config
-from ..data import dataset_slug
+from ..data import StopRequested, dataset_slug
+from ..data.progress import PreparationBar, describe
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
 from .evaluation import EarlyStopping
@@ -108,13 +109,15 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
         state = trainer.fit()
     except BaseException as exc:
         if main:
-            if isinstance(exc, NonFiniteLoss):
-                reason = f"{exc}; training stopped; {ckpt.last_good_checkpoint(folder)}"
+            if isinstance(exc, StopRequested):  # asked to stop before training began: nothing to resume from
+                status, reason = "stopped", str(exc)
+                log.info("run stopped: %s", reason)
             else:
-                reason = f"{type(exc).__name__}: {exc}"
-            log.error("run failed: %s\n%s", reason, traceback.format_exc())
-            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-            store.update_run(run_name, status=status, error=reason, ended_at=time.time())
+                status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+                reason = f"{exc}; training stopped; {ckpt.last_good_checkpoint(folder)}" if isinstance(exc, NonFiniteLoss) \
+                    else f"{type(exc).__name__}: {exc}"
+                log.error("run failed: %s\n%s", reason, traceback.format_exc())
+            store.update_run(run_name, status=status, error=reason, ended_at=time.time(), phase=None)
         raise
     if main:
         status = "stopped" if state.stop_reason == USER_STOP else "completed"
@@ -143,6 +146,27 @@ def fit_batch_size(trainer: Trainer, family) -> None:
         torch.cuda.empty_cache()
 
 
+class PreparationStatus:
+    """Preparation progress as the run's phase in the store (the Runs tab shows it before step 0), its log and,
+    on the command line, a bar."""
+
+    def __init__(self, run: RunHandle, bar: bool):
+        self.run, self.bar, self.last = run, PreparationBar(disable=not bar), 0.0
+
+    def __call__(self, done: int, total: int, rate: float) -> None:
+        self.bar(done, total, rate)
+        if time.time() - self.last > 1.0 or done == total:
+            self.last = time.time()
+            text = describe(done, total, rate)
+            self.run.store.update_run(self.run.name, phase=None if done == total else text, heartbeat_at=time.time())
+            if done == total:
+                self.run.log.info("prepared %d images (%.0f images/s)", total, rate)
+
+
+def stop_requested(run: RunHandle, stop_event: threading.Event | None) -> bool:
+    return (stop_event is not None and stop_event.is_set()) or run.store.stop_requested(run.name)
+
+
 def broadcast_name(process: PartialState, name: str | None) -> str:
     """Every process must use the run name the main process picked."""
     if process.num_processes == 1:
@@ -157,7 +181,14 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     t, log = config.training, run.log
     set_seed(t.seed)
     family_cls = FAMILIES[config.family]
-    splits = family_cls.load_data(config)
+    main = accelerator.is_main_process
+    if main:
+        run.store.update_run(run.name, phase="reading data")
+    with accelerator.main_process_first():  # the main process prepares the dataset; the others then read its cache
+        splits = family_cls.load_data(config, run.folder.parent, PreparationStatus(run, progress) if main else None,
+                                      lambda: stop_requested(run, stop_event))
+    if main:
+        run.store.update_run(run.name, phase=None)
     images = [getattr(part, "num_images", len(part)) for part in (splits.train, splits.val, splits.test)]  # SR: not patches
     log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, *images, splits.num_classes)
     for path, reason in splits.skipped:

@@ -33,10 +33,10 @@ class SRFamily(SingleModelFamily):
         return not self.gan
 
     @classmethod
-    def load_data(cls, config):
+    def load_data(cls, config, workspace=None, progress=None, should_stop=None):
         from ..data.sr import load_sr_splits
 
-        return load_sr_splits(config)
+        return load_sr_splits(config, workspace, progress, should_stop)
 
     def build_model(self) -> torch.nn.Module:
         model = initialise(self.arch.build())

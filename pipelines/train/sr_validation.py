@@ -82,7 +82,7 @@ class SRFinalEvaluation(Callback):
             try:
                 upscaler = load_upscaler(best, trainer.accelerator.device)
                 result = score(lambda lr: (upscaler.run(lr[None].float() / 255.0, tile=0)[0] * 255).round().to(torch.uint8),
-                               data, len(data.images), upscaler.scale)
+                               data, data.num_images, upscaler.scale)
                 s = trainer.state
                 run.store.log_metrics(run.name, s.global_step, s.epoch,
                                       {f"{cfg.final_split}_{k}": v for k, v in result.items() if k != "images"})

@@ -49,14 +49,14 @@ class T2IFamily(DDPMFamily):
         texts = sorted({"", s.negative_prompt, *s.prompts, *captions})
         states, mask = cached_embeddings(self.encoder, texts, self.workspace / "cache" if self.workspace else None)
         self.text_index = {t: i for i, t in enumerate(texts)}
-        self.states, self.mask = states.to(accelerator.device), mask.to(accelerator.device)
+        self.states, self.mask = states, mask  # on the CPU (memory-mapped): a batch's rows go to the device
         self.log.info("text encoder %s: %d distinct captions, %d tokens of %d dimensions", config.text.encoder,
                       len(texts), config.text.max_length, self.encoder.dim)
         self.vae = None
         if config.latent.vae:  # (in pixel space the config itself checks the UNet's levels)
-            self.setup_latents(splits.train.images)
+            self.setup_latents(splits.train)
 
-    def setup_latents(self, images: torch.Tensor) -> None:
+    def setup_latents(self, images) -> None:
         c = self.config
         self.vae = load_vae(c.latent.vae, self.accelerator.device, c.latent.slicing, c.latent.tiling)
         factor = downscale_factor(self.vae)
@@ -136,7 +136,8 @@ class T2IFamily(DDPMFamily):
         return self.denoising_loss(batch["images"], **self.conditioning(ids))
 
     def conditioning(self, ids: torch.Tensor) -> dict:
-        return {"encoder_hidden_states": self.states[ids], "encoder_attention_mask": self.mask[ids]}
+        rows = ids.cpu()
+        return {"encoder_hidden_states": self.states[rows].to(ids.device), "encoder_attention_mask": self.mask[rows].to(ids.device)}
 
     @torch.no_grad()
     def generate(self, prompts: list[str], seed: int, sampler: str, steps: int, guidance: float,

@@ -18,8 +18,8 @@ def test_builtin_datasets(name, classes):
     splits = load_splits(DataConfig(dataset=name, image_size=16, synthetic_count=200))
     total = len(splits.train) + len(splits.val) + len(splits.test)
     assert total == {"digits": 1797, "faces": 200}.get(name, 200)
-    assert splits.train.images.shape[1:] == (3, 16, 16)
-    assert not_blank(splits.train.images)
+    assert splits.train.all_images().shape[1:] == (3, 16, 16)
+    assert not_blank(splits.train.all_images())
     if classes:
         assert splits.num_classes == classes
     assert not splits.skipped
@@ -28,8 +28,8 @@ def test_builtin_datasets(name, classes):
 def test_shapes_captions_match_what_is_drawn_and_are_deterministic():
     a = load_splits(DataConfig(dataset="shapes", image_size=32, synthetic_count=50, val_fraction=0, test_fraction=0))
     b = load_splits(DataConfig(dataset="shapes", image_size=32, synthetic_count=50, val_fraction=0, test_fraction=0))
-    assert (a.train.images == b.train.images).all()
-    for img, label, caption in zip(a.train.images, a.train.labels, a.train.captions):
+    assert (a.train.all_images() == b.train.all_images()).all()
+    for img, label, caption in zip(a.train.all_images(), a.train.labels, a.train.captions):
         words = caption.split()  # "a red circle on a blue background"
         assert words[2] == SHAPES[label] and words[1] in COLOURS and words[5] in COLOURS and words[1] != words[5]
         corner = img[:, 0, 0].numpy()  # shapes never cover the corner pixels fully; it shows the background
@@ -40,9 +40,9 @@ def test_split_is_seeded_disjoint_and_num_samples_limits():
     cfg = DataConfig(dataset="digits", image_size=8, num_samples=100, val_fraction=0.1, test_fraction=0.2)
     s1, s2 = load_splits(cfg), load_splits(cfg)
     assert (len(s1.train), len(s1.val), len(s1.test)) == (70, 10, 20)
-    assert (s1.test.images == s2.test.images).all()
+    assert (s1.test.all_images() == s2.test.all_images()).all()
     other = load_splits(cfg.model_copy(update={"split_seed": 1}))
-    assert not (other.test.images == s1.test.images).all()
+    assert not (other.test.all_images() == s1.test.all_images()).all()
 
 
 def write(path, img):
@@ -75,7 +75,7 @@ def test_image_folder_classes_captions_modes_and_bad_files(messy_folder):
     splits = load_splits(DataConfig(dataset=str(messy_folder), image_size=16, val_fraction=0, test_fraction=0))
     assert splits.class_names == ["cats", "dogs"]
     assert len(splits.train) == 6
-    assert splits.train.images.shape[1:] == (3, 16, 16)
+    assert splits.train.all_images().shape[1:] == (3, 16, 16)
     skipped = {p.split("/")[-1]: reason for p, reason in splits.skipped}
     assert set(skipped) == {"notes.txt", "fake.png", "truncated.png"}
     assert skipped["notes.txt"] == "not an image file" and skipped["fake.png"] == "not an image file"
@@ -83,7 +83,7 @@ def test_image_folder_classes_captions_modes_and_bad_files(messy_folder):
     captions = dict(zip(splits.train.captions, splits.train.labels.tolist()))
     assert captions["a noisy cat"] == 0 and captions["a noisy dog"] == 1
     # The 16-bit image keeps its contrast instead of clipping to white.
-    assert not_blank(splits.train.images)
+    assert not_blank(splits.train.all_images())
     assert dataset_slug(str(messy_folder)) == "pets"
 
 

@@ -56,7 +56,7 @@ def blur(images: torch.Tensor) -> torch.Tensor:
 def test_offline_extractors_rank_real_blurred_noise(extractor, dataset, size, channels, tmp_path):
     splits = load_splits(DataConfig(dataset=dataset, image_size=size, channels=channels, val_fraction=0, test_fraction=0,
                                     synthetic_count=1600))
-    images = splits.train.images[torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))]
+    images = splits.train.all_images()[torch.randperm(len(splits.train), generator=torch.Generator().manual_seed(0))]
     half = len(images) // 2
     first, second = images[:half], images[half:2 * half]
     model = load_extractor(extractor, tmp_path)
@@ -73,7 +73,7 @@ def test_shipped_digits_cnn_recognises_digits_and_can_be_retrained(tmp_path):
     splits = load_splits(DataConfig(dataset="digits", image_size=16, channels=1, val_fraction=0, test_fraction=0))
     model = load_extractor("digits-cnn", tmp_path)
     with torch.no_grad():
-        predicted = model.head(model.body(model.prepare(splits.train.images))).argmax(1)
+        predicted = model.head(model.body(model.prepare(splits.train.all_images()))).argmax(1)
     assert (predicted == splits.train.labels).float().mean() > 0.97
     _, held_out_accuracy = train_digits_cnn(epochs=3)
     assert held_out_accuracy > 0.85
@@ -114,14 +114,14 @@ def test_real_features_are_cached_per_split_and_extractor(tmp_path, monkeypatch)
     calls = []
     real_extract = distance.extract
     monkeypatch.setattr(distance, "extract", lambda m, images: calls.append(len(images)) or real_extract(m, images))
-    first = real_features(tmp_path, splits.train.images, "digits", "train", model, 10_000)
-    again = real_features(tmp_path, splits.train.images, "digits", "train", model, 10_000)
-    test = real_features(tmp_path, splits.test.images, "digits", "test", model, 10_000)
-    assert calls == [len(splits.train), len(splits.test)]  # the second call read the cache
+    first = real_features(tmp_path, splits.train, "digits", "train", model, 10_000)
+    again = real_features(tmp_path, splits.train, "digits", "train", model, 10_000)
+    test = real_features(tmp_path, splits.test, "digits", "test", model, 10_000)
+    assert sum(calls) == len(splits.train) + len(splits.test)  # the second call read the cache
     assert torch.equal(first, again) and len(test) == len(splits.test)
     names = sorted(p.name for p in (tmp_path / "real-features").iterdir())
     assert len(names) == 2 and names[0].startswith("digits_test_16px_hog-colour") and names[1].startswith("digits_train_16px_hog-colour")
-    changed = splits.train.images.clone()
+    changed = splits.train.all_images()
     changed[0] = 255 - changed[0]  # one image differs: another entry, not stale features
     real_features(tmp_path, changed, "digits", "train", model, 10_000)
-    assert len(list((tmp_path / "real-features").iterdir())) == 3 and len(calls) == 3
+    assert len(list((tmp_path / "real-features").iterdir())) == 3 and sum(calls) == 2 * len(splits.train) + len(splits.test)

@@ -1,0 +1,30 @@
+"""How preparation progress is shown: a bar on the command line, a sentence in the run store."""
+from __future__ import annotations
+
+import math
+
+
+def describe(done: int, total: int, rate: float) -> str:
+    """"preparing data: 12,345 / 100,000 images, 850 images/s, about 2 min left" """
+    text = f"preparing data: {done:,} / {total:,} images"
+    if rate > 0 and done < total:
+        left = (total - done) / rate
+        when = f"{math.ceil(left / 60)} min" if left >= 90 else f"{max(1, round(left))} s"
+        text += f", {rate:,.0f} images/s, about {when} left"
+    return text
+
+
+class PreparationBar:
+    """A tqdm bar fed by the (done, total, rate) calls of a preparation."""
+
+    def __init__(self, disable: bool = False):
+        self.bar, self.disable = None, disable
+
+    def __call__(self, done: int, total: int, rate: float) -> None:
+        from tqdm.auto import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc="preparing data", unit="image", disable=self.disable)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
