@@ -52,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--frames", type=int, default=8, help="frames of --interpolate")
     s.add_argument("--compare", nargs="+", metavar="CHECKPOINT", help="the same seeds from several checkpoints, one column each")
     s.add_argument("--display", type=int, default=64, help="pixel size each image is shown at in --compare and --interpolate")
+    d = sub.add_parser("data", help="preview a dataset as training will see it, and prepare it into the workspace's cache")
+    d.add_argument("--dataset", help="built-in name, image folder or Hugging Face dataset id (default: the config's)")
+    d.add_argument("--config", help="YAML config whose data section to use (default: the default config)")
+    d.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set data.image_size=64 (repeatable)")
+    d.add_argument("--workspace", default="checkpoints", help="where the prepared-dataset cache lives (default checkpoints)")
+    d.add_argument("--no-prepare", action="store_true", help="count from the source only; decode just the grid's images")
+    d.add_argument("--grid", metavar="PNG", help="save a grid of the preprocessed images here")
     e = sub.add_parser("evaluate", help="FID/KID of a run's checkpoint on held-out images (printed and stored)")
     e.add_argument("--checkpoint", required=True, help="a run's checkpoint-<step>/, best/ or final/ folder")
     e.add_argument("--split", default="test", choices=["train", "val", "test"], help="real images to compare with (default test)")
@@ -101,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> int:
     from .config import ConfigError, load_config
-    from .data import check_dataset
+    from .data import StopRequested, check_dataset
     from .metrics.extractors import check_extractor
     from .train.run import train
 
@@ -138,6 +146,9 @@ def cmd_train(args) -> int:
     except (ConfigError, ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except StopRequested as exc:  # Ctrl-C while the data was prepared: nothing to resume from
+        print(f"run stopped: {exc}", file=sys.stderr)
+        return 130
     except Exception as exc:  # recorded in the store and log.txt already
         print(f"run failed: {exc}", file=sys.stderr)
         return 1
@@ -185,6 +196,24 @@ def cmd_sample(args) -> int:
                               args.truncation, prompt=args.prompt, negative_prompt=args.negative_prompt)
         out = save_output(images, args.out)
     print(f"wrote {out} in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
+def cmd_data(args) -> int:
+    import numpy as np
+
+    from .config import load_config
+    from .data.preview import dataset_preview
+    from .data.progress import PreparationBar
+
+    overrides = list(args.overrides) + ([f"data.dataset={args.dataset}"] if args.dataset else [])
+    config = load_config(args.config or DEFAULT_CONFIG, overrides)
+    preview = dataset_preview(config.data, args.workspace, prepare=not args.no_prepare, progress=PreparationBar())
+    print(preview.text())
+    if args.grid and preview.grid:
+        from .sample.images import save_grid
+
+        print(f"grid of {len(preview.grid)} preprocessed images: {save_grid(np.stack(preview.grid), args.grid)}")
     return 0
 
 
@@ -259,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "upscale": cmd_upscale,
-                    "chain": cmd_chain, "degrade": cmd_degrade}
+                    "chain": cmd_chain, "degrade": cmd_degrade, "data": cmd_data}
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -20,10 +20,10 @@ import torch
 from PIL import Image
 
 from .builtin import BUILTIN, whole_photos
-from .cache import Prepared, digest, open_prepared
+from .cache import Prepared, caches_of, digest, open_prepared
 from .folder import image_folder
 from .hub import Unavailable, hub_dataset, is_saved_dataset
-from .prepare import Preprocessing, Progress, prepare_records
+from .preparation import Preprocessing, Progress, prepare_records
 from .source import Source, StopRequested
 from .transforms import MAX_MEGAPIXELS, BadImage, open_image, preprocess
 
@@ -146,26 +146,41 @@ def preprocessing(cfg, **changes) -> Preprocessing:
                             "center_crop": cfg.center_crop, "max_megapixels": cfg.max_megapixels, **changes})
 
 
-def prepare(cfg, workspace: str | Path | None = None, progress: Progress | None = None, should_stop=None,
-            pre: Preprocessing | None = None, whole: bool = False) -> Prepared:
-    """The dataset of `cfg` prepared in the workspace's cache (read from it when it is there already).
-    Without a workspace it is prepared in a temporary folder that is gone once mapped (tests, one-off scripts).
-    `whole`: the built-in photos whole rather than as random crops (super-resolution)."""
-    if workspace is None:
-        tmp = Path(tempfile.mkdtemp(prefix="prepared-"))
-        try:
-            return prepare(cfg, tmp, progress, should_stop, pre, whole)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)  # the memory map keeps the file's pages until it is closed
+@dataclass
+class Plan:
+    """What preparing a dataset involves: its cache folder (`found` when prepared already) or the records to write."""
+    root: Path
+    key: str
+    pre: Preprocessing
+    found: Prepared | None = None
+    source: Source | None = None
+    records: object = None  # the selected records, when the cache must be written
+    lineage: str = ""
+
+    def state(self) -> str:
+        """The cache state in words, for the dataset preview."""
+        if self.found:
+            return f"prepared ({len(self.found):,} images in {self.found.folder})"
+        total = len(self.records)
+        if not isinstance(self.records, list):
+            return f"not prepared yet: {total:,} images to decode"
+        known = {i for other in caches_of(self.root, self.lineage) for i in other.identities}
+        new = sum(r.identity not in known for r in self.records)
+        if new == total:
+            return f"not prepared yet: {total:,} images to decode"
+        return f"{new:,} of {total:,} files are new or changed and will be decoded; the rest is reused"
+
+
+def plan(cfg, workspace: str | Path, should_stop=None, pre: Preprocessing | None = None, whole: bool = False) -> Plan:
     root, pre = cache_root(workspace), pre or preprocessing(cfg)
-    name, records = cfg.dataset, None
+    name = cfg.dataset
     if name in BUILTIN:  # a built-in set is its name and parameters: nothing is read on a cache hit
         source_key = {"builtin": name, "whole": whole, "count": cfg.synthetic_count, "seed": cfg.split_seed,
                       "holdout": cfg.holdout, "num_samples": cfg.num_samples}
         key = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key})
         found = open_prepared(root / key)
         if found:
-            return found
+            return Plan(root, key, pre, found)
         source = whole_photos() if whole and name == "photos" else read_source(cfg)
     else:
         source = read_source(cfg, should_stop, workspace)
@@ -177,13 +192,30 @@ def prepare(cfg, workspace: str | Path | None = None, progress: Progress | None 
         key = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key, "rows": rows})
         found = open_prepared(root / key)
         if found:
-            return found
+            return Plan(root, key, pre, found)
     if found is not None:
         log.warning("the prepared dataset %s was incomplete (%s): preparing it again", root / key, found.reason)
     lineage = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key})
-    identities = {r.identity for r in source.records} if isinstance(records, list) else None
-    return prepare_records(records, pre, root, key, lineage, source.class_names, source.skipped, cfg.workers, progress,
-                           should_stop, identities)
+    return Plan(root, key, pre, None, source, records, lineage)
+
+
+def prepare(cfg, workspace: str | Path | None = None, progress: Progress | None = None, should_stop=None,
+            pre: Preprocessing | None = None, whole: bool = False) -> Prepared:
+    """The dataset of `cfg` prepared in the workspace's cache (read from it when it is there already).
+    Without a workspace it is prepared in a temporary folder that is gone once mapped (tests, one-off scripts).
+    `whole`: the built-in photos whole rather than as random crops (super-resolution)."""
+    if workspace is None:
+        tmp = Path(tempfile.mkdtemp(prefix="prepared-"))
+        try:
+            return prepare(cfg, tmp, progress, should_stop, pre, whole)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # the memory map keeps the file's pages until it is closed
+    p = plan(cfg, workspace, should_stop, pre, whole)
+    if p.found:
+        return p.found
+    identities = {r.identity for r in p.source.records} if isinstance(p.records, list) else None
+    return prepare_records(p.records, p.pre, p.root, p.key, p.lineage, p.source.class_names, p.source.skipped,
+                           cfg.workers, progress, should_stop, identities)
 
 
 def read_source(cfg, should_stop=None, workspace: Path | None = None) -> Source:

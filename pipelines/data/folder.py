@@ -43,6 +43,10 @@ def scan_files(root: Path, should_stop=None) -> tuple[list[tuple[Path, os.stat_r
     cannot be read and symlink loops are returned as problems, not silently dropped."""
     files, problems, seen = [], [], set()
     stack = [root]
+
+    def rel(path: Path) -> str:
+        return path.relative_to(root).as_posix() or "."
+
     while stack:
         if should_stop is not None and should_stop():
             raise StopRequested("stopped while scanning the folder")
@@ -50,12 +54,12 @@ def scan_files(root: Path, should_stop=None) -> tuple[list[tuple[Path, os.stat_r
         try:
             real = folder.stat()
             if (real.st_dev, real.st_ino) in seen:
-                problems.append((str(folder), "symlink loop: this folder was already scanned"))
+                problems.append((rel(folder), "symlink loop: this folder was already scanned"))
                 continue
             seen.add((real.st_dev, real.st_ino))
             entries = list(os.scandir(folder))
         except OSError as exc:
-            problems.append((str(folder), f"folder not readable: {exc.strerror or exc}"))
+            problems.append((rel(folder), f"folder not readable: {exc.strerror or exc}"))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -67,7 +71,7 @@ def scan_files(root: Path, should_stop=None) -> tuple[list[tuple[Path, os.stat_r
                 elif entry.is_file():
                     files.append((path, entry.stat()))
             except OSError as exc:
-                problems.append((str(path), f"not readable: {exc.strerror or exc}"))
+                problems.append((rel(path), f"not readable: {exc.strerror or exc}"))
     files.sort(key=lambda f: f[0].relative_to(root).parts)
     return files, problems
 
@@ -86,7 +90,7 @@ def image_folder(root: str | Path, should_stop=None) -> Source:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             images.append((path, stat))
         else:
-            skipped.append((str(path), "not an image file"))
+            skipped.append((path.relative_to(root).as_posix(), "not an image file"))
     rel = [p.relative_to(root) for p, _ in images]
     labelled = bool(rel) and all(len(r.parts) > 1 for r in rel)
     class_names = sorted({r.parts[0] for r in rel}) if labelled else []

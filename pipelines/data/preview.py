@@ -1,0 +1,84 @@
+"""A dataset as training will see it, before training: counts, classes, captions, skipped files, a grid of the
+preprocessed images, and the state of its prepared-dataset cache.
+
+`python -m pipelines data --dataset X [--set data.key=value ...]` prints it; the Train tab shows it.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import plan, prepare_records, to_image
+from .transforms import BadImage, preprocess
+
+
+@dataclass
+class Preview:
+    dataset: str
+    cache_state: str
+    num_images: int
+    class_counts: dict[str, int] = field(default_factory=dict)
+    captions: list[str] = field(default_factory=list)  # a few examples
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # every one, with its reason
+    grid: list[np.ndarray] = field(default_factory=list)  # uint8 H x W x C, exactly as trained on
+    prepared: bool = False  # False: counted from the source; unreadable files show when it is prepared
+
+    def text(self, shown: int = 10) -> str:
+        """The preview in words, one fact per line."""
+        lines = [f"{self.dataset}: {self.num_images:,} images" + ("" if self.prepared else " (not decoded yet)"),
+                 f"cache: {self.cache_state}"]
+        if self.class_counts:
+            lines.append("classes: " + ", ".join(f"{name} {n:,}" for name, n in self.class_counts.items()))
+        lines += [f'caption: "{c}"' for c in self.captions]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped):,} file{'s' if len(self.skipped) > 1 else ''}:")
+            lines += [f"  {name}: {reason}" for name, reason in self.skipped[:shown]]
+            if len(self.skipped) > shown:
+                lines.append(f"  ... and {len(self.skipped) - shown:,} more")
+        return "\n".join(lines)
+
+
+def dataset_preview(cfg, workspace: str | Path, prepare: bool = True, num_grid: int = 32, progress=None,
+                    should_stop=None) -> Preview:
+    """The preview of DataConfig `cfg`. With `prepare`, the dataset is prepared into the workspace's cache (so the
+    first run starts at once) and every count is exact; without, it is counted from the source and the grid's
+    images are decoded on their own."""
+    p = plan(cfg, workspace, should_stop)
+    state = p.state()
+    if p.found or prepare:
+        data = p.found or prepare_records(p.records, p.pre, p.root, p.key, p.lineage, p.source.class_names,
+                                          p.source.skipped, cfg.workers, progress, should_stop)
+        rows = np.linspace(0, len(data) - 1, min(num_grid, len(data))).round().astype(int) if len(data) else []
+        grid = [data.pixels[i].transpose(1, 2, 0) for i in rows]
+        return Preview(cfg.dataset, state, len(data), counts(data.labels, data.class_names), examples(data.captions),
+                       list(data.skipped), grid, prepared=True)
+    records = p.records
+    grid = []
+    for i in np.linspace(0, len(records) - 1, min(num_grid, len(records))).round().astype(int) if len(records) else []:
+        try:
+            grid.append(preprocess(to_image(records[i].image, p.pre.max_megapixels), p.pre.size, p.pre.channels,
+                                   p.pre.resize, p.pre.center_crop))
+        except BadImage:
+            continue
+    labels = [records[i].label for i in range(len(records))] if isinstance(records, list) else []
+    captions = [records[i].caption for i in range(min(len(records), 200))] if isinstance(records, list) else []
+    return Preview(cfg.dataset, state, len(records), counts(labels, p.source.class_names), examples(captions),
+                   list(p.source.skipped), grid)
+
+
+def counts(labels, class_names: list[str]) -> dict[str, int]:
+    found = Counter(int(v) for v in labels)
+    return {name: found.get(k, 0) for k, name in enumerate(class_names)}
+
+
+def examples(captions: list[str], n: int = 3) -> list[str]:
+    seen: list[str] = []
+    for c in captions:
+        if c and c not in seen:
+            seen.append(c)
+            if len(seen) == n:
+                break
+    return seen
