@@ -29,6 +29,8 @@ class SRImages(torch.utils.data.Dataset):
     `pair(i)` gives whole images, degraded with a fixed seed per image so every evaluation sees the same inputs.
     """
 
+    draws_random = True  # patch positions and degradations come from torch's RNG: never read ahead in a thread
+
     def __init__(self, pixels: np.ndarray, rows: np.ndarray, lr: list[torch.Tensor] | None, names: list[str], scale: int,
                  degradation: str, patch_size: int = 96, patches_per_epoch: int = 0, augment: bool = False):
         self.pixels, self.rows, self.lr, self.names, self.scale, self.degradation = pixels, rows, lr, names, scale, degradation

@@ -101,7 +101,7 @@ class Family:
     def prepare_batch(self, batch: dict) -> dict:
         """A batch of the training data, on the device, as the family's steps take it: images in [-1, 1]."""
         device = self.accelerator.device
-        x = batch["images"].to(device).float() / 127.5 - 1.0
+        x = batch["images"].to(device, non_blocking=True).float() / 127.5 - 1.0  # pinned memory on a GPU
         if self.config.data.random_flip:
             flip = torch.rand(x.shape[0], device=x.device) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import checkpoints as ckpt
+from ..data.prefetch import prefetch
 
 EVENTS = ("start", "step_end", "epoch_end", "evaluation", "checkpoint", "exception", "end")  # Callback.on_<event>
 USER_STOP = "stop requested"  # the stop reason of a person's stop (other reasons end a run as completed)
@@ -118,16 +119,19 @@ class Trainer:
     def epoch_batches(self, epoch: int, skip_steps: int):
         """This process's share of a seeded permutation, in micro-batches, after `skip_steps` steps.
 
-        The data is preprocessed in memory, so a batch is one indexing operation (no DataLoader: it costs
-        more than it brings here, and creating one draws from the global RNG).
+        The data is prepared on disk, so a batch is one indexing operation on its memory map (no DataLoader: it
+        costs more than it brings here, and creating one draws from the global RNG). On a GPU the next batches
+        are read ahead into pinned memory, unless reading one draws random numbers (super-resolution patches).
         """
         acc, ds = self.accelerator, self.family.splits.train
         order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.config.training.seed + epoch))
         share = order[acc.process_index::acc.num_processes]
         per_step = self.micro_batch * self.accumulation
         indices = share[skip_steps * per_step: self.state.steps_per_epoch * per_step]
-        for start in range(0, len(indices), self.micro_batch):
-            yield ds.batch(indices[start:start + self.micro_batch])
+        batches = (ds.batch(indices[start:start + self.micro_batch]) for start in range(0, len(indices), self.micro_batch))
+        if acc.device.type == "cuda" and not getattr(ds, "draws_random", False):
+            batches = prefetch(batches)
+        yield from batches
 
     def prepare_batch(self, batch: dict) -> dict:
         return self.family.prepare_batch(batch)
