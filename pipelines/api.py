@@ -12,6 +12,7 @@ subpackages: functions of the same names on the package would be shadowed when t
     compare_samplers(checkpoint, [(sampler, steps)], ...) -> [Column]
     load_upscaler(path) / upscale_image(...) -> super-resolution (pipelines.sample.upscale, .upscale_images)
     chain(generator, upscaler, ...)          -> ChainResult: low-res, bicubic and upscaled images, stage times
+    dataset_preview(data_config, workspace)  -> Preview: counts, classes, captions, skipped files, a grid, cache state
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ from .sample.compare import Column, compare_checkpoints as compare, compare_samp
 from .sample.models import interpolate_model as interpolate, interpolate_prompts_model as interpolate_prompts
 from .sample.models import load_model as load, sample_model as sample
 from .train.run import prepare_run, train
+from .data.preview import Preview, dataset_preview
+from .data.progress import describe as describe_preparation
+from .sample.images import make_grid, upscale_for_display
 
 __all__ = ["train", "prepare_run", "load", "sample", "interpolate", "interpolate_prompts", "compare", "compare_samplers",
-           "comparison_grid", "Column", "chain", "load_upscaler", "upscale_image", "DiffusionModel", "GANModel", "TextModel"]
+           "comparison_grid", "Column", "chain", "load_upscaler", "upscale_image", "DiffusionModel", "GANModel", "TextModel", "dataset_preview", "Preview",
+           "describe_preparation", "make_grid", "upscale_for_display"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 import time
 from pathlib import Path
 
@@ -38,8 +39,9 @@ def runs_table(store: RunStore) -> pd.DataFrame:
         pct = 100 * r["step"] / r["total_steps"] if r["total_steps"] else 0
         best = f"{r['best_metric']} {r['best_value']:.4g}" if r["best_metric"] and r["best_value"] is not None else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
+        progress = r["phase"].split(":")[0] if r.get("phase") and r["status"] == "running" else f"{pct:.0f}%"
         rows.append([r["name"], r["family"], Path(r["dataset"]).name if "/" in r["dataset"] and Path(r["dataset"]).exists() else r["dataset"],
-                     f"{r['resolution']}x{r['resolution']}", r["status"], f"{pct:.0f}%", best, started, _duration(run_duration(r))])
+                     f"{r['resolution']}x{r['resolution']}", r["status"], progress, best, started, _duration(run_duration(r))])
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
@@ -111,12 +113,23 @@ def progress_html(store: RunStore, row: dict) -> str:
     pct = 100 * row["step"] / row["total_steps"] if row["total_steps"] else 0
     left = time_left(store, row)
     text = f"step {row['step']} of {row['total_steps']} · epoch {row['epoch']} · {row['status']}"
+    if row.get("phase") and row["status"] == "running":  # before step 0 (preparing data) or after the last step
+        pct, text, left = _phase_fraction(row["phase"], pct), f"{row['status']} · {row['phase']}", None
     if left is not None:
         text += f" · about {_duration(left)} left"
     colour = {"failed": "#d9534f", "interrupted": "#f0ad4e", "stopped": "#888", "completed": "#5cb85c"}.get(row["status"], "#3b82f6")
     return (f'<div class="run-progress" style="border:1px solid #ccc;border-radius:6px;height:22px;position:relative;overflow:hidden">'
             f'<div style="width:{pct:.1f}%;height:100%;background:{colour}"></div>'
             f'<div style="position:absolute;top:2px;left:8px;font-size:13px">{html.escape(text)}</div></div>')
+
+
+def _phase_fraction(phase: str, otherwise: float) -> float:
+    """The bar of a phase that counts ("preparing data: 12,345 / 100,000 images, ..."), else the step's."""
+    found = re.search(r"([\d,]+) / ([\d,]+)", phase)
+    if not found:
+        return otherwise
+    done, total = (int(g.replace(",", "")) for g in found.groups())
+    return 100 * done / total if total else otherwise
 
 
 def sample_grids(store: RunStore, name: str) -> list[str]:

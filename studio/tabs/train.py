@@ -6,7 +6,9 @@ under Advanced holds the whole config. On Start the form's values win over the s
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 
+from pipelines.api import dataset_preview, describe_preparation, make_grid, upscale_for_display
 from pipelines.config import ConfigError, validate_config
 from pipelines.data import BUILTIN
 
@@ -35,6 +37,14 @@ def build(studio) -> None:
                               label="Dataset", scale=3,
                               info="A built-in set, a folder of images on this machine, or a Hugging Face dataset id.")
         upload = gr.File(label="…or upload a zip of images (subfolders become classes)", file_types=[".zip"], scale=2)
+    with gr.Accordion("Preview the dataset as it will be trained on", open=False):
+        with gr.Row():
+            preview_btn = gr.Button("Preview", size="sm", scale=0)
+            prepare_btn = gr.Button("Prepare now and check every image", size="sm", scale=0)
+        with gr.Row():
+            preview_text = gr.Markdown(elem_id="dataset-preview")
+            preview_grid = gr.Image(label="preprocessed images", show_label=True, interactive=False, height=260,
+                                    elem_id="dataset-preview-grid")
     fields: dict[tuple[str, str], gr.components.Component] = {}  # (family, dotted path) -> component
     groups: dict[str, gr.Group] = {}
     with gr.Accordion("Advanced: the full config (YAML)", open=False, render=False) as advanced:
@@ -107,16 +117,42 @@ def build(studio) -> None:
 
     upload.upload(on_upload, [upload, yaml_box], [dataset, yaml_box, status], api_visibility="private")
 
+    def form_config(form: dict):
+        """The config of the form: the YAML, with the picked family's fields and the dataset over it."""
+        fam = form[family]
+        raw = load_yaml(form[yaml_box])
+        raw["family"] = fam
+        set_path(raw, "data.dataset", form[dataset])
+        for (f, path), comp in fields.items():
+            if f == fam:
+                set_path(raw, path, normalise(f, path, form[comp]))
+        return validate_config(raw)
+
+    def previewer(prepare: bool):
+        def on_preview(form: dict, progress=gr.Progress()):
+            try:
+                data = form_config(form).data
+                shown = dataset_preview(data, studio.workspace, prepare=prepare,
+                                        progress=lambda done, total, rate: progress(done / max(total, 1), desc=describe_preparation(done, total, rate)))
+            except ConfigError as exc:
+                return "\n".join(f"- `{f}`: {m}" for f, m in exc.errors), None
+            except (ValueError, OSError) as exc:
+                return f"**Cannot read the dataset:** {exc}", None
+            grid = None
+            if shown.grid:  # small images enlarged (nearest neighbour) so that their pixels can be seen
+                images = np.stack(shown.grid)
+                grid = make_grid(upscale_for_display(images, max(64, images.shape[1])), ncols=8)
+            return preview_markdown(shown), grid
+        return on_preview
+
+    preview_inputs = {family, yaml_box, dataset, *components}
+    preview_btn.click(previewer(False), preview_inputs, [preview_text, preview_grid], api_visibility="private")
+    prepare_btn.click(previewer(True), preview_inputs, [preview_text, preview_grid], api_visibility="private")
+
     def on_start(form: dict):
         fam = form[family]
         try:
-            raw = load_yaml(form[yaml_box])
-            raw["family"] = fam
-            set_path(raw, "data.dataset", form[dataset])
-            for (f, path), comp in fields.items():
-                if f == fam:
-                    set_path(raw, path, normalise(f, path, form[comp]))
-            name = studio.manager.start(validate_config(raw))
+            name = studio.manager.start(form_config(form))
         except ConfigError as exc:
             listing = "\n".join(f"- `{f}`: {m}" for f, m in exc.errors)
             return [f"**Not started; fix these fields:**\n{listing}", *infos(fam, dict(exc.errors))]
@@ -125,6 +161,19 @@ def build(studio) -> None:
         return [f"Queued **{name}**: follow it in the Runs tab.", *infos(fam)]
 
     start.click(on_start, {family, yaml_box, dataset, *components}, [status, *components], api_visibility="private")
+
+
+def preview_markdown(p) -> str:
+    lines = [f"**{p.num_images:,} images**" + ("" if p.prepared else " (counted, not yet decoded)"), f"Cache: {p.cache_state}."]
+    if p.class_counts:
+        lines.append("Classes: " + ", ".join(f"{name} ({n:,})" for name, n in p.class_counts.items()))
+    lines += [f"Caption: *{c}*" for c in p.captions]
+    if p.skipped:
+        lines.append(f"**Skipped {len(p.skipped):,} file{'s' if len(p.skipped) > 1 else ''}:**")
+        lines += [f"- `{name}`: {reason}" for name, reason in p.skipped[:10]]
+        if len(p.skipped) > 10:
+            lines.append(f"- … and {len(p.skipped) - 10:,} more")
+    return "\n\n".join(lines)
 
 
 def _rows(items, n):
