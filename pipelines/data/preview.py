@@ -51,6 +51,9 @@ def dataset_preview(cfg, workspace: str | Path, prepare: bool = True, num_grid: 
     if p.found or prepare:
         data = p.found or prepare_records(p.records, p.pre, p.root, p.key, p.lineage, p.source.class_names,
                                           p.source.skipped, cfg.workers, progress, should_stop)
+        if not p.found:
+            state = (f"prepared just now ({data.meta['decoded']:,} images decoded, {data.meta['reused']:,} reused, "
+                     f"in {data.folder})")
         rows = np.linspace(0, len(data) - 1, min(num_grid, len(data))).round().astype(int) if len(data) else []
         grid = [data.pixels[i].transpose(1, 2, 0) for i in rows]
         return Preview(cfg.dataset, state, len(data), counts(data.labels, data.class_names), examples(data.captions),

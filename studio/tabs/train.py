@@ -34,7 +34,7 @@ def build(studio) -> None:
                              info="A starting config from configs/; everything below can be changed.")
     with gr.Row():
         dataset = gr.Dropdown(list(BUILTIN), value=load_yaml(start_yaml)["data"]["dataset"], allow_custom_value=True,
-                              label="Dataset", scale=3,
+                              label="Dataset", scale=3, elem_id="train-dataset",
                               info="A built-in set, a folder of images on this machine, or a Hugging Face dataset id.")
         upload = gr.File(label="…or upload a zip of images (subfolders become classes)", file_types=[".zip"], scale=2)
     with gr.Accordion("Preview the dataset as it will be trained on", open=False):

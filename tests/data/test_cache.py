@@ -179,6 +179,7 @@ def test_preview_of_a_folder_with_bad_files(tmp_path, folder):
     quick = dataset_preview(cfg_of(folder), ws, prepare=False)
     assert quick.num_images == 41 and quick.cache_state.startswith("not prepared yet") and not quick.prepared
     full = dataset_preview(cfg_of(folder), ws)
+    assert full.cache_state.startswith("prepared just now (41 images decoded, 0 reused")
     assert full.num_images == 40 and full.class_counts == {"a": 20, "b": 20}
     assert dict(full.skipped) == {"notes.txt": "not an image file", "b/broken.png": "not an image file"}
     assert len(full.grid) == 32 and full.grid[0].shape == (8, 8, 3) and full.grid[0].std() > 10

@@ -22,3 +22,17 @@ def test_evaluations_are_charted_tabled_and_the_final_one_summarised(tmp_path):
                                            "fd": 1.7})
     _, text, table = views.evaluation_views(store, "r")
     assert "checkpoint-250/ (step 250) on the val split" in text and table.iloc[0]["of"] == "checkpoint-250/"
+
+
+def test_a_run_preparing_its_data_says_so_before_step_0(tmp_path):
+    import os
+
+    store = RunStore(tmp_path)
+    store.create_run("big", "ddpm", "/data/cats", 64, "", str(tmp_path / "big"))
+    store.update_run("big", status="running", total_steps=1000, pid=os.getpid(),
+                     phase="preparing data: 25,000 / 100,000 images, 850 images/s, about 2 min left")
+    bar = views.progress_html(store, store.get_run("big"))
+    assert "preparing data: 25,000 / 100,000 images, 850 images/s, about 2 min left" in bar and "width:25.0%" in bar
+    assert views.runs_table(store).iloc[0]["progress"] == "preparing data"
+    store.update_run("big", phase=None, step=10)
+    assert "step 10 of 1000" in views.progress_html(store, store.get_run("big"))
