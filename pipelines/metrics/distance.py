@@ -7,7 +7,6 @@ metrics never sync across processes: under `accelerate launch` only the main pro
 from __future__ import annotations
 
 import hashlib
-import uuid
 import warnings
 from pathlib import Path
 
@@ -77,9 +76,8 @@ def real_features(cache_dir: str | Path, images, dataset: str, split: str, extra
     Files are named by dataset, split, resolution and extractor; the key also holds a digest of the images
     themselves and the extractor's fingerprint, so changed data or weights never reuse stale features.
     """
-    from safetensors.torch import load_file, save_file
-
     from ..data import ImageDataset
+    from ..models.loading import cached_tensors
 
     if isinstance(images, torch.Tensor):
         images = ImageDataset.from_tensor(images)
@@ -91,14 +89,6 @@ def real_features(cache_dir: str | Path, images, dataset: str, split: str, extra
     for part in chunks:
         digest.update(images.read(part).numpy().tobytes())
     digest.update(extractor.fingerprint.encode())
-    name = f"{dataset}_{split}_{images.image_shape[-1]}px_{extractor.name}_{digest.hexdigest()[:12]}.safetensors"
+    name = f"{dataset}_{split}_{images.image_shape[-1]}px_{extractor.name}_{digest.hexdigest()[:12]}"
     path = Path(cache_dir) / "real-features" / name
-    if path.exists():
-        return load_file(path)["features"]
-    features = torch.cat([extract(extractor, images.read(part)) for part in chunks])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique temporary name: several processes may fill the same entry at once.
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{name}")
-    save_file({"features": features.contiguous()}, tmp)
-    tmp.replace(path)
-    return features
+    return cached_tensors(path, lambda: {"features": torch.cat([extract(extractor, images.read(part)) for part in chunks])})["features"]

@@ -122,8 +122,17 @@ def test_hub_rows_with_image_urls_and_caption_lists_as_coco_has(tmp_path):
     served.mkdir()
     for colour in ("red", "blue"):
         Image.new("RGB", (20, 20), colour).save(served / f"{colour}.png")
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
-    handler.log_message = lambda *args: None
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Handler, directory=str(served))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -133,9 +142,13 @@ def test_hub_rows_with_image_urls_and_caption_lists_as_coco_has(tmp_path):
         cfg = validate_config({"family": "t2i", "data": {"dataset_name": "coco", "val_fraction": 0, "test_fraction": 0,
                                                          "image_size": 16}, "evaluation": {"split": "train"}})
         cfg.data.dataset = str(tmp_path / "coco")  # the mapping's columns (url, sentences), with a local copy of the rows
-        splits = load_splits(cfg.data)
+        splits = load_splits(cfg.data, tmp_path / "ws")
+        assert len(requests) == 3
+        # Another resolution is another prepared dataset, but the images were downloaded once, into the workspace.
+        again = load_splits(cfg.data.model_copy(update={"image_size": 8}), tmp_path / "ws")
+        assert sorted(requests) == ["/blue.png", "/gone.png", "/gone.png", "/red.png"]  # only the failed one again
     finally:
         server.shutdown()
-    assert sorted(splits.train.captions) == ["a blue square", "a red square"]
+    assert sorted(splits.train.captions) == ["a blue square", "a red square"] and len(again.train) == 2
     assert splits.train.all_images()[splits.train.captions.index("a red square")][0].float().mean() > 150  # red channel
     assert len(splits.skipped) == 1 and "gone.png" in splits.skipped[0][1]
