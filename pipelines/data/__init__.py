@@ -7,7 +7,6 @@ writes them to its log) and never stop the run.
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
 import shutil
@@ -17,15 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .builtin import BUILTIN, whole_photos
 from .cache import Prepared, caches_of, digest, open_prepared
 from .folder import image_folder
-from .hub import Unavailable, hub_dataset, is_saved_dataset
+from .hub import hub_dataset, is_saved_dataset
 from .preparation import Preprocessing, Progress, prepare_records
 from .source import Source, StopRequested
-from .transforms import MAX_MEGAPIXELS, BadImage, open_image, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -106,20 +103,6 @@ def check_dataset(name: str) -> None:
         raise ValueError(f"data.dataset: {name} is a file; give a folder of images, a built-in name ({', '.join(BUILTIN)}) or a hub id")
     if not path.exists() and (name.startswith((".", "/", "~")) or Path(name).is_absolute()):
         raise ValueError(f"data.dataset: folder {name} does not exist")
-
-
-def to_image(item, max_megapixels: float = MAX_MEGAPIXELS) -> Image.Image:
-    if isinstance(item, Image.Image):
-        return item
-    if isinstance(item, (Path, str)):
-        return open_image(item, max_megapixels)
-    if isinstance(item, dict) and (item.get("bytes") or item.get("path")):
-        return open_image(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"], max_megapixels)
-    if isinstance(item, np.ndarray):
-        return Image.fromarray(item)
-    if isinstance(item, Unavailable):
-        raise BadImage(item.reason)
-    raise BadImage(f"unsupported image value of type {type(item).__name__}")
 
 
 def split_indices(n: int, cfg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .source import Record, Source, StopRequested
+from .source import Record, Source, StopRequested, Unavailable
 
 
 def is_saved_dataset(path: Path) -> bool:
@@ -22,13 +22,6 @@ def is_saved_dataset(path: Path) -> bool:
     if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
         return True
     return any(path.rglob("*.parquet")) or any(path.rglob("*.arrow"))
-
-
-class Unavailable:
-    """An image that could not be had (a URL that failed); decoding it raises BadImage with the reason."""
-
-    def __init__(self, reason: str):
-        self.reason = reason
 
 
 class HubRows(Sequence):

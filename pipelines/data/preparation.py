@@ -20,7 +20,7 @@ import numpy as np
 
 from .cache import CacheWriter, Prepared, caches_of
 from .source import Record, StopRequested
-from .transforms import BadImage, preprocess
+from .transforms import BadImage, preprocess, to_image
 
 CHUNK = 32  # records per task: large enough to amortise the pipe, small enough for a smooth progress bar
 
@@ -48,8 +48,6 @@ def default_workers() -> int:
 
 def decode_chunk(task: tuple[list, Preprocessing]) -> list[tuple[np.ndarray | None, str]]:
     """(C x H x W uint8 pixels, "") for each item that preprocesses, (None, reason) for the others."""
-    from . import to_image
-
     items, pre = task
     out = []
     for item in items:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plan, prepare_records, to_image
-from .transforms import BadImage, preprocess
+from . import plan, prepare_records
+from .transforms import BadImage, preprocess, to_image
 
 
 @dataclass

@@ -27,3 +27,10 @@ class Source:
 
 class StopRequested(KeyboardInterrupt):
     """A person asked the run to stop while its data was being read or prepared (a run ends as stopped)."""
+
+
+class Unavailable:
+    """An image that could not be had (a URL that failed); decoding it raises BadImage with the reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason

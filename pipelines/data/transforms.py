@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import io
+
 import numpy as np
 from PIL import Image, ImageFile, ImageOps
+
+from .source import Unavailable
 
 RESAMPLE = {
     "bicubic": Image.Resampling.BICUBIC,
@@ -41,6 +45,20 @@ def open_image(path, max_megapixels: float = MAX_MEGAPIXELS) -> Image.Image:
     except (OSError, ValueError, SyntaxError) as exc:
         reason = "not an image file" if "cannot identify" in str(exc) else str(exc) or type(exc).__name__
         raise BadImage(reason) from None
+
+
+def to_image(item, max_megapixels: float = MAX_MEGAPIXELS) -> Image.Image:
+    if isinstance(item, Image.Image):
+        return item
+    if isinstance(item, (Path, str)):
+        return open_image(item, max_megapixels)
+    if isinstance(item, dict) and (item.get("bytes") or item.get("path")):
+        return open_image(io.BytesIO(item["bytes"]) if item.get("bytes") else item["path"], max_megapixels)
+    if isinstance(item, np.ndarray):
+        return Image.fromarray(item)
+    if isinstance(item, Unavailable):
+        raise BadImage(item.reason)
+    raise BadImage(f"unsupported image value of type {type(item).__name__}")
 
 
 def normalise_mode(img: Image.Image, channels: int) -> Image.Image:
