@@ -231,15 +231,14 @@ def cmd_evaluate(args) -> int:
 def cmd_upscale(args) -> int:
     import torch
 
+    from .sample.checks import check_tiling
     from .sample.upscale import load_upscaler
     from .sample.upscale_images import upscale_path
 
-    if args.tile < 0 or args.tile_pad < 0 or args.pre_pad < 0:
-        print("error: --tile, --tile-pad and --pre-pad must be 0 or more", file=sys.stderr)
+    if args.outscale is not None and args.outscale <= 0:  # 0 means the model's scale to the engine
+        print(f"error: outscale: must be above 0, got {args.outscale:g}", file=sys.stderr)
         return 2
-    if args.outscale is not None and not 0 < args.outscale <= 16:
-        print(f"error: --outscale must be above 0 and at most 16 (got {args.outscale:g})", file=sys.stderr)
-        return 2
+    check_tiling(args.tile, args.tile_pad, args.pre_pad, args.outscale)  # before the model is loaded
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     upscaler = load_upscaler(args.model, device, half=device.startswith("cuda"))
     print(f"model: {upscaler.label}")

@@ -18,6 +18,10 @@ SIZES = {  # the model sizes a config names, and the upstream layouts they follo
     "standard": {"arch": "rrdb", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},  # RealESRGAN_x4plus
 }
 ARCH_SCALES = {"srvgg": (1, 2, 3, 4), "rrdb": (1, 2, 4)}  # RRDBNet upsamples x4 in two x2 steps only
+# Far above any published layout (official: 64 features, 32 convolutions or 23 blocks): a file that asks for more
+# would only make the studio build millions of layers before failing.
+ARCH_LIMITS = {"num_in_ch": (1, 16), "num_out_ch": (1, 16), "num_feat": (1, 1024), "num_conv": (0, 1000),
+               "num_block": (0, 200), "num_grow_ch": (1, 1024)}
 
 
 @dataclass
@@ -45,6 +49,10 @@ class SRArch:
         if self.scale not in ARCH_SCALES[self.arch]:
             allowed = ", ".join(str(s) for s in ARCH_SCALES[self.arch] if s > 1)
             raise ValueError(f"{self.arch} models upscale x{allowed}, not x{self.scale}")
+        for name, (low, high) in ARCH_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name}: must be a whole number from {low} to {high}, got {value!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
+from .checks import check_range, check_sampling, check_tiling
 from .compare import Column, comparison_grid
 from .images import pil_images
 from .models import load_model, sample_model
@@ -56,8 +57,11 @@ def chain(generator: str | Path, upscaler: str | Path, num: int = 4, seed: int =
     `progress(stage, done, total)` is told of each image."""
     if passes not in (1, 2):
         raise ValueError(f"passes: 1 or 2 (got {passes})")
-    if gamma <= 0:
-        raise ValueError(f"gamma: must be above 0 (got {gamma})")
+    check_range("gamma", gamma, 0, 10, above=True)
+    check_range("unsharp", unsharp, 0, 10)
+    check_range("unsharp_radius", unsharp_radius, 0, 100, above=True)
+    check_sampling(steps, num, seed, guidance, truncation)
+    check_tiling(tile, tile_pad)
     times = {}
     start = time.perf_counter()
     model = load_model(generator, device)

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .gan import GANModel
 from .images import as_rgb, upscale_for_display
+from .checks import check_sampling
 from .models import load_model, sample_model
 from .t2i import TextModel
 
@@ -46,6 +47,7 @@ def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: 
     class to the class-conditional ones; the others leave them out. A GAN ignores sampler and steps."""
     if not paths:
         raise ValueError("checkpoints: pick at least one")
+    check_sampling(steps, num, seed, guidance, truncation)  # before any checkpoint is loaded
     columns = []
     for i, path in enumerate(paths):
         model = load_model(path, device)
@@ -69,6 +71,8 @@ def compare_samplers(path: str | Path, settings: list[tuple[str, int]], num: int
                      negative_prompt: str = "", device: str | torch.device = "cpu",
                      on_column: Callable[[int, int], None] | None = None) -> list[Column]:
     """One checkpoint, the same seeds, each (sampler, steps) in turn, timed."""
+    for _, steps in settings:
+        check_sampling(steps, num, seed, guidance)
     model = load_model(path, device)
     if isinstance(model, GANModel):
         raise ValueError(f"checkpoint: {path} is a GAN: it has no sampler or steps to compare")

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import check_sampling
 from .gan import GANModel, generate_gan, interpolate_gan, is_gan_folder, load_gan
 from .generate import DiffusionModel, generate, interpolate, load_diffusion
 from .t2i import TextModel, generate_text, interpolate_prompts, interpolate_seeds, is_text_folder, load_text_model
@@ -33,6 +34,7 @@ def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int
                  class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
                  batch_size: int = 64, callback: Callable[[dict], bool | None] | None = None,
                  prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
+    check_sampling(steps, num, seed, guidance, truncation)
     if isinstance(model, TextModel):
         if prompt is None:
             raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
@@ -50,6 +52,7 @@ def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int
 def interpolate_prompts_model(model: Model, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
                               guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
     """Frames between two prompts (interpolated text states, the same starting noise): text-to-image models only."""
+    check_sampling(steps, seed=seed, guidance=guidance, frames=frames)
     if not isinstance(model, TextModel):
         raise ValueError(f"checkpoint: {model.path} is not a text-to-image model; only those interpolate between prompts")
     if not prompt_a.strip() or not prompt_b.strip():
@@ -60,6 +63,7 @@ def interpolate_prompts_model(model: Model, prompt_a: str, prompt_b: str, frames
 def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
                       class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
                       prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
+    check_sampling(steps, seed=seed_a, seed_b=seed_b, guidance=guidance, truncation=truncation, frames=frames)
     if isinstance(model, TextModel):
         if not prompt:
             raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from .checks import check_tiling
 from ..checkpoints import list_checkpoints, read_meta
 from ..models.sr import SRArch, infer_arch, load_matching
 
@@ -52,6 +53,7 @@ class Upscaler:
         """1 x C x H x W floats in [0, 1] (on the CPU) -> 1 x C x sH x sW (on the CPU): floats in [0, 1], or with
         `dtype` uint8 / int32 the 8-bit / 16-bit values (each tile is quantised as it comes: an 8192 x 8192 result
         in floats alone would take 800 MB). `gray` averages the channels into one."""
+        check_tiling(tile, tile_pad, pre_pad)
         s = self.scale
         # Reflect padding at the right and bottom edges gives the model context there (as upstream's pre_pad).
         x = F.pad(image, (0, pre_pad, 0, pre_pad), mode="reflect") if pre_pad else image
@@ -106,18 +108,33 @@ def find_model_file(path: Path) -> Path:
     raise FileNotFoundError(f"model: {path} does not exist")
 
 
-def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch | None]:
-    """The weights of a model file and, when the file or its folder records it, the architecture."""
+MAX_TENSORS = 10_000  # an official RRDBNet has about 700; a header listing millions is not a model
+
+
+def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch]:
+    """The weights of a model file and its architecture (as the file or its folder records it, else inferred from
+    the keys and shapes). A .safetensors is judged from its header before any weights are read or layers built."""
     if file.suffix == ".safetensors":
         try:
-            state = load_file(file)
             with safe_open(file, "pt") as f:
                 recorded = (f.metadata() or {}).get("sr_arch")
+                keys = list(f.keys())
+                if len(keys) > MAX_TENSORS:
+                    raise ValueError(f"model: {file.name} lists {len(keys):,} tensors; a super-resolution model has "
+                                     f"at most {MAX_TENSORS:,}")
+                # Shapes on the meta device: infer_arch and the size check need no memory.
+                header = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in keys}
+        except ValueError:
+            raise
         except Exception as exc:  # safetensors raises its own error type for a damaged file
             raise ValueError(f"model: {file.name} cannot be read as safetensors ({exc})") from None
         if recorded is None and (file.parent / ARCH_FILE).exists():
             recorded = (file.parent / ARCH_FILE).read_text()
-        return state, SRArch(**json.loads(recorded)) if recorded else None
+        arch = checked_arch(file, header, recorded)
+        try:
+            return load_file(file), arch
+        except Exception as exc:
+            raise ValueError(f"model: {file.name} cannot be read as safetensors ({exc})") from None
     if file.suffix in (".pth", ".pt", ".ckpt", ".bin"):
         try:
             loaded = torch.load(file, map_location="cpu", weights_only=True)
@@ -127,11 +144,38 @@ def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch | None]:
         if isinstance(loaded, dict):
             for key in ("params_ema", "params"):  # Real-ESRGAN's files keep the EMA weights under params_ema
                 if isinstance(loaded.get(key), dict):
-                    return loaded[key], None
-            if all(isinstance(v, torch.Tensor) for v in loaded.values()):
-                return loaded, None
+                    loaded = loaded[key]
+                    break
+            if loaded and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()):
+                if len(loaded) > MAX_TENSORS:
+                    raise ValueError(f"model: {file.name} holds {len(loaded):,} tensors; a super-resolution model "
+                                     f"has at most {MAX_TENSORS:,}")
+                return loaded, checked_arch(file, loaded, None)
         raise ValueError(f"model: {file.name} holds no state dict (expected tensors, or params_ema / params)")
     raise ValueError(f"model: {file.name}: expected a .safetensors or .pth file")
+
+
+def checked_arch(file: Path, shapes: dict[str, torch.Tensor], recorded: str | None) -> SRArch:
+    """The architecture, refused (naming the problem) when it is unknown, absurdly large, or needs more parameters
+    than the file holds: checked with the layers built on the meta device, which allocates nothing."""
+    try:
+        if recorded is not None:
+            fields = json.loads(recorded)
+            if not isinstance(fields, dict) or not set(fields) <= set(SRArch.__dataclass_fields__):
+                raise ValueError(f"the recorded architecture is not one ({str(recorded)[:200]})")
+            arch = SRArch(**fields)
+        else:
+            arch = infer_arch(shapes)
+        arch.check()
+        with torch.device("meta"):
+            needed = sum(v.numel() for v in arch.build().state_dict().values())
+    except (ValueError, TypeError, LookupError, ArithmeticError, RuntimeError) as exc:  # a header that fits no model
+        raise ValueError(f"model: {file.name}: {exc}") from None
+    held = sum(t.numel() for t in shapes.values())
+    if needed > held:
+        raise ValueError(f"model: {file.name} describes a {arch.arch} model of {needed:,} parameters but holds only "
+                         f"{held:,} values; refused")
+    return arch
 
 
 def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bool = False) -> Upscaler:
@@ -139,8 +183,6 @@ def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bo
     mismatched parameter."""
     file = find_model_file(Path(path))
     state, arch = read_state(file)
-    arch = arch or infer_arch(state)
-    arch.check()
     if arch.num_in_ch != 3 or arch.num_out_ch != 3:
         raise ValueError(f"model: {file.name} works on {arch.num_in_ch}-channel images; the studio upscales RGB models only")
     model = arch.build()

@@ -17,6 +17,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..data.transforms import IMAGE_SUFFIXES
+from .checks import check_tiling
 from .upscale import Upscaler
 
 MAX_INPUT_PIXELS = 16_777_216  # 16 MP (4096 x 4096) in
@@ -74,6 +75,7 @@ def _run(upscaler: Upscaler, arr: np.ndarray, top: float, gray: bool, opts: dict
 def upscale_image(upscaler: Upscaler, img: Image.Image, outscale: float | None = None, tile: int = 256,
                   tile_pad: int = 16, pre_pad: int = 0, progress: Callable[[int, int], None] | None = None) -> Image.Image:
     """Upscale one Pillow image by `outscale` (default: the model's scale), keeping its kind (alpha, gray, 16-bit)."""
+    check_tiling(tile, tile_pad, pre_pad, outscale)
     outscale = outscale or upscaler.scale
     check_size(*img.size, outscale)
     opts = {"tile": tile, "tile_pad": tile_pad, "pre_pad": pre_pad, "progress": progress}
@@ -129,6 +131,7 @@ def upscale_path(upscaler: Upscaler, source: str | Path, output: str | Path, out
     structure (PNG files). Files that are not usable images are listed in the report, never fatal."""
     from tqdm.auto import tqdm
 
+    check_tiling(tile, tile_pad, pre_pad, outscale)  # once, not as a failure of every file
     source, output = Path(source), Path(output)
     if not source.exists():
         raise FileNotFoundError(f"--input: {source} does not exist")

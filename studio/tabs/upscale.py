@@ -10,6 +10,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
+from pipelines.sample.checks import check_tiling
 from pipelines.sample.upscale import load_upscaler
 from pipelines.sample.upscale_images import UpscaleError, bicubic, open_checked, upscale_image
 
@@ -38,6 +39,7 @@ def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, t
     """Upscale every usable file; the others are listed with the reason. Returns (results, failures, model label)."""
     require_inputs(files, model_path)
     try:
+        check_tiling(tile, tile_pad, outscale=outscale)  # before the model is loaded
         upscaler = load_upscaler(model_path)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
