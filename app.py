@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+APP_NICENESS = 10  # polling browser tabs and scripts yield the CPU to training runs
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -13,6 +15,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--workspace", default="checkpoints", help="folder of runs and the run store")
     p.add_argument("--max-concurrent-runs", type=int, default=1, help="runs trained at the same time; the rest wait in a queue")
+    p.add_argument("--threads-per-run", type=int, help="CPU threads of each run (default: the cores but one, "
+                   "divided by --max-concurrent-runs)")
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (needed with a --host other than this machine)")
     p.add_argument("--no-auth", action="store_true", help="allow a --host other than this machine without a login")
     p.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload accepted (zips of images)")
@@ -27,15 +31,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    from starlette.middleware import Middleware
+
+    from studio.api import SharedReadSession
     from studio.app import CSS, build_app
 
-    demo, _ = build_app(args.workspace, args.max_concurrent_runs)
+    demo, _ = build_app(args.workspace, args.max_concurrent_runs, args.threads_per_run)
+    if sys.platform.startswith("linux"):
+        # Serve at a lower priority than the runs: on Linux this sets the calling thread only, and the server's threads
+        # start from this one, while the run manager's threads (which start the runs) already run at the usual one.
+        os.nice(APP_NICENESS)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if args.host not in LOCAL_HOSTS:
         print(f"Listening on {args.host}: reachable from other machines" + (" with the login you gave." if auth else " WITHOUT a login."))
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, auth=auth, max_file_size=f"{args.max_upload_mb}mb",
-        css=CSS, footer_links=["api"], show_error=True, quiet=False)
+        css=CSS, footer_links=["api"], show_error=True, quiet=False, app_kwargs={"middleware": [Middleware(SharedReadSession)]})
 
 
 if __name__ == "__main__":

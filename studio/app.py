@@ -26,9 +26,10 @@ class Studio:
     workspace: Path
 
 
-def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 1) -> tuple[gr.Blocks, Studio]:
+def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 1,
+              threads_per_run: int | None = None) -> tuple[gr.Blocks, Studio]:
     workspace = Path(workspace)
-    studio = Studio(RunManager(workspace, max_concurrent_runs), workspace)
+    studio = Studio(RunManager(workspace, max_concurrent_runs, threads=threads_per_run), workspace)
     with gr.Blocks(title="Generative image studio") as demo:
         gr.Markdown("## Generative image studio\nTrain small image generators on your data, watch them learn, and use them.")
         if studio.manager.recovered:

@@ -45,12 +45,12 @@ class Job:
 
 
 class RunManager:
-    def __init__(self, workspace: str | Path, max_concurrent: int = 1, stop_grace: float = STOP_GRACE_SECONDS):
+    def __init__(self, workspace: str | Path, max_concurrent: int = 1, stop_grace: float = STOP_GRACE_SECONDS,
+                 threads: int | None = None):
         self.workspace = Path(workspace).resolve()  # children may run elsewhere
         self.store = RunStore(self.workspace)
         self.stop_grace = stop_grace
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        self.threads = max(1, cores // max(1, max_concurrent))  # each child's share: no oversubscribed cores
+        self.threads = threads or threads_per_run(max_concurrent)
         self.queue: queue.Queue[Job] = queue.Queue()
         self.active: dict[str, Job] = {}
         self.lock = threading.Lock()
@@ -223,6 +223,14 @@ class RunManager:
             log.warning("run %s %s: %s", job.name, status, error)
             with open(logfile, "a") as f:
                 f.write(f"{_now()} ERROR studio: {error}\n")
+
+
+def threads_per_run(max_concurrent: int) -> int:
+    """Each run's share of the cores, one core left to the app and the browser: torch's thread pool waits for its
+    slowest thread at every operation, so a pool that has every core stalls whenever anything else runs (on 2 busy
+    cores, 2 threads trained several times slower than 1)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, (cores - 1) // max(1, max_concurrent))
 
 
 def _now() -> str:
