@@ -35,6 +35,7 @@ def main(argv=None) -> None:
 
     from studio.api import SharedReadSession
     from studio.app import CSS, build_app
+    from studio.hosts import HostCheck, allowed_hosts
 
     demo, _ = build_app(args.workspace, args.max_concurrent_runs, args.threads_per_run)
     if sys.platform.startswith("linux"):
@@ -46,7 +47,9 @@ def main(argv=None) -> None:
         print(f"Listening on {args.host}: reachable from other machines" + (" with the login you gave." if auth else " WITHOUT a login."))
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, auth=auth, max_file_size=f"{args.max_upload_mb}mb",
-        css=CSS, footer_links=["api"], show_error=True, quiet=False, app_kwargs={"middleware": [Middleware(SharedReadSession)]})
+        css=CSS, footer_links=["api"], show_error=True, quiet=False, allowed_paths=[os.path.abspath(args.workspace)],  # results are served from the workspace
+        app_kwargs={"middleware": [Middleware(HostCheck, allowed=allowed_hosts(args.host, args.port)),  # DNS rebinding
+                                   Middleware(SharedReadSession)]})
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import gradio as gr
 
 from pipelines.config import ConfigError
 
-from .exports import new_folder
+from .exports import new_folder, served
 from .tabs.generate import run_generation
 
 LIST_FIELDS = ("name", "family", "dataset", "resolution", "status", "step", "total_steps", "epoch", "best_metric",
@@ -103,16 +103,18 @@ def register(studio) -> None:
         for i, img in enumerate(images):
             img.save(folder / f"{i:03d}.png")
             paths.append(str(folder / f"{i:03d}.png"))
-        return paths, took
+        return served(paths), took
 
-    def upscale(images: list[str], model: str, outscale: float = 0.0, tile: int = 256, tile_pad: int = 16) -> dict:
-        """Upscale image files with a super-resolution model (a run or checkpoint folder, or a .pth / .safetensors
-        file); returns {"outputs": [PNG paths], "skipped": [[file, reason], ...], "model": label}."""
+    def upscale(images: list[str | dict], model: str, outscale: float = 0.0, tile: int = 256, tile_pad: int = 16) -> dict:
+        """Upscale image files (paths on the server, or files sent with gradio_client.handle_file) with a
+        super-resolution model (a run or checkpoint folder, or a .pth / .safetensors file); returns {"outputs": [PNG
+        files], "skipped": [[file, reason], ...], "model": label}."""
         from .tabs.upscale import run_upscale
 
+        files = [f.get("path", "") if isinstance(f, dict) else f for f in images]  # an upload arrives as FileData
         out_dir = new_folder(studio.workspace, "upscale")
-        results, failures, label = run_upscale(list(images), model, outscale, tile, tile_pad, out_dir)
-        return {"outputs": [r.output for r in results], "skipped": [list(f) for f in failures], "model": label}
+        results, failures, label = run_upscale(files, model, outscale, tile, tile_pad, out_dir)
+        return {"outputs": served([r.output for r in results]), "skipped": [list(f) for f in failures], "model": label}
 
     def compare(checkpoints: list[str], prompt: str = "", sampler: str = "dpm++", steps: int = 20, seed: int = 0,
                 num: int = 4, guidance: float = 3.0, negative_prompt: str = "", class_label: int = -1,
@@ -124,7 +126,7 @@ def register(studio) -> None:
 
         result = run_compare(list(checkpoints), prompt, negative_prompt, sampler, steps, seed, num, class_label, guidance,
                              truncation, store, new_folder(studio.workspace, "compare"))
-        return {k: result[k] for k in ("grid", "native_grid", "columns")}
+        return {"grid": served(result["grid"]), "native_grid": served(result["native_grid"]), "columns": result["columns"]}
 
     def interpolate(checkpoint: str, between: str = "seeds", seed_a: int = 0, seed_b: int = 1, prompt_a: str = "",
                     prompt_b: str = "", frames: int = 8, steps: int = 50, guidance: float = 3.0, video: str = "gif",
@@ -138,7 +140,7 @@ def register(studio) -> None:
         result = run_interpolation(checkpoint, PROMPTS if between == "prompts" else SEEDS, seed_a, seed_b, prompt_a,
                                    prompt_b, frames, steps, class_label, guidance, truncation, video.upper(),
                                    new_folder(studio.workspace, "interpolate"))
-        return {"strip": result["strip"], "animation": result["download"], "note": result["note"]}
+        return {"strip": served(result["strip"]), "animation": served(result["download"]), "note": result["note"]}
 
     def chain(generator: str, upscaler: str, prompt: str = "", num: int = 4, seed: int = 0, passes: int = 1,
               unsharp: float = 0.0, gamma: float = 1.0, steps: int = 20, guidance: float = 3.0,
@@ -149,7 +151,8 @@ def register(studio) -> None:
 
         result = run_chain(generator, upscaler, prompt, negative_prompt, num, seed, passes, sampler, steps, guidance, -1,
                            0.0, unsharp, gamma, new_folder(studio.workspace, "chain"))
-        return {k: result[k] for k in ("low", "upscaled", "comparison", "zip", "seconds", "note")}
+        return {**{k: served(result[k]) for k in ("low", "upscaled", "comparison", "zip")},
+                **{k: result[k] for k in ("seconds", "note")}}
 
     for fn in (start, stop, resume, generate, upscale, compare, interpolate, chain):
         gr.api(fn, api_name=fn.__name__)

@@ -22,3 +22,13 @@ def new_folder(workspace: Path, kind: str) -> Path:
     exports.mkdir(parents=True, exist_ok=True)
     prune(exports, f"{kind}-*")
     return Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=exports))
+
+
+def served(value):
+    """A result path (or a list of them) as Gradio FileData: Gradio copies it into its cache and answers with a URL,
+    so a client on another machine can download it (gradio_client does so itself). A bare path answers 403."""
+    if isinstance(value, (list, tuple)):
+        return [served(v) for v in value]
+    from gradio.data_classes import FileData
+
+    return None if value is None else FileData(path=str(value), orig_name=Path(value).name).model_dump()

@@ -93,3 +93,15 @@ def test_loading_something_that_is_not_a_checkpoint_names_it(tmp_path):
 def test_a_bare_unet_folder_uses_the_schedule_beside_it(trained_run):
     model = load(trained_run[1] / "final" / "unet")
     assert model.scheduler.config.prediction_type == "v_prediction" and model.meta["run"] == "digits_8x8"
+
+
+@pytest.mark.parametrize("kwargs, message", [({"steps": 0}, "steps: must be at least 1 and at most 1000, got 0"),
+                                             ({"num": -2}, "num: must be at least 1"),
+                                             ({"guidance": float("nan")}, "guidance: must be a finite number, got nan"),
+                                             ({"seed": -1}, "seed: must be at least 0")])
+def test_bad_numbers_are_refused_naming_the_field(trained_run, kwargs, message):
+    model = load(trained_run[1] / "final")
+    with pytest.raises(ValueError, match=message):
+        sample(model, **{"sampler": "ddim", "steps": 3, "num": 2, **kwargs})
+    with pytest.raises(ValueError, match="frames: must be at least 2"):
+        interpolate(model, 0, 1, frames=1, steps=3)

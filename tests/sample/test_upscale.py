@@ -189,3 +189,45 @@ def test_odd_tiles_for_rrdb_x2_and_outputs_of_every_format(tmp_path):
     upscale_path(flat, src / "deep.tif", tmp_path / "alpha.jpg", progress=False)
     assert Image.open(tmp_path / "alpha.jpg").mode == "RGB"
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_a_safetensors_header_describing_an_absurd_model_is_refused_before_anything_is_built(tmp_path, sr_model):
+    """A 200-byte file asking for 3,000,000 layers ran past 60 s and 3.8 GB: now it is refused from its header."""
+    import json
+
+    from safetensors.torch import save_file
+
+    layers = tmp_path / "layers.safetensors"
+    save_file({"body.0.weight": torch.zeros(0)}, layers,
+              metadata={"sr_arch": json.dumps({"arch": "srvgg", "scale": 4, "num_conv": 3_000_000})})
+    assert layers.stat().st_size < 300
+    with pytest.raises(ValueError, match="layers.safetensors: num_conv: must be a whole number from 0 to 1000, got 3000000"):
+        load_upscaler(layers)
+    # Shapes with a zero in them take no bytes: 1,000 features of 3 layers, in a file of no weights at all.
+    empty = {"body.0.weight": torch.zeros(1000, 3, 3, 0), "body.2.weight": torch.zeros(1000, 1000, 3, 0),
+             "body.4.weight": torch.zeros(12, 1000, 3, 0)}
+    save_file(empty, tmp_path / "hollow.safetensors")
+    with pytest.raises(ValueError, match=r"hollow.safetensors describes a srvgg model of [\d,]+ parameters but holds only 0 values"):
+        load_upscaler(tmp_path / "hollow.safetensors")
+    save_file({f"t{i}": torch.zeros(0) for i in range(10_001)}, tmp_path / "many.safetensors")
+    with pytest.raises(ValueError, match="many.safetensors lists 10,001 tensors"):
+        load_upscaler(tmp_path / "many.safetensors")
+    save_file({"body.0.weight": torch.zeros(1)}, tmp_path / "odd.safetensors", metadata={"sr_arch": '{"layers": 9}'})
+    with pytest.raises(ValueError, match="odd.safetensors: the recorded architecture is not one"):
+        load_upscaler(tmp_path / "odd.safetensors")
+    real = load_upscaler(sr_model)  # a real model still loads and upscales
+    out = upscale_image(real, Image.fromarray(np.random.default_rng(0).integers(0, 255, (8, 8, 3), dtype=np.uint8)))
+    assert out.size == (16, 16) and np.asarray(out).std() > 10
+
+
+def test_tiling_numbers_are_refused_naming_the_field(tmp_path, sr_model):
+    up = load_upscaler(sr_model)
+    img = Image.new("RGB", (8, 8), "red")
+    for kwargs, message in [({"tile": -5}, "tile: must be 0 (the whole image at once) or at least 8, got -5"),
+                            ({"tile_pad": -1}, "tile_pad: must be at least 0 and at most 1024, got -1"),
+                            ({"outscale": -2}, "outscale: must be above 0 and at most 16, got -2")]:
+        with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            upscale_image(up, img, **kwargs)
+    img.save(tmp_path / "in.png")
+    with pytest.raises(ValueError, match="tile: must be 0"):  # refused once, not as a failure of every file
+        upscale_path(up, tmp_path / "in.png", tmp_path / "out", tile=3, progress=False)

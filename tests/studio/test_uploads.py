@@ -64,3 +64,33 @@ def test_an_upload_over_the_limit_is_refused_before_it_is_stored(launch):
     assert stored == []
     small = httpx.post(app.url + "gradio_api/upload", files={"files": ("small.zip", b"x" * 100, "application/zip")}, timeout=60)
     assert small.status_code == 200
+
+
+def test_a_zip_of_many_members_each_under_the_bomb_check_is_refused_before_anything_is_written(tmp_path):
+    """The attack measured: members just under 1 MiB of zeros each (none trips the per-member check) in a tiny zip."""
+    members = {"a.png": png_bytes(), **{f"pad/{i}.png": b"\0" * (1024**2 - 1) for i in range(100)}}
+    z = make_zip(tmp_path / "many.zip", members)
+    assert z.stat().st_size < 1024**2  # 100 MB of zeros in under 1 MB
+    with pytest.raises(UploadError, match=r"would unpack to 100 MB; the limit for this zip is 64 MB"):
+        unpack_images_zip(z, tmp_path / "uploads")
+    assert not (tmp_path / "uploads").exists()
+
+
+def test_a_zip_of_too_many_members_is_refused_before_anything_is_written(tmp_path):
+    from studio.uploads import MAX_MEMBERS
+
+    with zipfile.ZipFile(tmp_path / "swarm.zip", "w") as zf:  # empty members: a cheap zip
+        zf.writestr("a.png", png_bytes())
+        for i in range(MAX_MEMBERS):
+            zf.writestr(f"{i}.png", b"")
+    with pytest.raises(UploadError, match=f"holds {MAX_MEMBERS + 1:,} files; the limit is {MAX_MEMBERS:,}"):
+        unpack_images_zip(tmp_path / "swarm.zip", tmp_path / "uploads")
+    assert not (tmp_path / "uploads").exists()
+
+
+@pytest.mark.parametrize("names", [["a.png", "a.png/b.png"], ["a.png/b.png", "a.png"], ["x/a.png", "x/a.png/c/b.png"]])
+def test_a_name_that_is_both_a_file_and_a_folder_is_refused(tmp_path, names):
+    z = make_zip(tmp_path / "clash.zip", {name: png_bytes() for name in names})
+    with pytest.raises(UploadError, match=r"'(x/)?a.png' is both a file and a folder in the zip"):
+        unpack_images_zip(z, tmp_path / "uploads")
+    assert not (tmp_path / "uploads").exists()
