@@ -57,6 +57,22 @@ def test_a_run_that_does_not_stop_in_time_is_killed(tmp_path):
     assert manager.stop(name).endswith("stopping after the current step")
     row = wait_for_status(lambda: manager.store.get_run(name), "interrupted", "stopped")
     assert row["status"] == "interrupted" and "did not stop within 0 s of the stop request" in row["error"]
+    # A child that fails before it can record why (its config broken on disk): the exit code and its last words.
+    config = Path(row["folder"]) / "config.yaml"
+    config.write_text(config.read_text().replace("epochs: 5000", "epochs: -1"))
+    manager.resume(name)
+    row = wait_for_status(lambda: manager.store.get_run(name), "failed")
+    assert "exited with code 2" in row["error"] and "training.epochs" in row["error"]
+
+
+def test_a_run_configured_for_two_processes_is_launched_with_accelerate(tmp_path):
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    name = manager.start(tiny_config(training={"epochs": 2, "num_processes": 2}))
+    row = wait_for_status(lambda: manager.store.get_run(name), "completed")
+    assert row["total_steps"] == 4  # 86 images over 2 processes: 2 steps of 16 an epoch on each
+    assert "accelerate launch --multi_gpu --num_processes 2" in (Path(row["folder"]) / "log.txt").read_text()
 
 
 def test_a_run_killed_from_a_terminal_is_interrupted_for_the_next_reader(tmp_path):
