@@ -211,10 +211,10 @@ class RunManager:
         if job.killed:
             status, error = "interrupted", f"{pid} did not stop within {self.stop_grace:.0f} s of the stop request and was killed"
         elif code < 0:
-            sig = signal.Signals(-code)
+            sig = next((s for s in signal.Signals if s == -code), None)
             why = " (from outside, or by the kernel when memory ran out)" if sig == signal.SIGKILL else ""
             status = "failed" if sig in CRASH_SIGNALS else "interrupted"
-            error = f"{pid} was killed by signal {-code} ({sig.name}){why}"
+            error = f"{pid} was killed by signal {-code} ({sig.name if sig else 'unnamed'}){why}"
         elif code == 0:
             status, error = "interrupted", f"{pid} ended without recording a result"
         else:
