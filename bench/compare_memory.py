@@ -23,9 +23,9 @@ sys.path.insert(0, str(ROOT))
 CHILD = """
 import json, re, sys
 sys.path.insert(0, {root!r})
-from pipelines.api import compare
+from pipelines.api import SampleRequest, compare
 paths, steps, num = {paths!r}, {steps}, {num}
-columns = compare(paths, "ddim", steps, num) if paths else []
+columns = compare(paths, SampleRequest(sampler="ddim", steps=steps, num=num)) if paths else []
 peak_kib = int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
 print(json.dumps({{"peak_mib": peak_kib / 1024, "seconds": [round(c.seconds, 2) for c in columns]}}))
 """

@@ -34,7 +34,7 @@ def main():
     print(f"{args.checkpoint}: {model.image_size}x{model.image_size}, {sum(p.numel() for p in model.unet.parameters()) / 1e6:.2f}M parameters, {args.num} images")
     for sampler, steps in (("ddpm", 1000), ("ddim", 50), ("dpm++", 20)):
         start = time.perf_counter()
-        images = sample(model, sampler, steps=steps, num=args.num, seed=0)
+        images = sample(model, sampler=sampler, steps=steps, num=args.num, seed=0)
         secs = time.perf_counter() - start
         print(f"{sampler:>6} {steps:>4} steps: {args.num / secs:8.1f} images/s ({secs:.1f}s), pixel std {images.std():.1f}")
     if tmp:

@@ -19,11 +19,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pipelines.config import load_config  # noqa: E402
-from pipelines.data.sr import load_sr_splits  # noqa: E402
-from pipelines.sample.upscale import load_upscaler  # noqa: E402
+from pipelines.families.sr.data import load_sr_splits  # noqa: E402
+from pipelines.families.sr.model import load_upscaler  # noqa: E402
 from pipelines.train.run import train  # noqa: E402
-from pipelines.train.sr_validation import psnr_ssim  # noqa: E402
-from pipelines.train.sr import bicubic_up  # noqa: E402
+from pipelines.families.sr.validation import psnr_ssim  # noqa: E402
+from pipelines.families.sr.model import bicubic_up  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

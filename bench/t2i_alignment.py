@@ -24,7 +24,7 @@ from pipelines.config import load_config  # noqa: E402
 from pipelines.metrics.alignment import alignment  # noqa: E402
 from pipelines.sample.models import load_model, sample_model  # noqa: E402
 from pipelines.train.run import train  # noqa: E402
-from pipelines.train.t2i_alignment import combination_prompts  # noqa: E402
+from pipelines.families.t2i.alignment import combination_prompts  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 

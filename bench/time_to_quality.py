@@ -30,7 +30,7 @@ from pipelines.data import load_splits  # noqa: E402
 from pipelines.metrics.evaluate import Scorer  # noqa: E402
 from pipelines.models.unet import build_unet  # noqa: E402
 from pipelines.sample.diffusion import denoise, make_noise_scheduler, make_sampler, seed_noise, to_uint8  # noqa: E402
-from pipelines.sample.generate import generate, load_diffusion  # noqa: E402
+from pipelines.families.ddpm.model import generate, load_diffusion  # noqa: E402
 from pipelines.train.callbacks import Callback  # noqa: E402
 from pipelines.train.run import train  # noqa: E402
 

@@ -32,8 +32,8 @@ def photo(side: int):
 def upscaler(size: str):
     import torch
 
-    from pipelines.models.sr import SRArch, initialise
-    from pipelines.sample.upscale import Upscaler
+    from pipelines.families.sr.networks import SRArch, initialise
+    from pipelines.families.sr.model import Upscaler
 
     arch = SRArch.from_size(size, 4)
     torch.manual_seed(0)

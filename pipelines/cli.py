@@ -159,17 +159,33 @@ def cmd_train(args) -> int:
     return 0
 
 
+def request_of(args, checkpoint=None):
+    """The SampleRequest of the sample and chain commands' flags (guidance: 3 for a model that takes prompts, else 1)."""
+    from .families import family_of
+    from .sample.request import SampleRequest
+
+    guidance = args.guidance
+    if guidance is None:
+        spec = family_of(checkpoint) if checkpoint and Path(checkpoint).is_dir() else None
+        guidance = 3.0 if args.prompt or (spec is not None and spec.kind == "text") else 1.0
+    return SampleRequest.of(sampler=getattr(args, "sampler", None), steps=args.steps, num=args.num, seed=args.seed,
+                            class_label=args.class_label, guidance=guidance, truncation=args.truncation,
+                            prompt=args.prompt, negative_prompt=args.negative_prompt)
+
+
 def cmd_sample(args) -> int:
     from .sample.compare import compare_checkpoints, comparison_grid
     from .sample.images import labelled_rows, save_gif, save_mp4, save_output
-    from .sample.models import interpolate_model, interpolate_prompts_model, load_model, sample_model
+    from .sample.models import (
+        interpolate_model,
+        interpolate_prompts_model,
+        load_model,
+        sample_model,
+    )
 
     start = time.perf_counter()
-    if args.guidance is None:
-        args.guidance = 3.0 if args.prompt else 1.0
     if args.compare:
-        columns = compare_checkpoints(args.compare, args.sampler, args.steps, args.num, args.seed, args.class_label,
-                                      args.guidance, args.truncation, args.prompt, args.negative_prompt)
+        columns = compare_checkpoints(args.compare, request_of(args))
         grid = comparison_grid(columns, max(args.display, *(c.image_size for c in columns)))
         out = save_output(grid[None], args.out) if Path(args.out).suffix == ".npy" else _save_png(grid, args.out)
     elif not args.checkpoint:
@@ -177,14 +193,13 @@ def cmd_sample(args) -> int:
         return 2
     elif args.interpolate:
         model = load_model(args.checkpoint)
+        request = request_of(args, args.checkpoint).but(steps=max(args.steps, 1))
         if args.prompt_b:
-            frames = interpolate_prompts_model(model, args.prompt or "", args.prompt_b, args.frames, args.seed,
-                                               max(args.steps, 1), args.guidance, args.negative_prompt)
+            frames = interpolate_prompts_model(model, request, args.prompt_b, args.frames)
             label = f"{args.prompt} -> {args.prompt_b}"
         else:
             seed_b = args.seed + 1 if args.seed_b is None else args.seed_b
-            frames = interpolate_model(model, args.seed, seed_b, args.frames, max(args.steps, 1), args.class_label,
-                                       args.guidance, args.truncation, args.prompt, args.negative_prompt)
+            frames = interpolate_model(model, request, seed_b, args.frames)
             label = f"seed {args.seed} -> {seed_b}"
         out = _save_png(labelled_rows([(label, frames)], args.display), Path(args.out).with_suffix(".png"))
         print(f"wrote {save_gif(frames, Path(args.out).with_suffix('.gif'), display=max(args.display, 128))}")
@@ -192,9 +207,7 @@ def cmd_sample(args) -> int:
             print(f"wrote {save_mp4(frames, Path(args.out).with_suffix('.mp4'), display=max(args.display, 256))}")
     else:
         model = load_model(args.checkpoint)
-        images = sample_model(model, args.sampler, args.steps, args.num, args.seed, args.class_label, args.guidance,
-                              args.truncation, prompt=args.prompt, negative_prompt=args.negative_prompt)
-        out = save_output(images, args.out)
+        out = save_output(sample_model(model, request_of(args, args.checkpoint)), args.out)
     print(f"wrote {out} in {time.perf_counter() - start:.1f}s")
     return 0
 
@@ -232,8 +245,7 @@ def cmd_upscale(args) -> int:
     import torch
 
     from .sample.checks import check_tiling
-    from .sample.upscale import load_upscaler
-    from .sample.upscale_images import upscale_path
+    from .sample.upscale_images import load_upscaler, upscale_path
 
     if args.outscale is not None and args.outscale <= 0:  # 0 means the model's scale to the engine
         print(f"error: outscale: must be above 0, got {args.outscale:g}", file=sys.stderr)
@@ -257,8 +269,7 @@ def cmd_chain(args) -> int:
     from .sample.chain import chain, save_chain
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    result = chain(args.checkpoint, args.upscaler, args.num, args.seed, args.passes, args.prompt, args.negative_prompt,
-                   args.sampler, args.steps, args.guidance, args.class_label, args.truncation, args.unsharp,
+    result = chain(args.checkpoint, args.upscaler, request_of(args, args.checkpoint), args.passes, args.unsharp,
                    args.unsharp_radius, args.gamma, args.tile, device=device)
     out = save_chain(result, args.out)
     low, high = result.low[0], result.upscaled[0]

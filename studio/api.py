@@ -6,10 +6,11 @@ import json
 
 import gradio as gr
 
+from pipelines.api import SampleRequest, metric_label
 from pipelines.config import ConfigError
 
 from .exports import new_folder, served
-from .tabs.generate import run_generation
+from .generation import run_generation
 
 LIST_FIELDS = ("name", "family", "dataset", "resolution", "status", "step", "total_steps", "epoch", "best_metric",
                "best_value", "error", "started_at", "ended_at", "folder")
@@ -89,15 +90,15 @@ def register(studio) -> None:
 
     def run_evaluations(name: str) -> list[dict]:
         """A run's FID/FD/KID evaluations, oldest first: during training (kind "training") and final ones."""
-        from pipelines.metrics.extractors import metric_label
-
         return [{**{k: v for k, v in r.items() if k != "run_id"}, "metric": metric_label(r["extractor"])}
                 for r in store.evaluations(name)]
 
     def generate(checkpoint: str, sampler: str = "dpm++", steps: int = 20, seed: int = 0, num: int = 4,
                  class_label: int | None = None, guidance: float = 1.0, truncation: float = 0.0) -> tuple[list[str], str]:
         """Sample images from a checkpoint folder (diffusion or GAN); returns PNG files and a line with the time taken."""
-        images, took = run_generation(checkpoint, sampler, steps, seed, num, class_label, guidance, truncation)
+        asked = SampleRequest.of(sampler=sampler, steps=steps, seed=seed, num=num, class_label=class_label,
+                                 guidance=guidance, truncation=truncation)
+        images, took = run_generation(checkpoint, asked)
         folder = new_folder(studio.workspace, "generate")
         paths = []
         for i, img in enumerate(images):
@@ -124,8 +125,9 @@ def register(studio) -> None:
         step, resolution, score, seconds}]}."""
         from .tabs.compare import run_compare
 
-        result = run_compare(list(checkpoints), prompt, negative_prompt, sampler, steps, seed, num, class_label, guidance,
-                             truncation, store, new_folder(studio.workspace, "compare"))
+        asked = SampleRequest.of(prompt=prompt, negative_prompt=negative_prompt, sampler=sampler, steps=steps, seed=seed,
+                                 num=num, class_label=class_label, guidance=guidance, truncation=truncation)
+        result = run_compare(list(checkpoints), asked, store, new_folder(studio.workspace, "compare"))
         return {"grid": served(result["grid"]), "native_grid": served(result["native_grid"]), "columns": result["columns"]}
 
     def interpolate(checkpoint: str, between: str = "seeds", seed_a: int = 0, seed_b: int = 1, prompt_a: str = "",
@@ -137,9 +139,10 @@ def register(studio) -> None:
 
         if between not in ("seeds", "prompts") or video.lower() not in ("gif", "mp4"):
             raise gr.Error("between: 'seeds' or 'prompts'; video: 'gif' or 'mp4'")
-        result = run_interpolation(checkpoint, PROMPTS if between == "prompts" else SEEDS, seed_a, seed_b, prompt_a,
-                                   prompt_b, frames, steps, class_label, guidance, truncation, video.upper(),
-                                   new_folder(studio.workspace, "interpolate"))
+        asked = SampleRequest.of(seed=seed_a, prompt=prompt_a, steps=steps, class_label=class_label, guidance=guidance,
+                                 truncation=truncation)
+        result = run_interpolation(checkpoint, PROMPTS if between == "prompts" else SEEDS, asked, seed_b, prompt_b, frames,
+                                   video.upper(), new_folder(studio.workspace, "interpolate"))
         return {"strip": served(result["strip"]), "animation": served(result["download"]), "note": result["note"]}
 
     def chain(generator: str, upscaler: str, prompt: str = "", num: int = 4, seed: int = 0, passes: int = 1,
@@ -149,8 +152,9 @@ def register(studio) -> None:
         paths], "comparison": PNG (low-res | bicubic | upscaled), "zip", "seconds": {stage: s}, "note"}."""
         from .tabs.chain import run_chain
 
-        result = run_chain(generator, upscaler, prompt, negative_prompt, num, seed, passes, sampler, steps, guidance, -1,
-                           0.0, unsharp, gamma, new_folder(studio.workspace, "chain"))
+        asked = SampleRequest.of(prompt=prompt, negative_prompt=negative_prompt, num=num, seed=seed, sampler=sampler,
+                                 steps=steps, guidance=guidance)
+        result = run_chain(generator, upscaler, asked, passes, unsharp, gamma, new_folder(studio.workspace, "chain"))
         return {**{k: served(result[k]) for k in ("low", "upscaled", "comparison", "zip")},
                 **{k: result[k] for k in ("seconds", "note")}}
 

@@ -10,7 +10,6 @@ from pydantic import BaseModel
 
 from pipelines.config import CONFIG_CLASSES, config_to_yaml, parse_yaml, validate_config
 
-
 QUALIFIED_SECTIONS = ("evaluation", "early_stopping")
 
 

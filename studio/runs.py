@@ -18,11 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines import checkpoints as ckpt
-from pipelines.api import prepare_run
+from pipelines.api import check_dataset, check_extractor, list_checkpoints, prepare_run
 from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
-from pipelines.data import check_dataset
-from pipelines.metrics.extractors import check_extractor
 from pipelines.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -99,7 +96,7 @@ class RunManager:
         row = self.store.get_run(name)
         if not self.store.transition(name, ("completed", "failed", "stopped", "interrupted"), "queued"):
             return f"{name} is already {row['status']}"
-        has_checkpoint = bool(ckpt.list_checkpoints(row["folder"]))
+        has_checkpoint = bool(list_checkpoints(row["folder"]))
         self.store.update_run(name, error=None, stop_requested=0)
         self.queue.put(Job(name, resume=has_checkpoint))
         return f"{name}: queued to resume" + ("" if has_checkpoint else " (no checkpoint yet: it starts over)")

@@ -14,7 +14,7 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from pipelines.data.transforms import IMAGE_SUFFIXES
+from pipelines.api import IMAGE_SUFFIXES
 
 MAX_UNPACKED_BYTES = 2 * 1024**3
 MAX_MEMBERS = 200_000

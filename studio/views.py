@@ -9,10 +9,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines import checkpoints as ckpt
-from pipelines.metrics.extractors import metric_label
+from pipelines.api import (
+    FAMILIES,
+    families_of_kind,
+    metric_label,
+    run_checkpoints,
+    smooth,
+)
 from pipelines.store import RunStore
-from pipelines.train.plots import smooth
 
 RUN_COLUMNS = ["name", "family", "dataset", "resolution", "status", "progress", "best metric", "started", "duration"]
 
@@ -145,15 +149,13 @@ def log_tail(folder: str | Path, lines: int = 40) -> str:
         return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
 
 
-GENERATORS = ("ddpm", "gan")  # the families whose checkpoints generate images (the Generate tab lists them)
-ALL_GENERATORS = ("ddpm", "gan", "t2i")  # text-to-image too (Compare, Interpolate, Chain)
+GENERATORS = families_of_kind("images")  # the families whose checkpoints generate images (the Generate tab lists them)
+ALL_GENERATORS = families_of_kind("images", "text")  # and from prompts (Compare, Interpolate, Chain)
 
 
 def checkpoint_score(store: RunStore, meta: dict) -> str:
     """What the run measured at a checkpoint's step: FID/FD (diffusion, GAN) or alignment / CLIP score
     (text-to-image); "—" when nothing was measured there."""
-    from pipelines.metrics.extractors import metric_label
-
     run, step = meta.get("run"), meta.get("step")
     if not run or step is None or not store.exists(run):
         return "—"
@@ -174,7 +176,7 @@ def checkpoint_choices(store: RunStore, families: tuple[str, ...] = GENERATORS) 
     for row in store.list_runs():
         if row["family"] not in families:
             continue
-        found = ckpt.run_checkpoints(row["folder"])
+        found = run_checkpoints(row["folder"])
         order = {"final": 0, "best": 1, "checkpoint": 2}
         for info in sorted(found, key=lambda c: (order[c.kind], -c.step)):
             label = f"{row['name']} · {info.kind if info.kind != 'checkpoint' else info.path.name} (step {info.step})"
@@ -182,34 +184,6 @@ def checkpoint_choices(store: RunStore, families: tuple[str, ...] = GENERATORS) 
     return choices
 
 
-def sr_summary(store: RunStore, name: str) -> str:
-    """A super-resolution run's latest validation and its final test scores, in a sentence each."""
-    keys = ["psnr", "ssim", "psnr_bicubic", "ssim_bicubic"]
-    finals = [f"{split}_{k}" for split in ("test", "val", "train") for k in keys]
-    last = {k: rows[-1] for k in keys + finals if (rows := store.last_metrics(name, k, 1))}
-    lines = []
-    if "psnr" in last and "psnr_bicubic" in last:
-        v = {k: last[k]["value"] for k in keys if k in last}
-        lines.append(f"**Latest validation** (step {last['psnr']['step']}): PSNR **{v['psnr']:.2f} dB** "
-                     f"(bicubic {v['psnr_bicubic']:.2f}, {v['psnr'] - v['psnr_bicubic']:+.2f} dB)"
-                     + (f" · SSIM {v['ssim']:.4f} (bicubic {v['ssim_bicubic']:.4f})" if "ssim" in v and "ssim_bicubic" in v else ""))
-    for split in ("test", "val", "train"):
-        if f"{split}_psnr" in last and f"{split}_psnr_bicubic" in last:
-            p, b = last[f"{split}_psnr"]["value"], last[f"{split}_psnr_bicubic"]["value"]
-            lines.append(f"**Final evaluation** of best/ on the {split} images: PSNR **{p:.2f} dB** (bicubic {b:.2f}, "
-                         f"{p - b:+.2f} dB) · SSIM {last[f'{split}_ssim']['value']:.4f} (bicubic {last[f'{split}_ssim_bicubic']['value']:.4f})")
-            break
-    return "\n\n".join(lines)
-
-
 def family_summary(store: RunStore, name: str, family: str) -> str:
-    """The latest scores of a family without FID, in a sentence or two."""
-    if family == "sr":
-        return sr_summary(store, name)
-    if family == "t2i":
-        last = {k: rows[-1] for k in ("align_seen", "align_heldout") if (rows := store.last_metrics(name, k, 1))}
-        if "align_seen" not in last:
-            return ""
-        held = f" · held-out combinations **{last['align_heldout']['value']:.0%}**" if "align_heldout" in last else ""
-        return f"**Latest alignment** (step {last['align_seen']['step']}): seen combinations **{last['align_seen']['value']:.0%}**{held}"
-    return ""
+    """The latest scores of a family without FID, in a sentence or two (the family says how)."""
+    return FAMILIES[family].summary(store, name) if family in FAMILIES else ""

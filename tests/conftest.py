@@ -71,8 +71,8 @@ def sr_model(tmp_path_factory):
     """An untrained x2 ultra-lite super-resolution model folder (it starts as nearest-neighbour upscaling)."""
     import torch
 
-    from pipelines.models.sr import SRArch, initialise
-    from pipelines.sample.upscale import save_upscaler_files
+    from pipelines.families.sr.networks import SRArch, initialise
+    from pipelines.families.sr.model import save_upscaler_files
 
     folder = tmp_path_factory.mktemp("sr")
     arch = SRArch("srvgg", 2, num_feat=8, num_conv=2)

@@ -1,6 +1,7 @@
 import pytest
 
-from pipelines.config import ConfigError, DDPMConfig, load_config, save_config, validate_config
+from pipelines.config import ConfigError, load_config, save_config, validate_config
+from pipelines.families.ddpm.config import DDPMConfig
 from tests.conftest import ROOT
 
 

@@ -88,10 +88,11 @@ def _progress_bar():
 def checkpoint_sampler(path: Path, sampler: str, steps: int, device) -> Callable[[int, int], np.ndarray]:
     """`sample(n, seed)` for a saved checkpoint of any generating family."""
     from ..sample.models import load_model, sample_model
+    from ..sample.request import SampleRequest
 
     model = load_model(path, device)
-    guidance = 2.0 if model.num_classes else 1.0  # as the run's own sample grids
-    return lambda n, seed: sample_model(model, sampler, steps, n, seed, guidance=guidance, batch_size=n)
+    request = SampleRequest(sampler, steps, guidance=2.0 if model.num_classes else 1.0)  # as the run's own sample grids
+    return lambda n, seed: sample_model(model, request.but(num=n, seed=seed, batch_size=n))
 
 
 def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 2000, extractor: str = "auto",

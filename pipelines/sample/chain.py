@@ -15,13 +15,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter
 
-from .checks import check_range, check_sampling, check_tiling
+from .checks import check_range, check_tiling
 from .compare import Column, comparison_grid
 from .images import pil_images
 from .models import load_model, sample_model
-from .t2i import TextModel
-from .upscale import load_upscaler
-from .upscale_images import bicubic, upscale_image
+from .request import SampleRequest
+from .upscale_images import bicubic, load_upscaler, upscale_image
 
 
 @dataclass
@@ -48,28 +47,24 @@ def post_process(img: Image.Image, unsharp: float = 0.0, radius: float = 2.0, ga
     return img
 
 
-def chain(generator: str | Path, upscaler: str | Path, num: int = 4, seed: int = 0, passes: int = 1,
-          prompt: str | None = None, negative_prompt: str = "", sampler: str = "dpm++", steps: int = 20,
-          guidance: float | None = None, class_label: int | None = None, truncation: float | None = None,
+def chain(generator: str | Path, upscaler: str | Path, request: SampleRequest, passes: int = 1,
           unsharp: float = 0.0, unsharp_radius: float = 2.0, gamma: float = 1.0, tile: int = 256, tile_pad: int = 16,
           device: str | torch.device = "cpu", progress: Callable[[str, int, int], None] | None = None) -> ChainResult:
-    """`num` images from `generator`, each upscaled `passes` times by `upscaler`, then post-processed.
+    """`request.num` images from `generator`, each upscaled `passes` times by `upscaler`, then post-processed.
     `progress(stage, done, total)` is told of each image."""
     if passes not in (1, 2):
         raise ValueError(f"passes: 1 or 2 (got {passes})")
     check_range("gamma", gamma, 0, 10, above=True)
     check_range("unsharp", unsharp, 0, 10)
     check_range("unsharp_radius", unsharp_radius, 0, 100, above=True)
-    check_sampling(steps, num, seed, guidance, truncation)
+    request.check()
     check_tiling(tile, tile_pad)
     times = {}
     start = time.perf_counter()
     model = load_model(generator, device)
-    text = isinstance(model, TextModel)
-    if guidance is None:
-        guidance = 3.0 if text else 1.0
-    images = sample_model(model, sampler, steps, num, seed, class_label, guidance, truncation,
-                          prompt=prompt if text else None, negative_prompt=negative_prompt if text else "",
+    if not model.takes_prompt:  # a prompt typed for another generator is not this one's
+        request = request.but(prompt=None, negative_prompt="")
+    images = sample_model(model, request,
                           callback=(lambda info: progress("generate", info["step"], info["total"])) if progress else None)
     label = model.label
     del model  # the generator is done before the upscaler is loaded

@@ -15,11 +15,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .gan import GANModel
+from ..families import family_of
 from .images import as_rgb, upscale_for_display
-from .checks import check_sampling
 from .models import load_model, sample_model
-from .t2i import TextModel
+from .request import SampleRequest
 
 
 @dataclass
@@ -39,25 +38,24 @@ def release() -> None:
         torch.cuda.empty_cache()
 
 
-def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: int = 20, num: int = 4, seed: int = 0,
-                        class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
-                        prompt: str | None = None, negative_prompt: str = "", device: str | torch.device = "cpu",
+def compare_checkpoints(paths: list[str | Path], request: SampleRequest, device: str | torch.device = "cpu",
                         on_column: Callable[[int, int], None] | None = None) -> list[Column]:
-    """The same seeds from each checkpoint in turn. A prompt goes to the text-to-image models (which need one), a
+    """The same seeds from each checkpoint in turn. The prompt goes to the models that take one (they need it), the
     class to the class-conditional ones; the others leave them out. A GAN ignores sampler and steps."""
     if not paths:
         raise ValueError("checkpoints: pick at least one")
-    check_sampling(steps, num, seed, guidance, truncation)  # before any checkpoint is loaded
+    request.check()  # before any checkpoint is loaded
     columns = []
     for i, path in enumerate(paths):
         model = load_model(path, device)
-        is_text = isinstance(model, TextModel)
+        text = model.takes_prompt
+        asked = request.but(class_label=request.class_label if model.num_classes else None,
+                            prompt=request.prompt if text else None, negative_prompt=request.negative_prompt if text else "")
         start = time.perf_counter()
-        images = sample_model(model, sampler, steps, num, seed, class_label if model.num_classes else None, guidance, truncation,
-                              prompt=prompt if is_text else None, negative_prompt=negative_prompt if is_text else "")
-        kind = "GAN" if isinstance(model, GANModel) else "text-to-image" if is_text else "diffusion"
+        images = sample_model(model, asked)
         run = model.meta.get("run")  # final/ and the last checkpoint share a step: the folder tells them apart
         label = f"{run} / {Path(path).name}" if run else Path(path).name
+        kind = family_of(path).noun
         columns.append(Column(label, images, time.perf_counter() - start, model.image_size, str(path), {**model.meta, "kind": kind}))
         del model
         release()  # before the next one is loaded
@@ -66,21 +64,21 @@ def compare_checkpoints(paths: list[str | Path], sampler: str = "dpm++", steps: 
     return columns
 
 
-def compare_samplers(path: str | Path, settings: list[tuple[str, int]], num: int = 4, seed: int = 0,
-                     class_label: int | None = None, guidance: float = 1.0, prompt: str | None = None,
-                     negative_prompt: str = "", device: str | torch.device = "cpu",
-                     on_column: Callable[[int, int], None] | None = None) -> list[Column]:
+def compare_samplers(path: str | Path, settings: list[tuple[str, int]], request: SampleRequest,
+                     device: str | torch.device = "cpu", on_column: Callable[[int, int], None] | None = None) -> list[Column]:
     """One checkpoint, the same seeds, each (sampler, steps) in turn, timed."""
-    for _, steps in settings:
-        check_sampling(steps, num, seed, guidance)
+    for sampler, steps in settings:
+        request.but(sampler=sampler, steps=steps).check()
+    spec = family_of(path)
+    if spec is not None and "sampler" not in spec.sample_options:
+        raise ValueError(f"checkpoint: {path} is a {spec.noun}: it has no sampler or steps to compare")
     model = load_model(path, device)
-    if isinstance(model, GANModel):
-        raise ValueError(f"checkpoint: {path} is a GAN: it has no sampler or steps to compare")
+    if not model.takes_prompt:  # a prompt typed for other checkpoints is not this one's
+        request = request.but(prompt=None, negative_prompt="")
     columns = []
     for i, (sampler, steps) in enumerate(settings):
         start = time.perf_counter()
-        images = sample_model(model, sampler, steps, num, seed, class_label, guidance, prompt=prompt,
-                              negative_prompt=negative_prompt)
+        images = sample_model(model, request.but(sampler=sampler, steps=steps))
         seconds = time.perf_counter() - start
         columns.append(Column(f"{sampler}, {steps} steps", images, seconds, model.image_size, str(path), dict(model.meta)))
         if on_column:

@@ -11,8 +11,13 @@ from typing import Callable
 
 import numpy as np
 import torch
-from diffusers import (DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler,
-                       PNDMScheduler)
+from diffusers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerDiscreteScheduler,
+    PNDMScheduler,
+)
 
 SAMPLERS = {
     "ddpm": (DDPMScheduler, {}),

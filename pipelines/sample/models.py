@@ -1,8 +1,7 @@
-"""Any generating checkpoint behind one interface: diffusion, GAN and text-to-image folders alike.
+"""Any generating checkpoint behind one interface, whatever family wrote it.
 
-`load_model` tells them apart by their files; `sample_model` and `interpolate_model` take every option and
-use the ones the model has (a GAN has no sampler, steps or guidance; a diffusion model no truncation; only a
-text-to-image model takes, and needs, a prompt).
+`load_model` asks the family registry which family wrote a folder and loads it with that family's model class;
+`sample_model` and `interpolate_model` hand a SampleRequest to the model, which uses the fields it has.
 """
 from __future__ import annotations
 
@@ -12,62 +11,50 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checks import check_sampling
-from .gan import GANModel, generate_gan, interpolate_gan, is_gan_folder, load_gan
-from .generate import DiffusionModel, generate, interpolate, load_diffusion
-from .t2i import TextModel, generate_text, interpolate_prompts, interpolate_seeds, is_text_folder, load_text_model
-from .upscale import is_sr_folder
-
-Model = DiffusionModel | GANModel | TextModel
+from ..families import FAMILIES, family_of
+from .request import SampleRequest
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> Model:
-    if is_sr_folder(path):
-        raise ValueError(f"checkpoint: {path} is a super-resolution model: it upscales images rather than generating "
+def load_model(path: str | Path, device: str | torch.device = "cpu"):
+    """The generating model saved in a folder (a run's checkpoint, best/ or final/, or a diffusers folder)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"checkpoint: {path} is not a folder")
+    spec = family_of(path)
+    if spec is None:
+        kinds = ", nor a ".join(s.model_class().holds for s in FAMILIES.values())
+        raise FileNotFoundError(f"checkpoint: {path} holds no {kinds}")
+    if spec.kind == "upscaler":
+        raise ValueError(f"checkpoint: {path} is a {spec.noun} model: it upscales images rather than generating "
                          "them (python -m pipelines upscale, or the Upscale tab)")
-    if is_text_folder(path):
-        return load_text_model(path, device)
-    return load_gan(path, device) if is_gan_folder(path) else load_diffusion(path, device)
+    return spec.model_class().load(path, device)
 
 
-def sample_model(model: Model, sampler: str = "dpm++", steps: int = 20, num: int = 16, seed: int = 0,
-                 class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
-                 batch_size: int = 64, callback: Callable[[dict], bool | None] | None = None,
-                 prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
-    check_sampling(steps, num, seed, guidance, truncation)
-    if isinstance(model, TextModel):
-        if prompt is None:
-            raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
-        return generate_text(model, prompt, negative_prompt, sampler, steps, num, seed, guidance, batch_size, callback)
-    if prompt:
+def sample_model(model, request: SampleRequest | None = None, callback: Callable[[dict], bool | None] | None = None,
+                 **fields) -> np.ndarray:
+    """uint8 N x H x W x C images; image i from seed `request.seed + i`. `fields` make the request when none is given."""
+    request = request or SampleRequest(**fields)
+    request.check()
+    if model.takes_prompt and not request.prompt:
+        raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
+    if request.prompt and not model.takes_prompt:
         raise ValueError(f"prompt: {model.path} does not take prompts (it is not a text-to-image model)")
-    if isinstance(model, GANModel):
-        images = generate_gan(model, num, seed, class_label, truncation, batch_size)
-        if callback is not None:
-            callback({"step": 1, "total": 1})
-        return images
-    return generate(model, sampler, steps, num, seed, class_label, guidance, batch_size, callback)
+    return model.sample(request, callback)
 
 
-def interpolate_prompts_model(model: Model, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
-                              guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
-    """Frames between two prompts (interpolated text states, the same starting noise): text-to-image models only."""
-    check_sampling(steps, seed=seed, guidance=guidance, frames=frames)
-    if not isinstance(model, TextModel):
+def interpolate_model(model, request: SampleRequest, seed_b: int, frames: int = 8) -> np.ndarray:
+    """Frames between the seeds `request.seed` and `seed_b` (a text model: of `request.prompt`)."""
+    request.check(frames=frames, seed_b=seed_b)
+    if model.takes_prompt and not request.prompt:
+        raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
+    return model.interpolate(request, seed_b, frames)
+
+
+def interpolate_prompts_model(model, request: SampleRequest, prompt_b: str, frames: int = 8) -> np.ndarray:
+    """Frames from `request.prompt` to `prompt_b`, the same starting noise: models that take prompts only."""
+    request.check(frames=frames)
+    if not model.takes_prompt:
         raise ValueError(f"checkpoint: {model.path} is not a text-to-image model; only those interpolate between prompts")
-    if not prompt_a.strip() or not prompt_b.strip():
-        raise ValueError("prompt_b: give both prompts" if prompt_a.strip() else "prompt_a: give both prompts")
-    return interpolate_prompts(model, prompt_a, prompt_b, frames, seed, steps, guidance, negative_prompt)
-
-
-def interpolate_model(model: Model, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
-                      class_label: int | None = None, guidance: float = 1.0, truncation: float | None = None,
-                      prompt: str | None = None, negative_prompt: str = "") -> np.ndarray:
-    check_sampling(steps, seed=seed_a, seed_b=seed_b, guidance=guidance, truncation=truncation, frames=frames)
-    if isinstance(model, TextModel):
-        if not prompt:
-            raise ValueError(f"prompt: {model.path} is a text-to-image model; give a prompt")
-        return interpolate_seeds(model, prompt, seed_a, seed_b, frames, steps, guidance, negative_prompt)
-    if isinstance(model, GANModel):
-        return interpolate_gan(model, seed_a, seed_b, frames, class_label, truncation)
-    return interpolate(model, seed_a, seed_b, frames, steps, class_label, guidance)
+    if not (request.prompt or "").strip() or not (prompt_b or "").strip():
+        raise ValueError("prompt_b: give both prompts" if (request.prompt or "").strip() else "prompt_a: give both prompts")
+    return model.interpolate_prompts(request, prompt_b, frames)

@@ -17,12 +17,19 @@ import torch
 from PIL import Image, ImageOps
 
 from ..data.transforms import IMAGE_SUFFIXES
+from ..families import FAMILIES
 from .checks import check_tiling
-from .upscale import Upscaler
 
 MAX_INPUT_PIXELS = 16_777_216  # 16 MP (4096 x 4096) in
 MAX_OUTPUT_PIXELS = 268_435_456  # 256 MP (16384 x 16384) out
 SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bool = False):
+    """The super-resolution model at `path` (a run folder, a model folder or file), loaded by the family whose
+    models upscale (`half`: in float16, on a GPU)."""
+    spec = next(s for s in FAMILIES.values() if s.kind == "upscaler")
+    return spec.model_class().load(path, device, half=half)
 
 
 class UpscaleError(ValueError):
@@ -65,14 +72,14 @@ def _to_tensor(arr: np.ndarray, top: float) -> torch.Tensor:
     return x.permute(2, 0, 1)[None].expand(-1, 3, -1, -1) if x.shape[2] == 1 else x.permute(2, 0, 1)[None]
 
 
-def _run(upscaler: Upscaler, arr: np.ndarray, top: float, gray: bool, opts: dict, dtype=torch.uint8) -> np.ndarray:
+def _run(upscaler, arr: np.ndarray, top: float, gray: bool, opts: dict, dtype=torch.uint8) -> np.ndarray:
     """H x W (x 3) array with values up to `top` -> the model-scale result, H x W (x 3), as 8-bit values (or
     with dtype int32, 16-bit ones)."""
     y = upscaler.run(_to_tensor(arr, top).contiguous(), dtype=dtype, gray=gray, **opts)[0]
     return (y[0] if gray else y.permute(1, 2, 0)).numpy()
 
 
-def upscale_image(upscaler: Upscaler, img: Image.Image, outscale: float | None = None, tile: int = 256,
+def upscale_image(upscaler, img: Image.Image, outscale: float | None = None, tile: int = 256,
                   tile_pad: int = 16, pre_pad: int = 0, progress: Callable[[int, int], None] | None = None) -> Image.Image:
     """Upscale one Pillow image by `outscale` (default: the model's scale), keeping its kind (alpha, gray, 16-bit)."""
     check_tiling(tile, tile_pad, pre_pad, outscale)
@@ -125,7 +132,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def upscale_path(upscaler: Upscaler, source: str | Path, output: str | Path, outscale: float | None = None, tile: int = 256,
+def upscale_path(upscaler, source: str | Path, output: str | Path, outscale: float | None = None, tile: int = 256,
                  tile_pad: int = 16, pre_pad: int = 0, progress: bool = True) -> UpscaleReport:
     """An image to an image file (or into a folder), or a folder recursively to a folder with the same
     structure (PNG files). Files that are not usable images are listed in the report, never fatal."""

@@ -1,5 +1,4 @@
-"""Training: the shared loop, its callbacks, and one module per model family."""
+"""Training: the shared loop, its callbacks, and what a family supplies to it (the families live in pipelines.families)."""
 from .family import Family, NonFiniteLoss, SingleModelFamily
-from .registry import FAMILIES, register_family
 
-__all__ = ["Family", "SingleModelFamily", "NonFiniteLoss", "FAMILIES", "register_family"]
+__all__ = ["Family", "SingleModelFamily", "NonFiniteLoss"]

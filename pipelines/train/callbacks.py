@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from .. import checkpoints as ckpt
-from .family import NonFiniteLoss
+from .errors import NonFiniteLoss
 from .loop import USER_STOP
 
 TOTALS = ("skipped_steps",)  # running totals: the store gets the latest, not a mean over the window

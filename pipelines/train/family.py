@@ -17,10 +17,7 @@ from diffusers.optimization import get_scheduler
 
 from ..data import DatasetSplits, load_splits
 from .ema import EMA
-
-
-class NonFiniteLoss(RuntimeError):
-    """Training produced NaN or infinite values it could not step over (a loss, gradients, the weights)."""
+from .errors import NonFiniteLoss  # noqa: F401  (raised by families; re-exported)
 
 
 class Family:

@@ -17,16 +17,16 @@ from accelerate import Accelerator, PartialState
 from accelerate.utils import set_seed
 
 from .. import checkpoints as ckpt
+from .. import families
 from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import StopRequested, dataset_slug
 from ..data.progress import PreparationBar, describe
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
+from .errors import NonFiniteLoss
 from .evaluation import EarlyStopping
-from .family import NonFiniteLoss
 from .loop import USER_STOP, Trainer
 from .precision import Precision, resolve_mixed_precision
-from .registry import FAMILIES
 
 
 @dataclass
@@ -180,7 +180,7 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
                   extra_callbacks=()) -> Trainer:
     t, log = config.training, run.log
     set_seed(t.seed)
-    family_cls = FAMILIES[config.family]
+    family_cls = families.get(config.family).trainer_class()
     main = accelerator.is_main_process
     if main:
         run.store.update_run(run.name, phase="reading data")

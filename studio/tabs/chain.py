@@ -8,17 +8,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.api import chain
-from pipelines.sample.chain import save_chain
-from pipelines.sample.diffusion import SAMPLERS
+from pipelines.api import SAMPLERS, SampleRequest, chain, families_of_kind, save_chain
 
 from .. import views
 from ..exports import new_folder
-from .generate import label_value
+
+UPSCALERS = families_of_kind("upscaler")
 
 
-def run_chain(generator: str, upscaler: str, prompt: str, negative: str, num: int, seed: int, passes: int, sampler: str,
-              steps: int, guidance: float, class_label: float | None, truncation: float, unsharp: float, gamma: float,
+def run_chain(generator: str, upscaler: str, request: SampleRequest, passes: int, unsharp: float, gamma: float,
               out_dir: Path, progress=None) -> dict:
     """{"comparison": PNG, "rows": [(path, caption)], "low": [...], "upscaled": [...], "zip", "note", "seconds"}."""
     if not generator:
@@ -27,9 +25,7 @@ def run_chain(generator: str, upscaler: str, prompt: str, negative: str, num: in
         raise gr.Error("Pick a super-resolution model, or drop a .pth / .safetensors file.")
     on_step = (lambda stage, done, total: progress(done / total, desc=f"{stage}: {done} of {total}")) if progress else None
     try:
-        result = chain(generator, upscaler, int(num), int(seed), int(passes), prompt or None, negative or "", sampler,
-                       int(steps), float(guidance), label_value(class_label), float(truncation) or None, float(unsharp),
-                       2.0, float(gamma), progress=on_step)
+        result = chain(generator, upscaler, request, int(passes), float(unsharp), 2.0, float(gamma), progress=on_step)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     comparison = save_chain(result, out_dir, display=max(128, result.upscaled[0].width))
@@ -56,7 +52,7 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
     with gr.Row():
         generator = gr.Dropdown(views.checkpoint_choices(store, views.ALL_GENERATORS), label="Generator", scale=3,
                                 allow_custom_value=True, elem_id="chain-generator", info="Generates the low-resolution images.")
-        upscaler = gr.Dropdown(views.checkpoint_choices(store, ("sr",)), label="Super-resolution model", scale=3,
+        upscaler = gr.Dropdown(views.checkpoint_choices(store, UPSCALERS), label="Super-resolution model", scale=3,
                                allow_custom_value=True, elem_id="chain-upscaler", info="A trained run, or a model file path.")
         model_file = gr.File(label="…or drop a model file", file_types=[".pth", ".safetensors"], scale=2, height=140)
         refresh = gr.Button("↻", scale=0, min_width=40, elem_id="chain-refresh")
@@ -90,14 +86,15 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
     outputs = gr.State({"low": [], "upscaled": []})
 
     def on_chain(gen, up, dropped, p, neg, n, sd, n_passes, smp, n_steps, g, cls, trunc, sharp, gam, progress=gr.Progress()):
-        result = run_chain(gen, dropped or up, p, neg, n, sd, n_passes, smp, n_steps, g, cls, trunc, sharp, gam,
-                           new_folder(studio.workspace, "chain"), progress)
+        asked = SampleRequest.of(prompt=p, negative_prompt=neg, num=n, seed=sd, sampler=smp, steps=n_steps, guidance=g,
+                                 class_label=cls, truncation=trunc)
+        result = run_chain(gen, dropped or up, asked, n_passes, sharp, gam, new_folder(studio.workspace, "chain"), progress)
         return result["note"], result["comparison"], result["rows"], result["zip"], {k: result[k] for k in ("low", "upscaled")}
 
     go.click(on_chain, [generator, upscaler, model_file, prompt, negative, num, seed, passes, sampler, steps, guidance,
                         class_label, truncation, unsharp, gamma], [note, comparison, gallery, download, outputs],
              api_visibility="private")
     refresh.click(lambda: (gr.update(choices=views.checkpoint_choices(store, views.ALL_GENERATORS)),
-                           gr.update(choices=views.checkpoint_choices(store, ("sr",)))), None, [generator, upscaler],
+                           gr.update(choices=views.checkpoint_choices(store, UPSCALERS))), None, [generator, upscaler],
                   api_visibility="private")
     return send_low, send_up, outputs

@@ -9,21 +9,23 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from pipelines.api import compare, compare_samplers, comparison_grid
-from pipelines.sample.diffusion import SAMPLERS
-from pipelines.sample.images import upscale_for_display
+from pipelines.api import (
+    SAMPLERS,
+    SampleRequest,
+    compare,
+    compare_samplers,
+    comparison_grid,
+    upscale_for_display,
+)
 
 from .. import views
 from ..exports import new_folder
-from .generate import label_value
 
 COLUMNS = {"checkpoint": "checkpoint", "kind": "kind", "step": "step", "resolution": "resolution",
            "score": "score at that step", "seconds": "seconds"}  # a column's key -> the table's header
 
 
-def run_compare(checkpoints: list[str], prompt: str, negative: str, sampler: str, steps: int, seed: int, num: int,
-                class_label: float | None, guidance: float, truncation: float, store, out_dir: Path,
-                progress=None) -> dict:
+def run_compare(checkpoints: list[str], request: SampleRequest, store, out_dir: Path, progress=None) -> dict:
     """Sample every checkpoint (one loaded at a time) and write the grids; returns {"grid", "native_grid",
     "slider", "columns", "note"} (paths, a before/after pair when two were picked, a dict per checkpoint keyed as
     COLUMNS, a sentence)."""
@@ -33,8 +35,7 @@ def run_compare(checkpoints: list[str], prompt: str, negative: str, sampler: str
     start = time.perf_counter()
     on_column = (lambda done, total: progress(done / total, desc=f"checkpoint {done} of {total}")) if progress else None
     try:
-        columns = compare(checkpoints, sampler, int(steps), int(num), int(seed), label_value(class_label), float(guidance),
-                          float(truncation) or None, prompt or None, negative or "", on_column=on_column)
+        columns = compare(checkpoints, request, on_column=on_column)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     scores = [views.checkpoint_score(store, c.meta) for c in columns]
@@ -52,8 +53,9 @@ def run_compare(checkpoints: list[str], prompt: str, negative: str, sampler: str
             Image.fromarray(upscale_for_display(c.images[:1], display)[0]).save(path)
     table = [dict(zip(COLUMNS, (c.label, c.meta.get("kind", ""), c.meta.get("step", ""), f"{c.image_size}px", score,
                                 round(c.seconds, 2)))) for c, score in zip(columns, scores)]
-    note = (f"{len(columns)} checkpoints, {int(num)} images each (seeds {int(seed)}–{int(seed) + int(num) - 1}), "
-            f"{sampler}, {int(steps)} steps, in {time.perf_counter() - start:.1f}s; each loaded, sampled and released in turn.")
+    r = request
+    note = (f"{len(columns)} checkpoints, {r.num} images each (seeds {r.seed}–{r.seed + r.num - 1}), "
+            f"{r.sampler}, {r.steps} steps, in {time.perf_counter() - start:.1f}s; each loaded, sampled and released in turn.")
     return {"grid": str(grid), "native_grid": str(native), "slider": slider, "columns": table, "note": note}
 
 
@@ -67,8 +69,8 @@ def parse_steps(text: str) -> list[int]:
     return steps
 
 
-def run_sampler_comparison(checkpoint: str, samplers: list[str], steps_text: str, prompt: str, seed: int, num: int,
-                           class_label: float | None, guidance: float, out_dir: Path, progress=None) -> tuple[str, list]:
+def run_sampler_comparison(checkpoint: str, samplers: list[str], steps_text: str, request: SampleRequest, out_dir: Path,
+                           progress=None) -> tuple[str, list]:
     if not checkpoint:
         raise gr.Error("Pick a checkpoint.")
     if not samplers:
@@ -76,8 +78,7 @@ def run_sampler_comparison(checkpoint: str, samplers: list[str], steps_text: str
     settings = [(s, n) for s in samplers for n in parse_steps(steps_text)]
     on_column = (lambda done, total: progress(done / total, desc=f"{done} of {total}")) if progress else None
     try:
-        columns = compare_samplers(checkpoint, settings, int(num), int(seed), label_value(class_label), float(guidance),
-                                   prompt or None, on_column=on_column)
+        columns = compare_samplers(checkpoint, settings, request, on_column=on_column)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -130,8 +131,9 @@ def build(studio) -> None:
         samplers_table = gr.Dataframe(headers=["sampler", "steps", "seconds"], interactive=False)
 
     def on_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, progress=gr.Progress()):
-        result = run_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, store, new_folder(studio.workspace, "compare"),
-                             progress)
+        asked = SampleRequest.of(prompt=p, negative_prompt=neg, sampler=smp, steps=n_steps, seed=sd, num=n, class_label=cls,
+                                 guidance=g, truncation=trunc)
+        result = run_compare(paths, asked, store, new_folder(studio.workspace, "compare"), progress)
         two = result["slider"] is not None
         return (result["note"], result["grid"], result["native_grid"], gr.update(value=result["slider"], visible=two),
                 [list(c.values()) for c in result["columns"]], result["grid"])
@@ -139,7 +141,8 @@ def build(studio) -> None:
     go.click(on_compare, [checkpoints, prompt, negative, sampler, steps, seed, num, class_label, guidance, truncation],
              [note, grid, native, slider, table, download], api_visibility="private")
     samplers_go.click(lambda c, smp, st, p, sd, n, cls, g, progress=gr.Progress(): run_sampler_comparison(
-        c, smp, st, p, sd, n, cls, g, new_folder(studio.workspace, "samplers"), progress),
+        c, smp, st, SampleRequest.of(prompt=p, seed=sd, num=n, class_label=cls, guidance=g),
+        new_folder(studio.workspace, "samplers"), progress),
         [one, samplers, step_counts, prompt, seed, num, class_label, guidance], [samplers_grid, samplers_table],
         api_visibility="private")
     refresh.click(lambda: (gr.update(choices=choices()),) * 2, None, [checkpoints, one], api_visibility="private")

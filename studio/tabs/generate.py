@@ -1,68 +1,13 @@
 """Generate tab: any checkpoint (a run's final, best or intermediate one, diffusion or GAN, or a diffusers folder)."""
 from __future__ import annotations
 
-import threading
-import time
-from pathlib import Path
-
 import gradio as gr
 from PIL import Image
 
-from pipelines.api import GANModel, load, sample
-from pipelines.sample.diffusion import SAMPLERS, Cancelled
-from pipelines.sample.images import pil_images
+from pipelines.api import SAMPLERS, Cancelled, SampleRequest
 
 from .. import views
-
-
-class CancelFlags:
-    """One cancel flag per browser session, set by the Cancel button and read between sampler steps."""
-
-    def __init__(self):
-        self.flags: dict[str, threading.Event] = {}
-
-    def fresh(self, session: str) -> threading.Event:
-        self.flags[session] = threading.Event()
-        return self.flags[session]
-
-    def cancel(self, session: str) -> None:
-        if session in self.flags:
-            self.flags[session].set()
-
-
-def label_value(value: float | None) -> int | None:
-    """The class field's value for the engine: -1 or empty means no class."""
-    return None if value in (None, "") or value < 0 else int(value)
-
-
-def run_generation(checkpoint: str, sampler: str, steps: int, seed: int, num: int, class_label: float | None,
-                   guidance: float, truncation: float = 0.0, on_step=None,
-                   cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
-    if not checkpoint:
-        raise gr.Error("Pick a checkpoint, or type the path of a diffusers folder.")
-    if not Path(checkpoint).is_dir():
-        raise gr.Error(f"checkpoint: {checkpoint} is not a folder")
-    start = time.perf_counter()
-    try:
-        model = load(checkpoint)
-    except (FileNotFoundError, OSError, ValueError) as exc:
-        raise gr.Error(str(exc)) from None
-
-    def callback(info):
-        if on_step:
-            on_step(info)
-        return not (cancelled and cancelled.is_set())
-
-    try:
-        images = sample(model, sampler, int(steps), int(num), int(seed), label_value(class_label), float(guidance),
-                        truncation=float(truncation) or None, callback=callback)
-    except ValueError as exc:
-        raise gr.Error(str(exc)) from None
-    secs = time.perf_counter() - start
-    pictures = pil_images(images)
-    size = model.image_size
-    how = f"GAN{f', truncation {truncation:g}' if truncation else ''}" if isinstance(model, GANModel) else f"{sampler}, {int(steps)} steps"
-    return pictures, f"{len(images)} images of {size}x{size} in {secs:.1f}s ({how}, seeds {int(seed)}–{int(seed) + len(images) - 1})"
+from ..generation import CancelFlags, run_generation
 
 
 def build(studio) -> None:
@@ -93,7 +38,8 @@ def build(studio) -> None:
     def generate_in_tab(ckpt, smp, n_steps, sd, n, cls, g, trunc, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:
-            pictures, took = run_generation(ckpt, smp, n_steps, sd, n, cls, g, trunc, cancelled=cancelled,
+            asked = SampleRequest.of(sampler=smp, steps=n_steps, seed=sd, num=n, class_label=cls, guidance=g, truncation=trunc)
+            pictures, took = run_generation(ckpt, asked, cancelled=cancelled,
                                             on_step=lambda info: progress((info["step"], info["total"]), desc="sampling", unit="steps"))
         except Cancelled as exc:
             return [], f"Cancelled ({exc})."

@@ -9,34 +9,39 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from pipelines.api import TextModel, interpolate, interpolate_prompts, load
-from pipelines.sample.images import labelled_rows, save_gif, save_mp4
+from pipelines.api import (
+    SampleRequest,
+    interpolate,
+    interpolate_prompts,
+    labelled_rows,
+    load,
+    save_gif,
+    save_mp4,
+)
 
 from .. import views
 from ..exports import new_folder
-from .generate import label_value
 
 SEEDS, PROMPTS = "Between two seeds", "Between two prompts"
 
 
-def run_interpolation(checkpoint: str, mode: str, seed_a: int, seed_b: int, prompt_a: str, prompt_b: str, frames: int,
-                      steps: int, class_label: float | None, guidance: float, truncation: float, video: str,
-                      out_dir: Path) -> dict:
-    """{"strip": PNG, "gif": GIF, "mp4": MP4 or None, "download": the chosen animation, "note": a sentence}."""
+def run_interpolation(checkpoint: str, mode: str, request: SampleRequest, seed_b: int, prompt_b: str, frames: int,
+                      video: str, out_dir: Path) -> dict:
+    """{"strip": PNG, "gif": GIF, "mp4": MP4 or None, "download": the chosen animation, "note": a sentence}.
+    `request` holds the first seed and prompt, the steps, class, guidance and truncation."""
     if not checkpoint or not Path(checkpoint).is_dir():
         raise gr.Error("Pick a checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
-    start = time.perf_counter()
+    start, r = time.perf_counter(), request
     try:
         model = load(checkpoint)
-        text = isinstance(model, TextModel)
         if mode == PROMPTS:
-            images = interpolate_prompts(model, prompt_a or "", prompt_b or "", int(frames), int(seed_a), int(steps),
-                                         float(guidance))
-            what = f"“{prompt_a}” → “{prompt_b}”, seed {int(seed_a)}"
+            images = interpolate_prompts(model, r, prompt_b or "", int(frames))
+            what = f"“{r.prompt}” → “{prompt_b}”, seed {r.seed}"
         else:
-            images = interpolate(model, int(seed_a), int(seed_b), int(frames), int(steps), label_value(class_label),
-                                 float(guidance), float(truncation) or None, prompt=(prompt_a or None) if text else None)
-            what = f"seed {int(seed_a)} → {int(seed_b)}" + (f" of “{prompt_a}”" if text else "")
+            if not model.takes_prompt:  # the prompt field is for models that take one
+                r = r.but(prompt=None)
+            images = interpolate(model, r, int(seed_b), int(frames))
+            what = f"seed {r.seed} → {int(seed_b)}" + (f" of “{r.prompt}”" if r.prompt else "")
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -82,8 +87,9 @@ def build(studio) -> None:
         mp4 = gr.Video(label="Animation (MP4)", visible=False, elem_id="interpolation-mp4")
         download = gr.File(label="Download", elem_id="interpolation-download")
 
-    def on_interpolate(*args):
-        result = run_interpolation(*args, new_folder(studio.workspace, "interpolate"))
+    def on_interpolate(ckpt, how, sd_a, sd_b, p_a, p_b, n_frames, n_steps, cls, g, trunc, fmt):
+        asked = SampleRequest.of(seed=sd_a, prompt=p_a, steps=n_steps, class_label=cls, guidance=g, truncation=trunc)
+        result = run_interpolation(ckpt, how, asked, sd_b, p_b, n_frames, fmt, new_folder(studio.workspace, "interpolate"))
         return (result["note"], result["strip"], result["gif"], gr.update(value=result["mp4"], visible=bool(result["mp4"])),
                 result["download"])
 

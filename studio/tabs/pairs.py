@@ -10,8 +10,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.data.degrade import KINDS, METHODS
-from pipelines.data.pairs import plan_pairs, prepare_pairs
+from pipelines.api import DEGRADATIONS as KINDS
+from pipelines.api import RESIZE_METHODS as METHODS
+from pipelines.api import plan_pairs, prepare_pairs
 
 from ..forms import full_yaml, load_yaml, set_path
 

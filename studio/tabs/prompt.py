@@ -7,19 +7,24 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.api import load, sample
-from pipelines.sample.diffusion import SAMPLERS, Cancelled
-from pipelines.sample.images import pil_images
+from pipelines.api import (
+    SAMPLERS,
+    Cancelled,
+    SampleRequest,
+    families_of_kind,
+    load,
+    pil_images,
+    sample,
+)
 
 from .. import views
-from .generate import CancelFlags
+from ..generation import CancelFlags
 
-TEXT_FAMILIES = ("t2i",)
+TEXT_FAMILIES = families_of_kind("text")
 HISTORY = 30  # prompts remembered per session
 
 
-def run_prompt(checkpoint: str, prompt: str, negative: str, sampler: str, steps: int, seed: int, num: int, guidance: float,
-               out_dir: Path, on_step=None, cancelled=None) -> tuple[list[str], str]:
+def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=None, cancelled=None) -> tuple[list[str], str]:
     """Generate and save PNGs; returns their paths and a line saying what was made."""
     if not checkpoint or not Path(checkpoint).is_dir():
         raise gr.Error("Pick a text-to-image checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
@@ -32,8 +37,7 @@ def run_prompt(checkpoint: str, prompt: str, negative: str, sampler: str, steps:
 
     try:
         model = load(checkpoint)
-        images = sample(model, sampler, int(steps), int(num), int(seed), guidance=float(guidance), callback=callback,
-                        prompt=prompt, negative_prompt=negative or "")
+        images = sample(model, request, callback=callback)
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -42,9 +46,9 @@ def run_prompt(checkpoint: str, prompt: str, negative: str, sampler: str, steps:
         path = out_dir / f"prompt-{stamp}-{i:02d}.png"
         img.save(path)
         paths.append(str(path))
-    size = model.image_size
-    return paths, (f"{len(images)} images of {size}x{size} in {time.perf_counter() - start:.1f}s ({sampler}, {int(steps)} steps, "
-                   f"guidance {float(guidance):g}, seeds {int(seed)}–{int(seed) + len(images) - 1})")
+    size, r = model.image_size, request
+    return paths, (f"{len(images)} images of {size}x{size} in {time.perf_counter() - start:.1f}s ({r.sampler}, {r.steps} steps, "
+                   f"guidance {r.guidance:g}, seeds {r.seed}–{r.seed + len(images) - 1})")
 
 
 def build(studio):
@@ -78,7 +82,8 @@ def build(studio):
     def generate_from_prompt(ckpt, text, neg, g, n_steps, smp, sd, n, prompts, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:
-            paths, line = run_prompt(ckpt, text, neg, smp, n_steps, sd, n, g, studio.workspace / "exports" / "prompt",
+            asked = SampleRequest.of(prompt=text, negative_prompt=neg, sampler=smp, steps=n_steps, seed=sd, num=n, guidance=g)
+            paths, line = run_prompt(ckpt, asked, studio.workspace / "exports" / "prompt",
                                      lambda info: progress((info["step"], info["total"]), desc="sampling", unit="steps"), cancelled)
         except Cancelled as exc:
             return gr.update(), f"Cancelled ({exc}).", prompts, gr.update(), None

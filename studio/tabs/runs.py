@@ -6,13 +6,13 @@ from pathlib import Path
 
 import gradio as gr
 
+from pipelines.api import FAMILIES
 from pipelines.store import RunStore
 
 from .. import views
-from ..families import FAMILY_UIS
 
 REFRESH_SECONDS = 2.0
-MAX_CHARTS = 3  # the most charts of its own a family shows (FamilyUI.charts)
+MAX_CHARTS = 3  # the most charts of its own a family shows (Form.charts)
 
 
 def build(studio) -> gr.Dropdown:
@@ -42,7 +42,7 @@ def build(studio) -> gr.Dropdown:
             final_eval = gr.Markdown(elem_id="final-evaluation")
             evaluations = gr.Dataframe(headers=views.EVALUATION_COLUMNS, label="Evaluations (newest first)", interactive=False,
                                        max_height=220, elem_id="evaluations-table")
-    family_charts = []  # slots for a family's own charts (FamilyUI.charts), filled and labelled on refresh
+    family_charts = []  # slots for a family's own charts (Form.charts), filled and labelled on refresh
     for i in range(MAX_CHARTS):
         suffix = f"-{i + 1}" if i else ""
         with gr.Row():
@@ -70,7 +70,7 @@ def build(studio) -> gr.Dropdown:
         if not name or name not in names:
             return out + [gr.update()] * len(detail)
         row = store.get_run(name)
-        ui = FAMILY_UIS.get(row["family"], FAMILY_UIS["ddpm"])
+        ui = (FAMILIES.get(row["family"]) or next(iter(FAMILIES.values()))).form
         grids = views.sample_grids(store, name)
         ips, lr = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
         facts = [f"**{row['status']}**", f"{ips:.0f} images/s" if ips else "", f"learning rate {lr:.3g}" if lr else "",
@@ -79,7 +79,7 @@ def build(studio) -> gr.Dropdown:
         if ui.fid:
             fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
         else:
-            fd_chart, final_text, evaluation_rows = None, views.family_summary(store, name, ui.name), None
+            fd_chart, final_text, evaluation_rows = None, views.family_summary(store, name, row["family"]), None
         charts = []
         for i in range(MAX_CHARTS):  # a chart shows once its metrics are logged (CLIP score only with a CLIP model)
             chart = ui.charts[i] if i < len(ui.charts) else None

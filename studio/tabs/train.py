@@ -1,6 +1,6 @@
 """Train tab: family, preset, dataset (built-in, folder, zip upload, hub id), a generated form, the YAML.
 
-Each family in studio/families.py gets its own group of form fields, shown when it is picked; the YAML
+Each model family (its Form, in pipelines/families/<name>/) gets its own group of form fields, shown when it is picked; the YAML
 under Advanced holds the whole config. On Start the form's values win over the same keys in the YAML.
 """
 from __future__ import annotations
@@ -8,29 +8,44 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from pipelines.api import dataset_preview, describe_preparation, make_grid, upscale_for_display
+from pipelines.api import (
+    BUILTIN,
+    FAMILIES,
+    dataset_preview,
+    describe_preparation,
+    make_grid,
+    upscale_for_display,
+)
 from pipelines.config import ConfigError, validate_config
-from pipelines.data import BUILTIN
 
-from ..families import CONFIG_DIR, FAMILY_UIS
-from ..forms import component_for, field_info, form_value, full_yaml, get_path, load_yaml, normalise, set_path
+from ..forms import (
+    component_for,
+    field_info,
+    form_value,
+    full_yaml,
+    get_path,
+    load_yaml,
+    normalise,
+    set_path,
+)
 from ..uploads import UploadError, unpack_images_zip
 from . import pairs
 
-DEFAULT_FAMILY = "ddpm"
+# Parts of the form that a family asks for by name (Form.extras): preparing LR pairs for super-resolution.
+EXTRAS = {"lr-pairs": pairs.build}
 
 
-def preset_yaml(preset: str) -> str:
-    return full_yaml(load_yaml((CONFIG_DIR / preset).read_text()))
+def preset_yaml(family: str, preset: str) -> str:
+    return full_yaml(load_yaml((FAMILIES[family].form.config_dir / preset).read_text()))
 
 
 def build(studio) -> None:
-    first = FAMILY_UIS[DEFAULT_FAMILY]
-    start_yaml = preset_yaml(first.default_preset)
+    first = next(iter(FAMILIES.values()))  # the first registered: unconditional diffusion
+    start_yaml = preset_yaml(first.name, first.form.default_preset)
     with gr.Row():
-        family = gr.Dropdown([(f.label, f.name) for f in FAMILY_UIS.values()], value=first.name, label="Model family", elem_id="train-family",
-                             info="What kind of model to train.")
-        preset = gr.Dropdown(first.presets(), value=first.default_preset, label="Preset", elem_id="train-preset",
+        family = gr.Dropdown([(f.form.label, f.name) for f in FAMILIES.values()], value=first.name, label="Model family",
+                             elem_id="train-family", info="What kind of model to train.")
+        preset = gr.Dropdown(first.form.presets(), value=first.form.default_preset, label="Preset", elem_id="train-preset",
                              info="A starting config from configs/; everything below can be changed.")
     with gr.Row():
         dataset = gr.Dropdown(list(BUILTIN), value=load_yaml(start_yaml)["data"]["dataset"], allow_custom_value=True,
@@ -49,15 +64,15 @@ def build(studio) -> None:
     groups: dict[str, gr.Group] = {}
     with gr.Accordion("Advanced: the full config (YAML)", open=False, render=False) as advanced:
         yaml_box = gr.Code(start_yaml, language="yaml", label="config.yaml", interactive=True, lines=20)
-    for ui in FAMILY_UIS.values():
-        raw = load_yaml(preset_yaml(ui.default_preset))
-        with gr.Group(visible=ui.name == first.name) as groups[ui.name]:
-            for row_paths in _rows(ui.form_fields, 4):
+    for spec in FAMILIES.values():
+        raw = load_yaml(preset_yaml(spec.name, spec.form.default_preset))
+        with gr.Group(visible=spec.name == first.name) as groups[spec.name]:
+            for row_paths in _rows(spec.form.fields, 4):
                 with gr.Row():
                     for path in row_paths:
-                        fields[(ui.name, path)] = component_for(ui.name, path, get_path(raw, path))
-            if ui.name == "sr":  # preparing LR pairs belongs with the super-resolution form
-                pairs.build(studio, dataset, yaml_box, {p: c for (f, p), c in fields.items() if f == "sr"})
+                        fields[(spec.name, path)] = component_for(spec.name, path, get_path(raw, path))
+            for extra in spec.form.extras:
+                EXTRAS[extra](studio, dataset, yaml_box, {p: c for (f, p), c in fields.items() if f == spec.name})
     advanced.render()
     start = gr.Button("Start training", variant="primary")
     status = gr.Markdown(elem_id="train-status")
@@ -72,7 +87,7 @@ def build(studio) -> None:
     def on_preset(fam, name):
         if not name:
             return [gr.update()] * (2 + len(keys))
-        text = preset_yaml(name)
+        text = preset_yaml(fam, name)
         raw = load_yaml(text)
         values = [gr.update(value=form_value(f, p, get_path(raw, p))) if f == fam else gr.update() for f, p in keys]
         return [text, raw["data"]["dataset"], *values]
@@ -80,8 +95,8 @@ def build(studio) -> None:
     preset.change(on_preset, [family, preset], [yaml_box, dataset, *components], api_visibility="private")
 
     def on_family(fam):
-        ui = FAMILY_UIS[fam]
-        return [gr.update(choices=ui.presets(), value=ui.default_preset),
+        form = FAMILIES[fam].form
+        return [gr.update(choices=form.presets(), value=form.default_preset),
                 *[gr.update(visible=name == fam) for name in groups]]
 
     family.change(on_family, family, [preset, *groups.values()], api_visibility="private")

@@ -10,9 +10,15 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from pipelines.sample.checks import check_tiling
-from pipelines.sample.upscale import load_upscaler
-from pipelines.sample.upscale_images import UpscaleError, bicubic, open_checked, upscale_image
+from pipelines.api import (
+    UpscaleError,
+    bicubic,
+    check_tiling,
+    families_of_kind,
+    load_upscaler,
+    open_checked,
+    upscale_image,
+)
 
 from .. import views
 from ..exports import new_folder
@@ -91,7 +97,7 @@ def build(studio) -> gr.File:
             files = gr.File(label="Images to upscale: drop one or many", file_count="multiple", elem_id="upscale-files")
         with gr.Column(scale=2):
             with gr.Row():
-                model = gr.Dropdown(views.checkpoint_choices(store, ("sr",)), label="Model", allow_custom_value=True, scale=4,
+                model = gr.Dropdown(views.checkpoint_choices(store, families_of_kind("upscaler")), label="Model", allow_custom_value=True, scale=4,
                                     info="A trained super-resolution run (final/, best/ or a checkpoint), or a model file path.",
                                     elem_id="upscale-model")
                 refresh = gr.Button("↻", scale=0, min_width=40)
@@ -136,5 +142,5 @@ def build(studio) -> gr.File:
     go.click(on_upscale, [files, model, model_file, outscale, tile, tile_pad],
              [status, results_state, shown, download, slider, side], api_visibility="private")
     shown.change(views_of, [results_state, shown], [slider, side], api_visibility="private")
-    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store, ("sr",))), None, model, api_visibility="private")
+    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store, families_of_kind("upscaler"))), None, model, api_visibility="private")
     return files

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.api import interpolate, load, sample
+from pipelines.api import SampleRequest, interpolate, load, sample
 from pipelines.sample.diffusion import SAMPLERS, Cancelled, slerp
 from pipelines.sample.images import save_output
 
@@ -10,23 +10,23 @@ from pipelines.sample.images import save_output
 @pytest.mark.parametrize("sampler", sorted(SAMPLERS))
 def test_every_sampler_gives_non_blank_images_of_the_right_shape(trained_run, sampler):
     _, folder = trained_run
-    images = sample(load(folder / "final"), sampler, steps=10, num=3, seed=0)
+    images = sample(load(folder / "final"), sampler=sampler, steps=10, num=3, seed=0)
     assert images.shape == (3, 8, 8, 1) and images.dtype == np.uint8
     assert images.std() > 10 and len(np.unique(images)) > 10
 
 
 def test_image_i_uses_seed_plus_i_whatever_the_batch(trained_run):
     model = load(trained_run[1] / "final")
-    four = sample(model, "ddim", steps=8, num=4, seed=10)
-    one = sample(model, "ddim", steps=8, num=1, seed=12)
+    four = sample(model, sampler="ddim", steps=8, num=4, seed=10)
+    one = sample(model, sampler="ddim", steps=8, num=1, seed=12)
     np.testing.assert_allclose(four[2].astype(int), one[0].astype(int), atol=2)
     assert np.abs(four[0].astype(int) - four[1].astype(int)).mean() > 5  # different seeds differ
 
 
 def test_sampling_uses_the_checkpoint_s_own_schedule(tmp_path):
     """A sigmoid schedule is not built into every diffusers sampler; the training betas are passed on."""
-    from pipelines.sample.diffusion import make_noise_scheduler, make_sampler
     from pipelines.config import DiffusionConfig
+    from pipelines.sample.diffusion import make_noise_scheduler, make_sampler
 
     train_sched = make_noise_scheduler(DiffusionConfig(beta_schedule="sigmoid", prediction="epsilon"))
     for name in SAMPLERS:
@@ -40,10 +40,10 @@ def test_sampling_uses_the_checkpoint_s_own_schedule(tmp_path):
 
 def test_interpolation_end_frames_equal_the_two_seeds_samples(trained_run):
     model = load(trained_run[1] / "final")
-    frames = interpolate(model, 3, 7, frames=5, steps=8)
+    frames = interpolate(model, SampleRequest(seed=3, steps=8), 7, frames=5)
     assert frames.shape == (5, 8, 8, 1)
-    a = sample(model, "ddim", steps=8, num=1, seed=3)[0]
-    b = sample(model, "ddim", steps=8, num=1, seed=7)[0]
+    a = sample(model, sampler="ddim", steps=8, num=1, seed=3)[0]
+    b = sample(model, sampler="ddim", steps=8, num=1, seed=7)[0]
     np.testing.assert_allclose(frames[0].astype(int), a.astype(int), atol=2)
     np.testing.assert_allclose(frames[-1].astype(int), b.astype(int), atol=2)
     assert np.abs(frames[2].astype(int) - a.astype(int)).mean() > 1  # the middle is something else
@@ -60,7 +60,7 @@ def test_slerp_keeps_the_norm_of_gaussian_noise():
 def test_class_and_guidance_on_a_conditional_model(conditional_run):
     model = load(conditional_run[1] / "final")
     assert model.num_classes == 10
-    images = sample(model, "dpm++", steps=6, num=2, seed=0, class_label=3, guidance=3.0)
+    images = sample(model, sampler="dpm++", steps=6, num=2, seed=0, class_label=3, guidance=3.0)
     assert images.shape == (2, 8, 8, 1) and images.std() > 5
     with pytest.raises(ValueError, match="class: must be between 0 and 9"):
         sample(model, num=1, class_label=10)
@@ -69,10 +69,10 @@ def test_class_and_guidance_on_a_conditional_model(conditional_run):
 def test_progress_callback_counts_steps_and_can_cancel(trained_run):
     model = load(trained_run[1] / "final")
     seen = []
-    sample(model, "ddim", steps=5, num=3, batch_size=2, callback=lambda info: seen.append((info["step"], info["total"])))
+    sample(model, sampler="ddim", steps=5, num=3, batch_size=2, callback=lambda info: seen.append((info["step"], info["total"])))
     assert seen[-1] == (10, 10) and len(seen) == 10
     with pytest.raises(Cancelled):
-        sample(model, "ddim", steps=5, num=1, callback=lambda info: info["step"] < 2)
+        sample(model, sampler="ddim", steps=5, num=1, callback=lambda info: info["step"] < 2)
 
 
 def test_output_forms(tmp_path):
@@ -104,4 +104,4 @@ def test_bad_numbers_are_refused_naming_the_field(trained_run, kwargs, message):
     with pytest.raises(ValueError, match=message):
         sample(model, **{"sampler": "ddim", "steps": 3, "num": 2, **kwargs})
     with pytest.raises(ValueError, match="frames: must be at least 2"):
-        interpolate(model, 0, 1, frames=1, steps=3)
+        interpolate(model, SampleRequest(seed=0, steps=3), 1, frames=1)

@@ -8,9 +8,14 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.models.sr import SRArch, load_matching
-from pipelines.sample.upscale import load_upscaler, save_upscaler_files
-from pipelines.sample.upscale_images import UpscaleError, open_checked, upscale_image, upscale_path
+from pipelines.families.sr.model import load_upscaler, save_upscaler_files
+from pipelines.families.sr.networks import SRArch, load_matching
+from pipelines.sample.upscale_images import (
+    UpscaleError,
+    open_checked,
+    upscale_image,
+    upscale_path,
+)
 
 
 def official_srvgg(num_feat: int, num_conv: int, scale: int) -> dict[str, torch.Tensor]:

@@ -6,10 +6,10 @@ import torch
 from pipelines import checkpoints as ckpt
 from pipelines.cli import main
 from pipelines.config import ConfigError, validate_config
-from pipelines.sample.gan import generate_gan, interpolate_gan, load_gan
+from pipelines.families.gan.model import generate_gan, interpolate_gan, load_gan
 from pipelines.store import RunStore
-from pipelines.train.diffaug import diff_augment
-from pipelines.train.gan import noise
+from pipelines.families.gan.diffaug import diff_augment
+from pipelines.families.gan.model import noise
 from pipelines.train.run import train
 from tests.train.test_training import StopAt
 
@@ -114,7 +114,7 @@ def test_stop_then_resume_equals_training_straight_through(tmp_path):
 
 
 def test_losses_on_known_scores():
-    from pipelines.train.gan import d_loss_fn, g_loss_fn
+    from pipelines.families.gan.train import d_loss_fn, g_loss_fn
 
     real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
     assert d_loss_fn("hinge", real, fake, 0.95).item() == pytest.approx(0.5 / 2 + 1 / 2)  # only the ones inside the margin

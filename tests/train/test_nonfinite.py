@@ -13,10 +13,10 @@ from pipelines.config import ConfigError, validate_config
 from pipelines.store import RunStore
 from pipelines.train import gan as gan_module
 from pipelines.train.callbacks import Callback
-from pipelines.train.ddpm import DDPMFamily
+from pipelines.families.ddpm.train import DDPMFamily
 from pipelines.train.precision import Precision
 from pipelines.train.run import train
-from pipelines.train.sr import SRFamily
+from pipelines.families.sr.train import SRFamily
 from tests.conftest import tiny_config
 from tests.train.test_gan import tiny_gan
 from tests.train.test_sr import tiny_sr

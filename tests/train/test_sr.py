@@ -6,8 +6,8 @@ from PIL import Image
 
 from pipelines.cli import main as cli
 from pipelines.config import ConfigError, validate_config
-from pipelines.models.vgg import vgg19_features
-from pipelines.sample.upscale import load_upscaler
+from pipelines.families.sr.vgg import vgg19_features
+from pipelines.families.sr.model import load_upscaler
 from pipelines.store import RunStore
 from pipelines.train.run import train
 from tests.train.test_training import StopAt

@@ -9,7 +9,7 @@ from PIL import Image
 from pipelines.cli import main as cli
 from pipelines.config import load_config, validate_config
 from pipelines.data import load_splits
-from pipelines.models.text import TextEncoder, cached_embeddings
+from pipelines.families.t2i.text import TextEncoder, cached_embeddings
 from pipelines.sample.models import load_model, sample_model
 from pipelines.train.run import train
 from tests.train.test_training import StopAt
@@ -73,13 +73,13 @@ def test_trains_guides_and_samples_from_a_prompt(tmp_path):
     assert row["status"] == "completed"
     model = load_model(tmp_path / "t2i" / "final")
     prompt = "a red circle on a blue background"
-    plain = sample_model(model, "ddim", 5, 2, 0, guidance=1.0, prompt=prompt)
-    guided = sample_model(model, "ddim", 5, 2, 0, guidance=5.0, prompt=prompt)
-    negative = sample_model(model, "ddim", 5, 2, 0, guidance=5.0, prompt=prompt, negative_prompt="a green square")
+    plain = sample_model(model, sampler="ddim", steps=5, num=2, seed=0, guidance=1.0, prompt=prompt)
+    guided = sample_model(model, sampler="ddim", steps=5, num=2, seed=0, guidance=5.0, prompt=prompt)
+    negative = sample_model(model, sampler="ddim", steps=5, num=2, seed=0, guidance=5.0, prompt=prompt, negative_prompt="a green square")
     assert plain.shape == (2, 16, 16, 3) and plain.std() > 5
     assert np.abs(plain.astype(int) - guided).mean() > 1 and np.abs(guided.astype(int) - negative).mean() > 1
     with pytest.raises(ValueError, match="give a prompt"):
-        sample_model(model, "ddim", 5, 2, 0)
+        sample_model(model, sampler="ddim", steps=5, num=2, seed=0)
     out = tmp_path / "out.png"
     assert cli(["sample", "--checkpoint", str(tmp_path / "t2i" / "final"), "--prompt", prompt, "--num", "4",
                 "--steps", "4", "--out", str(out)]) == 0

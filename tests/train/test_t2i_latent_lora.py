@@ -45,7 +45,7 @@ def test_latent_diffusion_caches_latents_and_saves_a_loadable_vae(tmp_path, tiny
     assert UNet2DConditionModel.from_pretrained(final / "unet").config.sample_size == 8  # the UNet works on latents
     model = load_model(final)
     assert (model.image_size, model.channels, model.noise_shape) == (16, 3, (4, 8, 8))
-    images = sample_model(model, "ddim", 4, 2, 0, guidance=3.0, prompt=PROMPT)
+    images = sample_model(model, sampler="ddim", steps=4, num=2, seed=0, guidance=3.0, prompt=PROMPT)
     assert images.shape == (2, 16, 16, 3) and images.std() > 1
 
 

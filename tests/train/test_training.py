@@ -8,7 +8,7 @@ from diffusers import DDPMPipeline, UNet2DModel
 from pipelines import checkpoints as ckpt
 from pipelines.store import RunStore
 from pipelines.train.callbacks import Callback
-from pipelines.train.ddpm import DDPMFamily
+from pipelines.families.ddpm.train import DDPMFamily
 from pipelines.train.run import train
 from tests.conftest import tiny_config
 

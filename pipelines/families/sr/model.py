@@ -14,14 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from .checks import check_tiling
-from ..checkpoints import list_checkpoints, read_meta
-from ..models.sr import SRArch, infer_arch, load_matching
+from ...checkpoints import list_checkpoints, read_meta
+from ...sample.checks import check_tiling
+from .networks import SRArch, infer_arch, load_matching
 
 MODEL_FILE = "sr_model.safetensors"
 ARCH_FILE = "sr_config.json"
@@ -45,6 +47,17 @@ class Upscaler:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    takes_prompt = False
+    holds = f"super-resolution model ({MODEL_FILE})"
+
+    @staticmethod
+    def recognises(folder: Path) -> bool:
+        return is_sr_folder(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu", half: bool = False) -> Upscaler:
+        return load_upscaler(folder, device, half)
 
     @torch.no_grad()
     def run(self, image: torch.Tensor, tile: int = 256, tile_pad: int = 16, pre_pad: int = 0,
@@ -201,6 +214,12 @@ def save_upscaler_files(model: torch.nn.Module, arch: SRArch, folder: Path) -> N
     save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, folder / MODEL_FILE,
               metadata={"sr_arch": text})
     (folder / ARCH_FILE).write_text(text)
+
+
+def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The baseline: Pillow's bicubic enlargement of the uint8 LR image."""
+    img = Image.fromarray(lr.permute(1, 2, 0).numpy())
+    return torch.from_numpy(np.array(img.resize((img.width * scale, img.height * scale), Image.Resampling.BICUBIC))).permute(2, 0, 1)
 
 
 def is_sr_folder(path: str | Path) -> bool:

@@ -7,10 +7,17 @@ import numpy as np
 import torch
 from diffusers import DDPMPipeline
 
-from ..models.unet import build_unet
-from ..sample.diffusion import (class_conditioning, denoise, make_noise_scheduler, make_sampler, seed_classes, seed_noise,
-                                to_uint8)
-from .family import SingleModelFamily
+from ...models.unet import build_unet
+from ...sample.diffusion import (
+    class_conditioning,
+    denoise,
+    make_noise_scheduler,
+    make_sampler,
+    seed_classes,
+    seed_noise,
+    to_uint8,
+)
+from ...train.family import SingleModelFamily
 
 
 def loss_weights(snr: torch.Tensor, prediction: str, weighting: str, gamma: float) -> torch.Tensor:

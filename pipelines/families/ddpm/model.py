@@ -5,6 +5,7 @@ disk (a pipeline folder with `unet/` and `scheduler/`, or a bare UNet folder).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -13,8 +14,19 @@ import numpy as np
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
-from ..checkpoints import read_meta
-from .diffusion import batch_progress, batches, class_conditioning, denoise, make_sampler, seed_classes, seed_noise, slerp_frames, to_uint8
+from ...checkpoints import read_meta
+from ...sample.diffusion import (
+    batch_progress,
+    batches,
+    class_conditioning,
+    denoise,
+    make_sampler,
+    seed_classes,
+    seed_noise,
+    slerp_frames,
+    to_uint8,
+)
+from ...sample.request import SampleRequest
 
 
 @dataclass
@@ -23,6 +35,26 @@ class DiffusionModel:
     scheduler: DDPMScheduler
     path: Path
     meta: dict = field(default_factory=dict)
+    takes_prompt = False
+    holds = "diffusers UNet (unet/config.json or config.json)"
+
+    @staticmethod
+    def recognises(folder: Path) -> bool:
+        """A diffusers UNet2DModel: a pipeline folder, or a bare UNet folder."""
+        for config in (folder / "unet" / "config.json", folder / "config.json"):
+            if config.is_file():
+                return json.loads(config.read_text()).get("_class_name") == "UNet2DModel"
+        return False
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> DiffusionModel:
+        return load_diffusion(folder, device)
+
+    def sample(self, r: SampleRequest, callback: Callable[[dict], bool | None] | None = None) -> np.ndarray:
+        return generate(self, r.sampler, r.steps, r.num, r.seed, r.class_label, r.guidance, r.batch_size, callback)
+
+    def interpolate(self, r: SampleRequest, seed_b: int, frames: int) -> np.ndarray:
+        return interpolate(self, r.seed, seed_b, frames, r.steps, r.class_label, r.guidance)
 
     @property
     def image_size(self) -> int:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from .loading import cached_tensors, weights_fingerprint
+from ...models.loading import cached_tensors, weights_fingerprint
 
 MINILM = "minilm"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 
-from .callbacks import Callback
+from ...train.callbacks import Callback
 
 
 class CollapseWatch(Callback):

@@ -12,12 +12,22 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 
-from ..checkpoints import read_meta
-from ..models.latent import decode, downscale_factor, load_vae
-from ..models.lora import is_lora_folder, load_lora_unet
-from ..models.text import TextEncoder
-from ..train.t2i import TEXT_FILE
-from .diffusion import batch_progress, batches, denoise, make_sampler, seed_noise, slerp_frames, to_uint8
+from ...checkpoints import read_meta
+from ...sample.diffusion import (
+    batch_progress,
+    batches,
+    denoise,
+    make_sampler,
+    seed_noise,
+    slerp_frames,
+    to_uint8,
+)
+from ...sample.request import SampleRequest
+from .latent import decode, downscale_factor, load_vae
+from .lora import is_lora_folder, load_lora_unet
+from .text import TextEncoder
+
+TEXT_FILE = "text_encoder.json"
 
 
 @dataclass
@@ -53,6 +63,28 @@ class TextModel:
     def label(self) -> str:
         run, step = self.meta.get("run"), self.meta.get("step")
         return f"{run} step {step} {self.image_size}px" if run else f"{self.path.name} {self.image_size}px"
+
+    takes_prompt = True
+    holds = f"text-to-image model ({TEXT_FILE})"
+
+    @staticmethod
+    def recognises(folder: Path) -> bool:
+        return is_text_folder(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> TextModel:
+        return load_text_model(folder, device)
+
+    def sample(self, r: SampleRequest, callback=None) -> np.ndarray:
+        return generate_text(self, r.prompt, r.negative_prompt, r.sampler, r.steps, r.num, r.seed, r.guidance,
+                             r.batch_size, callback)
+
+    def interpolate(self, r: SampleRequest, seed_b: int, frames: int) -> np.ndarray:
+        return interpolate_seeds(self, r.prompt, r.seed, seed_b, frames, r.steps, r.guidance, r.negative_prompt)
+
+    def interpolate_prompts(self, r: SampleRequest, prompt_b: str, frames: int) -> np.ndarray:
+        """Frames from `r.prompt` to `prompt_b`, the same starting noise (seed `r.seed`)."""
+        return interpolate_prompts(self, r.prompt, prompt_b, frames, r.seed, r.steps, r.guidance, r.negative_prompt)
 
     def conditioning(self, texts: list[str]) -> dict:
         """Text states of each text; a request repeats one prompt, so each distinct text is encoded once."""

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..models.latent import cached_latents, decode, downscale_factor, load_vae
-from ..models.lora import add_lora, lora_only, save_lora
-from ..models.text import MINILM, TextEncoder, cached_embeddings
-from ..models.unet import build_text_unet, load_pretrained_unet
-from ..sample.diffusion import denoise, make_sampler, seed_noise, to_uint8
-from .ddpm import DDPMFamily
-from .family import SingleModelFamily
-
-TEXT_FILE = "text_encoder.json"
+from ...models.unet import build_text_unet, load_pretrained_unet
+from ...sample.diffusion import denoise, make_sampler, seed_noise, to_uint8
+from ...train.family import SingleModelFamily
+from ..ddpm.train import DDPMFamily
+from .latent import cached_latents, decode, downscale_factor, load_vae
+from .lora import add_lora, lora_only, save_lora
+from .model import TEXT_FILE
+from .text import MINILM, TextEncoder, cached_embeddings
 
 
 def local_or_id(name: str) -> str:
@@ -193,8 +192,8 @@ class T2IFamily(DDPMFamily):
 
     def evaluator(self, run, logger):
         """Alignment on shapes (the checker), and the CLIP score wherever a CLIP model can be had."""
-        from ..metrics.clip_score import resolve
-        from .t2i_alignment import AlignmentEvaluator
+        from ...metrics.clip_score import resolve
+        from .alignment import AlignmentEvaluator
 
         e, shapes = self.config.evaluation, self.config.data.dataset == "shapes"
         if not e.every_epochs:

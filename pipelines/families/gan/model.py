@@ -9,10 +9,30 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from ..checkpoints import read_meta
-from ..models.gan import GANArch, Generator
-from ..train.gan import ARCH_FILE, GENERATOR_FILE, noise
-from .diffusion import seed_classes, slerp, to_uint8
+from ...checkpoints import read_meta
+from ...sample.diffusion import seed_classes, slerp, to_uint8
+from ...sample.request import SampleRequest
+from .networks import GANArch, Generator
+
+GENERATOR_FILE, ARCH_FILE = "generator.safetensors", "gan_config.json"  # the EMA generator, its architecture
+
+
+MIN_TRUNCATION = 0.1  # below it, redrawing values beyond the bound takes too many draws
+
+
+def noise(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
+    """z of image i from seed `seed + i`. The truncation trick draws again every value beyond +-truncation:
+    less variety, more typical images."""
+    if truncation is not None and truncation < MIN_TRUNCATION:
+        raise ValueError(f"truncation: must be at least {MIN_TRUNCATION} (or none), got {truncation:g}")
+    out = []
+    for i in range(n):
+        gen = torch.Generator().manual_seed(seed + i)
+        z = torch.randn(z_dim, generator=gen)
+        while truncation and (outside := z.abs() > truncation).any():
+            z[outside] = torch.randn(int(outside.sum()), generator=gen)
+        out.append(z)
+    return torch.stack(out)
 
 
 @dataclass
@@ -30,6 +50,26 @@ class GANModel:
     def label(self) -> str:
         run, step = self.meta.get("run"), self.meta.get("step")
         return f"{run} step {step} {self.image_size}px" if run else f"{self.path.name} {self.image_size}px"
+
+    takes_prompt = False
+    holds = f"GAN ({GENERATOR_FILE})"
+
+    @staticmethod
+    def recognises(folder: Path) -> bool:
+        return is_gan_folder(folder)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> GANModel:
+        return load_gan(folder, device)
+
+    def sample(self, r: SampleRequest, callback=None) -> np.ndarray:
+        images = generate_gan(self, r.num, r.seed, r.class_label, r.truncation, r.batch_size)
+        if callback is not None:  # one step: progress bars fill at once
+            callback({"step": 1, "total": 1})
+        return images
+
+    def interpolate(self, r: SampleRequest, seed_b: int, frames: int) -> np.ndarray:
+        return interpolate_gan(self, r.seed, seed_b, frames, r.class_label, r.truncation)
 
 
 def is_gan_folder(path: str | Path) -> bool:

@@ -6,7 +6,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .config import DataConfig, EarlyStoppingConfig, RunConfig, Section, TrainingConfig, register_config
+from ...config import (
+    DataConfig,
+    EarlyStoppingConfig,
+    RunConfig,
+    Section,
+    TrainingConfig,
+)
 
 SR_SIZES = Literal["ultra_lite", "lite", "standard"]
 
@@ -94,5 +100,3 @@ class SRConfig(RunConfig):
             raise ValueError("early_stopping.loss_below: a GAN stage's loss does not rank models; use patience")
         return self
 
-
-register_config("sr", SRConfig)

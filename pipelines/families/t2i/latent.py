@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKL
 
-from .loading import cached_tensors, load_component, weights_fingerprint
+from ...models.loading import cached_tensors, load_component, weights_fingerprint
 
 
 def load_vae(name: str, device: str | torch.device = "cpu", slicing: bool = True, tiling: bool = False,

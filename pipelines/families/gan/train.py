@@ -14,13 +14,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from ..models.gan import Discriminator, GANArch, Generator
-from ..sample.diffusion import seed_classes, to_uint8
+from ...sample.diffusion import seed_classes, to_uint8
+from ...train.ema import EMA
+from ...train.family import Family, warmup_then
 from .diffaug import diff_augment
-from .ema import EMA
-from .family import Family, warmup_then
-
-GENERATOR_FILE, ARCH_FILE = "generator.safetensors", "gan_config.json"
+from .model import ARCH_FILE, GENERATOR_FILE, noise
+from .networks import Discriminator, GANArch, Generator
 
 
 def d_loss_fn(kind: str, real: torch.Tensor, fake: torch.Tensor, real_label: float) -> torch.Tensor:
@@ -35,22 +34,6 @@ def g_loss_fn(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean() if kind == "hinge" else F.softplus(-fake).mean()
 
 
-MIN_TRUNCATION = 0.1  # below it, redrawing values beyond the bound takes too many draws
-
-
-def noise(n: int, z_dim: int, seed: int, truncation: float | None = None) -> torch.Tensor:
-    """z of image i from seed `seed + i`. The truncation trick draws again every value beyond +-truncation:
-    less variety, more typical images."""
-    if truncation is not None and truncation < MIN_TRUNCATION:
-        raise ValueError(f"truncation: must be at least {MIN_TRUNCATION} (or none), got {truncation:g}")
-    out = []
-    for i in range(n):
-        gen = torch.Generator().manual_seed(seed + i)
-        z = torch.randn(z_dim, generator=gen)
-        while truncation and (outside := z.abs() > truncation).any():
-            z[outside] = torch.randn(int(outside.sum()), generator=gen)
-        out.append(z)
-    return torch.stack(out)
 
 
 class GANFamily(Family):

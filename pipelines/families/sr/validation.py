@@ -9,11 +9,14 @@ import logging
 import time
 
 import torch
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+from torchmetrics.functional.image import (
+    peak_signal_noise_ratio,
+    structural_similarity_index_measure,
+)
 
-from .callbacks import Callback
-from .evaluation import PeriodicEvaluation
-from .loop import USER_STOP
+from ...train.callbacks import Callback
+from ...train.evaluation import PeriodicEvaluation
+from ...train.loop import USER_STOP
 
 
 def psnr_ssim(pred: torch.Tensor, target: torch.Tensor, border: int) -> tuple[float, float]:
@@ -26,7 +29,7 @@ def psnr_ssim(pred: torch.Tensor, target: torch.Tensor, border: int) -> tuple[fl
 
 def score(upscale, data, num: int, scale: int) -> dict[str, float]:
     """Mean PSNR/SSIM of `upscale(lr)` and of bicubic over the first `num` images of `data`."""
-    from .sr import bicubic_up
+    from .model import bicubic_up
 
     totals = {"psnr": 0.0, "ssim": 0.0, "psnr_bicubic": 0.0, "ssim_bicubic": 0.0}
     n = min(num, data.num_images)
@@ -77,7 +80,7 @@ class SRFinalEvaluation(Callback):
         best = run.folder / "best"
         data = getattr(trainer.family.splits, cfg.final_split)
         if cfg.final and trainer.is_main and trainer.state.stop_reason != USER_STOP and best.is_dir() and data.num_images:
-            from ..sample.upscale import load_upscaler
+            from .model import load_upscaler
 
             try:
                 upscaler = load_upscaler(best, trainer.accelerator.device)

@@ -10,7 +10,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .config import SAMPLER_NAMES, DataConfig, DiffusionConfig, EarlyStoppingConfig, RunConfig, Section, TrainingConfig, register_config
+from ...config import (
+    SAMPLER_NAMES,
+    DataConfig,
+    DiffusionConfig,
+    EarlyStoppingConfig,
+    RunConfig,
+    Section,
+    TrainingConfig,
+)
 
 COCO = "yerevann/coco-karpathy"  # COCO captions on the hub (image URLs need the network; a local copy works offline)
 DEFAULT_PROMPTS = ["a red circle on a blue background", "a green square on a white background",  # the shapes template
@@ -142,5 +150,3 @@ class T2IConfig(RunConfig):
             raise ValueError("data.dataset: empty (with dataset_name custom, give dataset_path)")
         return self
 
-
-register_config("t2i", T2IConfig)

@@ -13,10 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .degrade import degrade
-from .pairs import HR_RESIZE, lr_paths
-from .transforms import BadImage, open_image
-from . import DatasetSplits, no_usable_images, prepare, preprocessing, split_indices
+from ...data import (
+    DatasetSplits,
+    no_usable_images,
+    prepare,
+    preprocessing,
+    split_indices,
+)
+from ...data.degrade import degrade
+from ...data.pairs import HR_RESIZE, lr_paths
+from ...data.transforms import BadImage, open_image
 
 STATS_FILE = "processing_stats.json"
 

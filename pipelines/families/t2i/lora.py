@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .unet import load_pretrained_unet
+from ...models.unet import load_pretrained_unet
 
 LORA_FILE = "lora.json"
 ADAPTER_DIR = "unet_lora"

@@ -10,10 +10,10 @@ import time
 
 import numpy as np
 
-from ..data.builtin import COLOURS, SHAPES
-from ..metrics.alignment import alignment
-from ..metrics.clip_score import ClipScorer
-from .evaluation import PeriodicEvaluation
+from ...data.builtin import COLOURS, SHAPES
+from ...metrics.alignment import alignment
+from ...metrics.clip_score import ClipScorer
+from ...train.evaluation import PeriodicEvaluation
 
 
 def shape_prompt(colour: str, shape: str, background: str) -> str:

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
-from ..models.sr import SRArch, UNetDiscriminatorSN, initialise, load_matching
-from ..models.vgg import PerceptualLoss, find_vgg_weights
-from .family import SingleModelFamily, warmup_then
+from ...train.family import SingleModelFamily, warmup_then
+from .model import bicubic_up
+from .networks import SRArch, UNetDiscriminatorSN, initialise, load_matching
+from .vgg import PerceptualLoss, find_vgg_weights
 
 
 class SRFamily(SingleModelFamily):
@@ -34,14 +34,14 @@ class SRFamily(SingleModelFamily):
 
     @classmethod
     def load_data(cls, config, workspace=None, progress=None, should_stop=None):
-        from ..data.sr import load_sr_splits
+        from .data import load_sr_splits
 
         return load_sr_splits(config, workspace, progress, should_stop)
 
     def build_model(self) -> torch.nn.Module:
         model = initialise(self.arch.build())
         if self.config.sr.init_weights:
-            from ..sample.upscale import find_model_file, read_state
+            from .model import find_model_file, read_state
 
             file = find_model_file(Path(self.config.sr.init_weights).expanduser())
             try:
@@ -162,7 +162,7 @@ class SRFamily(SingleModelFamily):
     # Use --------------------------------------------------------------------------------------------
 
     def save_model(self, folder: Path) -> None:
-        from ..sample.upscale import save_upscaler_files
+        from .model import save_upscaler_files
 
         save_upscaler_files(self.ema.model, self.arch, Path(folder))
 
@@ -177,7 +177,7 @@ class SRFamily(SingleModelFamily):
     @torch.no_grad()
     def upscale(self, lr: torch.Tensor) -> torch.Tensor:
         """uint8 3 x h x w -> uint8 3 x sh x sw with the EMA weights (rounded as a saved image would be)."""
-        from ..sample.upscale import Upscaler
+        from .model import Upscaler
 
         upscaler = Upscaler(self.ema.model, self.arch, Path("ema"))  # pads odd sizes for RRDBNet x2
         return upscaler.run(lr[None].float() / 255.0, tile=0, dtype=torch.uint8)[0]
@@ -200,19 +200,13 @@ class SRFamily(SingleModelFamily):
                 "image_size": self.config.data.image_size, "dataset": self.config.data.dataset}
 
     def evaluator(self, run, logger):
-        from .sr_validation import SRValidator
+        from .validation import SRValidator
 
         return SRValidator(self.config, run, logger) if self.config.evaluation.every_epochs else None
 
 
 def nearest(lr: torch.Tensor, scale: int) -> torch.Tensor:
     return lr.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
-
-
-def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The baseline: Pillow's bicubic enlargement of the uint8 LR image."""
-    img = Image.fromarray(lr.permute(1, 2, 0).numpy())
-    return torch.from_numpy(np.array(img.resize((img.width * scale, img.height * scale), Image.Resampling.BICUBIC))).permute(2, 0, 1)
 
 
 def centre_crop(arr: np.ndarray, size: int) -> np.ndarray:

@@ -1,0 +1,59 @@
+"""What the tabs that generate share: a cancel flag per browser session, and one generation from a checkpoint."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+from PIL import Image
+
+from pipelines.api import SampleRequest, family_of, load, pil_images, sample
+
+
+class CancelFlags:
+    """One cancel flag per browser session, set by a Cancel button and read between sampler steps."""
+
+    def __init__(self):
+        self.flags: dict[str, threading.Event] = {}
+
+    def fresh(self, session: str) -> threading.Event:
+        self.flags[session] = threading.Event()
+        return self.flags[session]
+
+    def cancel(self, session: str) -> None:
+        if session in self.flags:
+            self.flags[session].set()
+
+
+def run_generation(checkpoint: str, request: SampleRequest, on_step=None,
+                   cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
+    """The images of `request` from a checkpoint, and a sentence saying what was made and how fast."""
+    if not checkpoint:
+        raise gr.Error("Pick a checkpoint, or type the path of a diffusers folder.")
+    if not Path(checkpoint).is_dir():
+        raise gr.Error(f"checkpoint: {checkpoint} is not a folder")
+    start = time.perf_counter()
+    try:
+        model = load(checkpoint)
+    except (FileNotFoundError, OSError, ValueError) as exc:
+        raise gr.Error(str(exc)) from None
+
+    def callback(info):
+        if on_step:
+            on_step(info)
+        return not (cancelled and cancelled.is_set())
+
+    try:
+        images = sample(model, request, callback=callback)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from None
+    secs = time.perf_counter() - start
+    spec, r = family_of(checkpoint), request
+    if "sampler" in spec.sample_options:
+        how = f"{r.sampler}, {r.steps} steps"
+    else:
+        how = spec.noun + (f", truncation {r.truncation:g}" if r.truncation else "")
+    size = model.image_size
+    return pil_images(images), (f"{len(images)} images of {size}x{size} in {secs:.1f}s ({how}, seeds "
+                                f"{r.seed}–{r.seed + len(images) - 1})")
