@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 from pipelines import checkpoints as ckpt
 from pipelines.config import ConfigError, validate_config
 from pipelines.store import RunStore
-from pipelines.train import gan as gan_module
+from pipelines.families.gan import train as gan_module
 from pipelines.train.callbacks import Callback
 from pipelines.families.ddpm.train import DDPMFamily
 from pipelines.train.precision import Precision

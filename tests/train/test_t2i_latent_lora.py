@@ -7,7 +7,7 @@ from safetensors.torch import load_file
 
 from pipelines.checkpoints import load_training_state
 from pipelines.config import validate_config
-from pipelines.models import latent
+from pipelines.families.t2i import latent
 from pipelines.models.unet import build_text_unet
 from pipelines.sample.models import load_model, sample_model
 from pipelines.train.run import train
