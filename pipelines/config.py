@@ -157,7 +157,7 @@ class EarlyStoppingConfig(Section):
 
 class RunConfig(Section):
     """Base of every family's config: the family, an optional run name, the data and the training loop."""
-    family: str = Field("ddpm", description="Model family.")
+    family: str = Field(description="Model family (each family's config class fixes it).")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$",
                              description="Run name (letters, digits, _ . -); default <dataset>_<size>x<size>.")
     data: DataConfig = Field(default_factory=DataConfig, description="Where the images come from and how they are prepared.")
@@ -216,7 +216,7 @@ def validate_config(raw: dict[str, Any]) -> RunConfig:
     """Validate a plain dict into the family's config class, raising ConfigError that names each bad field."""
     if not isinstance(raw, dict):
         raise ConfigError([("config", "must be a mapping of sections (data, model, training, ...)")])
-    family = raw.get("family", "ddpm")
+    family = raw.get("family", next(iter(CONFIG_CLASSES), ""))  # by default the first registered (diffusion)
     cls = CONFIG_CLASSES.get(family)
     if cls is None:
         raise ConfigError([("family", f"unknown family {family!r}; allowed: {', '.join(CONFIG_CLASSES)}")])

@@ -38,41 +38,38 @@ def read_captions(root: Path, files: list[Path]) -> tuple[dict[str, str], list[t
     return captions, problems
 
 
-def scan_files(root: Path, should_stop=None) -> tuple[list[tuple[Path, os.stat_result]], list[tuple[str, str]]]:
-    """Every file under root (symlinks followed, hidden names left out) with its stat, sorted by path; folders that
-    cannot be read and symlink loops are returned as problems, not silently dropped."""
+def scan_files(root: Path, should_stop=None) -> tuple[list[tuple[str, str, os.stat_result]], list[tuple[str, str]]]:
+    """Every file under root (symlinks followed, hidden names left out) as (path relative to root, full path, stat),
+    sorted by path; folders that cannot be read and symlink loops are returned as problems, not silently dropped.
+    Paths stay strings: a folder of 100,000 images is scanned on every run, and pathlib objects cost seconds there."""
     files, problems, seen = [], [], set()
-    stack = [root]
-
-    def rel(path: Path) -> str:
-        return path.relative_to(root).as_posix() or "."
-
+    stack = [(str(root), "")]
     while stack:
         if should_stop is not None and should_stop():
             raise StopRequested("stopped while scanning the folder")
-        folder = stack.pop()
+        folder, rel = stack.pop()
         try:
-            real = folder.stat()
+            real = os.stat(folder)
             if (real.st_dev, real.st_ino) in seen:
-                problems.append((rel(folder), "symlink loop: this folder was already scanned"))
+                problems.append((rel or ".", "symlink loop: this folder was already scanned"))
                 continue
             seen.add((real.st_dev, real.st_ino))
             entries = list(os.scandir(folder))
         except OSError as exc:
-            problems.append((rel(folder), f"folder not readable: {exc.strerror or exc}"))
+            problems.append((rel or ".", f"folder not readable: {exc.strerror or exc}"))
             continue
         for entry in entries:
             if entry.name.startswith("."):
                 continue
-            path = Path(entry.path)
+            name = f"{rel}/{entry.name}" if rel else entry.name
             try:
                 if entry.is_dir():  # follows symlinks
-                    stack.append(path)
+                    stack.append((entry.path, name))
                 elif entry.is_file():
-                    files.append((path, entry.stat()))
+                    files.append((name, entry.path, entry.stat()))
             except OSError as exc:
-                problems.append((rel(path), f"not readable: {exc.strerror or exc}"))
-    files.sort(key=lambda f: f[0].relative_to(root).parts)
+                problems.append((name, f"not readable: {exc.strerror or exc}"))
+    files.sort(key=lambda f: f[0].split("/"))
     return files, problems
 
 
@@ -81,22 +78,24 @@ def image_folder(root: str | Path, should_stop=None) -> Source:
     prepared-dataset cache whether it changed."""
     root = Path(root)
     files, skipped = scan_files(root, should_stop)
-    captions, problems = read_captions(root, [p for p, _ in files])
+    captions, problems = read_captions(root, [Path(full) for rel, full, _ in files if rel.rsplit("/", 1)[-1] in METADATA_FILES])
     skipped += problems
     images = []
-    for path, stat in files:
-        if path.name in METADATA_FILES:
+    for rel, full, stat in files:
+        name = rel.rsplit("/", 1)[-1]
+        if name in METADATA_FILES:
             continue
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            images.append((path, stat))
+        suffix = name[name.rfind("."):].lower() if "." in name else ""
+        if suffix in IMAGE_SUFFIXES:
+            images.append((rel, full, stat))
         else:
-            skipped.append((path.relative_to(root).as_posix(), "not an image file"))
-    rel = [p.relative_to(root) for p, _ in images]
-    labelled = bool(rel) and all(len(r.parts) > 1 for r in rel)
-    class_names = sorted({r.parts[0] for r in rel}) if labelled else []
+            skipped.append((rel, "not an image file"))
+    labelled = bool(images) and all("/" in rel for rel, _, _ in images)
+    class_names = sorted({rel.split("/", 1)[0] for rel, _, _ in images}) if labelled else []
+    index = {name: k for k, name in enumerate(class_names)}
     records = []
-    for (path, stat), r in zip(images, rel):
-        label = class_names.index(r.parts[0]) if labelled else -1
-        caption = captions.get(r.as_posix(), captions.get(r.name, ""))
-        records.append(Record(path, label, caption, r.as_posix(), f"{r.as_posix()}:{stat.st_size}:{stat.st_mtime_ns}"))
+    for rel, full, stat in images:
+        label = index[rel.split("/", 1)[0]] if labelled else -1
+        caption = captions.get(rel, captions.get(rel.rsplit("/", 1)[-1], ""))
+        records.append(Record(full, label, caption, rel, f"{rel}:{stat.st_size}:{stat.st_mtime_ns}"))
     return Source(records, class_names, skipped)

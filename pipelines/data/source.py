@@ -10,7 +10,7 @@ from PIL import Image
 
 @dataclass
 class Record:
-    image: Image.Image | Path  # a path is opened (and may turn out corrupt) during preprocessing
+    image: Image.Image | Path | str  # a path is opened (and may turn out corrupt) during preprocessing
     label: int = -1
     caption: str = ""
     name: str = ""

@@ -154,7 +154,7 @@ def test_oversized_images_loops_and_unreadable_folders_are_counted(tmp_path, fol
     (folder / "locked").mkdir()
     real_scandir = os.scandir
     monkeypatch.setattr("pipelines.data.folder.os.scandir",
-                        lambda p: (_ for _ in ()).throw(PermissionError(13, "Permission denied")) if isinstance(p, Path) and p.name == "locked" else real_scandir(p))
+                        lambda p: (_ for _ in ()).throw(PermissionError(13, "Permission denied")) if isinstance(p, (str, Path)) and Path(p).name == "locked" else real_scandir(p))
     big = folder / "b" / "huge.png"
     photo(7, (400, 300)).save(big)
     splits = load_splits(cfg_of(folder, max_megapixels=0.1))
