@@ -7,6 +7,7 @@ files decodes only those.
 """
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import shutil
@@ -63,10 +64,12 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops the pool
 
 
-def _decoded(items: list, pre: Preprocessing, workers: int) -> tuple[Iterator[tuple[np.ndarray | None, str]], Callable]:
-    """Results for `items`, in order, from `workers` processes (or this one); and a function that stops them."""
-    tasks = ((items[i:i + CHUNK], pre) for i in range(0, len(items), CHUNK))
-    if workers <= 1 or len(items) < 2 * CHUNK:
+def _decoded(items: Iterator, count: int, pre: Preprocessing, workers: int) -> tuple[Iterator[tuple[np.ndarray | None, str]], Callable]:
+    """Results for the `count` `items`, in order, from `workers` processes (or this one); and a function that stops
+    them. Items are taken a chunk at a time (the pool's pipe holds only a few), so a hub dataset's rows are never all
+    in memory at once."""
+    tasks = ((chunk, pre) for chunk in iter(lambda: list(itertools.islice(items, CHUNK)), []))
+    if workers <= 1 or count < 2 * CHUNK:
         return (r for chunk in map(decode_chunk, tasks) for r in chunk), lambda: None
     # fork: workers start at once and need only Pillow and numpy (they never touch torch's thread pools).
     context = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
@@ -89,10 +92,10 @@ def prepare_records(records: Sequence[Record], pre: Preprocessing, root: Path, k
     known: dict[str, tuple[Prepared, int]] = {}
     for other in caches_of(root, lineage):
         known.update({ident: (other, row) for row, ident in enumerate(other.identities) if ident})
-    reuse = [known.get(r.identity) if r.identity else None for r in records]
-    todo = [r.image for r, hit in zip(records, reuse) if hit is None]
+    reuse = [known.get(r.identity) if r.identity else None for r in records] if known else [None] * len(records)
+    todo = (r.image for r, hit in zip(records, reuse) if hit is None)
     writer = CacheWriter(root, key, pre.chw)
-    results, close = _decoded(todo, pre, workers or default_workers())
+    results, close = _decoded(todo, reuse.count(None), pre, workers or default_workers())
     skipped, total, decoded = list(skipped), len(records), 0
     start = last = time.perf_counter()
     try:
