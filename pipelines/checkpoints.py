@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from .store import process_alive
+
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 HIDDEN_RE = re.compile(r"^\.(tmp|old|pruned)-(.+)-(\d+)$")  # .<kind>-<folder name>-<pid of the writer>
 META_FILE = "studio.json"
@@ -69,18 +71,6 @@ def atomic_dir(target: str | Path):
     replace_dir(tmp, target)
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":  # (os.kill would end the process on Windows)
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
 def recover(run_dir: str | Path, force: bool = False) -> None:
     """Bring back a folder whose replacement a dead process left half done (`.old-best-<pid>` without `best/`).
     Called by every listing, so the app and the command line see it restored on their next read; a live
@@ -88,7 +78,7 @@ def recover(run_dir: str | Path, force: bool = False) -> None:
     for p in Path(run_dir).glob(".old-*"):
         m = HIDDEN_RE.match(p.name)
         target = p.with_name(m.group(2)) if m else None
-        if target is not None and not target.exists() and (force or not _alive(int(m.group(3)))):
+        if target is not None and not target.exists() and (force or not process_alive(int(m.group(3)))):
             try:
                 os.replace(p, target)
             except OSError:  # another reader restored it first

@@ -158,7 +158,7 @@ class RunStore:
 
     def _checked(self, row: dict) -> dict:
         """A 'running' row whose process is gone becomes 'interrupted' (in the store too)."""
-        if row["status"] == "running" and row["pid"] and not _alive(row["pid"], row["pid_start"]):
+        if row["status"] == "running" and row["pid"] and not process_alive(row["pid"], row["pid_start"]):
             error = row["error"] or f"the training process (pid {row['pid']}) ended without finishing"
             cur = self._conn().execute("UPDATE runs SET status='interrupted', error=? WHERE id=? AND status='running' "
                                        "AND pid=?", (error, row["id"], row["pid"]))
@@ -259,7 +259,7 @@ class RunStore:
 
 def _gone(row, cutoff: float) -> bool:
     if row["pid"]:
-        return not _alive(row["pid"], row["pid_start"])
+        return not process_alive(row["pid"], row["pid_start"])
     return (row["heartbeat_at"] or row["started_at"] or row["created_at"]) < cutoff
 
 
@@ -273,10 +273,11 @@ def process_start(pid: int) -> int | None:
         return None
 
 
-def _alive(pid: int | None, started: int | None = None) -> bool:
-    """Whether a process of this machine still runs (unknown pids count as alive; the heartbeat decides). A zombie
-    counts as alive: its parent (the app's run manager) records why it ended before reaping it."""
-    if not pid:
+def process_alive(pid: int | None, started: int | None = None) -> bool:
+    """Whether a process of this machine still runs (unknown pids count as alive; the heartbeat decides); `started`:
+    and is the one that started then (not another that reuses its pid). A zombie counts as alive: its parent (the
+    app's run manager) records why it ended before reaping it."""
+    if not pid or pid == os.getpid() or os.name == "nt":  # (on Windows os.kill would end the process)
         return True
     if os.path.isdir("/proc/self"):
         now = process_start(pid)

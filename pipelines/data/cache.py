@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..store import process_alive
+
 IMAGES, ROWS, META = "images.u8", "rows.json", "meta.json"
 
 
@@ -128,20 +130,8 @@ def remove_abandoned(root: Path) -> None:
             pid = int(tmp.name.split("-")[2])
         except (IndexError, ValueError):
             pid = 0
-        if not _alive(pid):
+        if pid <= 0 or not process_alive(pid):
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def caches_of(root: Path, lineage: str) -> list[Prepared]:
