@@ -277,7 +277,7 @@ def process_alive(pid: int | None, started: int | None = None) -> bool:
     """Whether a process of this machine still runs (unknown pids count as alive; the heartbeat decides); `started`:
     and is the one that started then (not another that reuses its pid). A zombie counts as alive: its parent (the
     app's run manager) records why it ended before reaping it."""
-    if not pid or pid == os.getpid() or os.name == "nt":  # (on Windows os.kill would end the process)
+    if not pid or os.name == "nt":  # (on Windows os.kill would end the process)
         return True
     if os.path.isdir("/proc/self"):
         now = process_start(pid)
