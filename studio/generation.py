@@ -26,6 +26,15 @@ class CancelFlags:
             self.flags[session].set()
 
 
+def step_callback(on_step=None, cancelled: threading.Event | None = None):
+    """A sampler callback that reports each step to `on_step` and stops the sampler once `cancelled` is set."""
+    def callback(info):
+        if on_step:
+            on_step(info)
+        return not (cancelled and cancelled.is_set())
+    return callback
+
+
 def run_generation(checkpoint: str, request: SampleRequest, on_step=None,
                    cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
     """The images of `request` from a checkpoint, and a sentence saying what was made and how fast."""
@@ -39,13 +48,8 @@ def run_generation(checkpoint: str, request: SampleRequest, on_step=None,
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
 
-    def callback(info):
-        if on_step:
-            on_step(info)
-        return not (cancelled and cancelled.is_set())
-
     try:
-        images = sample(model, request, callback=callback)
+        images = sample(model, request, callback=step_callback(on_step, cancelled))
     except ValueError as exc:
         raise gr.Error(str(exc)) from None
     secs = time.perf_counter() - start

@@ -153,6 +153,12 @@ class Plan:
             return f"not prepared yet: {total:,} images to decode"
         return f"{new:,} of {total:,} files are new or changed and will be decoded; the rest is reused"
 
+    def write(self, workers: int = 0, progress: Progress | None = None, should_stop=None) -> Prepared:
+        """Prepare the records into the cache (reusing what older caches of the source hold)."""
+        identities = {r.identity for r in self.source.records} if isinstance(self.records, list) else None
+        return prepare_records(self.records, self.pre, self.root, self.key, self.lineage, self.source.class_names,
+                               self.source.skipped, workers, progress, should_stop, identities)
+
 
 def plan(cfg, workspace: str | Path, should_stop=None, pre: Preprocessing | None = None, whole: bool = False) -> Plan:
     root, pre = cache_root(workspace), pre or preprocessing(cfg)
@@ -194,11 +200,7 @@ def prepare(cfg, workspace: str | Path | None = None, progress: Progress | None 
         finally:
             shutil.rmtree(tmp, ignore_errors=True)  # the memory map keeps the file's pages until it is closed
     p = plan(cfg, workspace, should_stop, pre, whole)
-    if p.found:
-        return p.found
-    identities = {r.identity for r in p.source.records} if isinstance(p.records, list) else None
-    return prepare_records(p.records, p.pre, p.root, p.key, p.lineage, p.source.class_names, p.source.skipped,
-                           cfg.workers, progress, should_stop, identities)
+    return p.found or p.write(cfg.workers, progress, should_stop)
 
 
 def read_source(cfg, should_stop=None, workspace: Path | None = None) -> Source:

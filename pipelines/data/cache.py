@@ -112,15 +112,14 @@ class CacheWriter:
             self.tmp.rename(final)
         except OSError:  # another process prepared the same data meanwhile: theirs is as good
             shutil.rmtree(self.tmp, ignore_errors=True)
-        return open_prepared(final) or _fail(final)
+        prepared = open_prepared(final)
+        if not prepared:
+            raise RuntimeError(f"the prepared dataset {final} was written but does not read back")
+        return prepared
 
     def abort(self) -> None:
         self.file.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _fail(folder: Path):
-    raise RuntimeError(f"the prepared dataset {folder} was written but does not read back")
 
 
 def remove_abandoned(root: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import plan, prepare_records
+from . import plan
 from .transforms import BadImage, preprocess, to_image
 
 
@@ -49,27 +49,31 @@ def dataset_preview(cfg, workspace: str | Path, prepare: bool = True, num_grid: 
     p = plan(cfg, workspace, should_stop)
     state = p.state()
     if p.found or prepare:
-        data = p.found or prepare_records(p.records, p.pre, p.root, p.key, p.lineage, p.source.class_names,
-                                          p.source.skipped, cfg.workers, progress, should_stop)
+        data = p.found or p.write(cfg.workers, progress, should_stop)
         if not p.found:
             state = (f"prepared just now ({data.meta['decoded']:,} images decoded, {data.meta['reused']:,} reused, "
                      f"in {data.folder})")
-        rows = np.linspace(0, len(data) - 1, min(num_grid, len(data))).round().astype(int) if len(data) else []
-        grid = [data.pixels[i].transpose(1, 2, 0) for i in rows]
+        grid = [data.pixels[i].transpose(1, 2, 0) for i in spread(len(data), num_grid)]
         return Preview(cfg.dataset, state, len(data), counts(data.labels, data.class_names), examples(data.captions),
                        list(data.skipped), grid, prepared=True)
     records = p.records
     grid = []
-    for i in np.linspace(0, len(records) - 1, min(num_grid, len(records))).round().astype(int) if len(records) else []:
+    for i in spread(len(records), num_grid):
         try:
             grid.append(preprocess(to_image(records[i].image, p.pre.max_megapixels), p.pre.size, p.pre.channels,
                                    p.pre.resize, p.pre.center_crop))
         except BadImage:
             continue
-    labels = [records[i].label for i in range(len(records))] if isinstance(records, list) else []
-    captions = [records[i].caption for i in range(min(len(records), 200))] if isinstance(records, list) else []
+    lazy = not isinstance(records, list)  # a hub dataset's rows: not read one by one for a preview
+    labels = [] if lazy else [r.label for r in records]
+    captions = [] if lazy else [r.caption for r in records[:200]]
     return Preview(cfg.dataset, state, len(records), counts(labels, p.source.class_names), examples(captions),
                    list(p.source.skipped), grid)
+
+
+def spread(n: int, k: int) -> list[int]:
+    """At most k indices evenly spread over n rows (the preview's grid shows the whole dataset, not its start)."""
+    return np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist() if n else []
 
 
 def counts(labels, class_names: list[str]) -> dict[str, int]:

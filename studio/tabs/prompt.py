@@ -18,7 +18,7 @@ from pipelines.api import (
 )
 
 from .. import views
-from ..generation import CancelFlags
+from ..generation import CancelFlags, step_callback
 
 TEXT_FAMILIES = families_of_kind("text")
 HISTORY = 30  # prompts remembered per session
@@ -30,14 +30,9 @@ def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=N
         raise gr.Error("Pick a text-to-image checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
     start = time.perf_counter()
 
-    def callback(info):
-        if on_step:
-            on_step(info)
-        return not (cancelled and cancelled.is_set())
-
     try:
         model = load(checkpoint)
-        images = sample(model, request, callback=callback)
+        images = sample(model, request, callback=step_callback(on_step, cancelled))
     except (FileNotFoundError, OSError, ValueError) as exc:
         raise gr.Error(str(exc)) from None
     out_dir.mkdir(parents=True, exist_ok=True)
