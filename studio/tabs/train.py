@@ -92,14 +92,16 @@ def build(studio) -> None:
         values = [gr.update(value=form_value(f, p, get_path(raw, p))) if f == fam else gr.update() for f, p in keys]
         return [text, raw["data"]["dataset"], *values]
 
-    preset.change(on_preset, [family, preset], [yaml_box, dataset, *components], api_visibility="private")
+    # Only a person's pick of a preset loads it; a family switch sets its default preset and YAML in one response,
+    # so that nothing arrives later to overwrite what was typed meanwhile.
+    preset.input(on_preset, [family, preset], [yaml_box, dataset, *components], api_visibility="private")
 
     def on_family(fam):
         form = FAMILIES[fam].form
-        return [gr.update(choices=form.presets(), value=form.default_preset),
+        return [gr.update(choices=form.presets(), value=form.default_preset), *on_preset(fam, form.default_preset),
                 *[gr.update(visible=name == fam) for name in groups]]
 
-    family.change(on_family, family, [preset, *groups.values()], api_visibility="private")
+    family.change(on_family, family, [preset, yaml_box, dataset, *components, *groups.values()], api_visibility="private")
 
     def edit(fam, path):
         def apply(text, value):
@@ -136,7 +138,9 @@ def build(studio) -> None:
         """The config of the form: the YAML, with the picked family's fields and the dataset over it."""
         fam = form[family]
         raw = load_yaml(form[yaml_box])
-        raw["family"] = fam
+        if raw.get("family") != fam:  # the picked family's preset has not reached the YAML yet: start from it
+            name = form[preset] if form[preset] in FAMILIES[fam].form.presets() else FAMILIES[fam].form.default_preset
+            raw = load_yaml(preset_yaml(fam, name))
         set_path(raw, "data.dataset", form[dataset])
         for (f, path), comp in fields.items():
             if f == fam:
@@ -160,7 +164,7 @@ def build(studio) -> None:
             return preview_markdown(shown), grid
         return on_preview
 
-    preview_inputs = {family, yaml_box, dataset, *components}
+    preview_inputs = {family, preset, yaml_box, dataset, *components}
     preview_btn.click(previewer(False), preview_inputs, [preview_text, preview_grid], api_visibility="private")
     prepare_btn.click(previewer(True), preview_inputs, [preview_text, preview_grid], api_visibility="private")
 
@@ -175,7 +179,7 @@ def build(studio) -> None:
             return [f"**Not started:** {exc}", *infos(fam)]
         return [f"Queued **{name}**: follow it in the Runs tab.", *infos(fam)]
 
-    start.click(on_start, {family, yaml_box, dataset, *components}, [status, *components], api_visibility="private")
+    start.click(on_start, {family, preset, yaml_box, dataset, *components}, [status, *components], api_visibility="private")
 
 
 def preview_markdown(p) -> str:
