@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from ..data.transforms import IMAGE_SUFFIXES
 from ..families import FAMILIES
-from .checks import check_tiling
+from .checks import UpscaleError, check_tiling
 
 MAX_INPUT_PIXELS = 16_777_216  # 16 MP (4096 x 4096) in
 MAX_OUTPUT_PIXELS = 268_435_456  # 256 MP (16384 x 16384) out
@@ -30,10 +30,6 @@ def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bo
     models upscale (`half`: in float16, on a GPU)."""
     spec = next(s for s in FAMILIES.values() if s.kind == "upscaler")
     return spec.model_class().load(path, device, half=half)
-
-
-class UpscaleError(ValueError):
-    """An input that cannot be upscaled; the message says why."""
 
 
 def open_checked(path: str | Path, outscale: float, max_input: int = MAX_INPUT_PIXELS,
