@@ -118,11 +118,11 @@ class RunStore:
     # Runs -------------------------------------------------------------------------------------------
 
     def unique_name(self, base: str) -> str:
-        """`base`, or `base_2`, `base_3`... whichever is free in the store and on disk."""
+        """`base`, or `base-2`, `base-3`... whichever is free in the store and on disk."""
         name, n = base, 1
         while self.exists(name) or (self.workspace / name).exists():
             n += 1
-            name = f"{base}_{n}"
+            name = f"{base}-{n}"
         return name
 
     def exists(self, name: str) -> bool:

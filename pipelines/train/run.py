@@ -56,7 +56,8 @@ def prepare_run(config: RunConfig, workspace: str | Path, name: str | None = Non
     store = RunStore(workspace)
     if name is not None:
         config = validate_config({**config.model_dump(mode="json"), "name": name})  # same rules as the config's name
-    base = name or config.name or f"{dataset_slug(config.data.dataset)}_{config.data.image_size}x{config.data.image_size}"
+    # The family first: a DDPM and a GAN run on digits are ddpm-digits-16 and gan-digits-16 (older runs keep their names).
+    base = name or config.name or f"{config.family}-{dataset_slug(config.data.dataset)}-{config.data.image_size}"
     run_name = store.unique_name(base) if not name else base
     if name and (store.exists(name) or (Path(workspace) / name).exists()):
         raise ValueError(f"--name: a run called {name!r} already exists in {workspace}; pick another name or --resume it")
