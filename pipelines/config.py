@@ -188,11 +188,19 @@ def register_config(family: str, cls: type[RunConfig]) -> None:
     CONFIG_CLASSES[family] = cls
 
 
+# pydantic's bound errors, said as a person would: "at least 8 (got 7)".
+BOUND_WORDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+               "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}
+
+
 def _describe(err: dict) -> tuple[str, str]:
     loc = ".".join(str(p) for p in err["loc"]) or "config"
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return loc, "unknown key"
+    if kind in BOUND_WORDS:
+        bound, words = BOUND_WORDS[kind]
+        msg = f"{words} {err['ctx'][bound]}"
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ")
         # Model-level checks name their own field first ("data.image_size must ..." or "training.x: ...").

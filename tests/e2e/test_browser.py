@@ -31,8 +31,16 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
         box.fill(value)
         box.press("Tab")
     page.wait_for_timeout(500)
-    # A bad value is refused, and the field says why (18 px cannot be halved twice for three UNet levels).
+    # An out-of-range value marks its field with the allowed range, and nothing else changes.
     size = page.locator("#field-data-image-size input")
+    size.fill("7")
+    size.press("Tab")
+    wait_for(lambda: "at least 8 (got 7)" in page.locator("#field-data-image-size").inner_text(), what="the range note")
+    assert page.locator("#field-training-epochs input").input_value() == "3000"
+    assert page.locator("#field-data-num-samples input").input_value() == "96"
+    assert page.get_by_text("Error", exact=True).count() == 0  # no full-pane error badges
+    shoot(page, "0-out-of-range")
+    # A bad value is refused at Start, and the field says why (18 px cannot be halved twice for three UNet levels).
     size.fill("18")
     size.press("Tab")
     page.get_by_role("button", name="Start training").click()
@@ -46,6 +54,9 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(re.compile(r"Queued ddpm-digits-8")).wait_for()
     shoot(page, "2-queued")
+    page.get_by_role("button", name="Start training").click()  # the same config again: asked first, not queued
+    page.get_by_text(re.compile(r"an identical run, ddpm-digits-8, is already")).wait_for()
+    assert [r["name"] for r in RunStore(app.workspace).list_runs()] == ["ddpm-digits-8"]
 
     page.get_by_role("tab", name="Runs").click()
     page.locator("#run-picker input").click()
