@@ -14,6 +14,9 @@ subpackages: functions of the same names on the package would be shadowed when t
     chain(generator, upscaler, request, ...) -> ChainResult: low-res, bicubic and upscaled images, stage times
     dataset_preview(data_config, workspace)  -> Preview: counts, classes, captions, skipped files, a grid, cache state
     FAMILIES, family_of(folder), families_of_kind(...) -> the model families (pipelines.families)
+    push_model(checkpoint, repo, private, revision) -> the Hub URL (HubError: one line saying why not)
+    export_run(run_folder, out) / import_run(zip, workspace) -> a run as a zip; the imported run's name
+    tracker_locations(store, name), check_trackers(config), read_card(folder) -> trackers and model cards
 """
 from __future__ import annotations
 
@@ -28,6 +31,12 @@ from .data.pairs import plan_pairs, prepare_pairs
 from .data.preview import Preview, dataset_preview
 from .data.progress import describe as describe_preparation
 from .data.transforms import IMAGE_SUFFIXES
+
+# Trackers, model cards, the Hub, portable runs
+from .ecosystem.cards import read_card
+from .ecosystem.hub import HubError, push_model
+from .ecosystem.portable import PortableError, export_run, import_run
+from .ecosystem.trackers import check_trackers, tracker_locations
 
 # Models and sampling
 from .families import FAMILIES, Chart, FamilySpec, Form, family_of
@@ -70,4 +79,6 @@ __all__ = [
     "train", "prepare_run", "list_checkpoints", "run_checkpoints", "check_extractor", "metric_label", "smooth",
     "BUILTIN", "check_dataset", "DEGRADATIONS", "RESIZE_METHODS", "plan_pairs", "prepare_pairs", "dataset_preview",
     "Preview", "describe_preparation", "IMAGE_SUFFIXES",
+    "push_model", "HubError", "export_run", "import_run", "PortableError", "check_trackers", "tracker_locations",
+    "read_card",
 ]
