@@ -114,7 +114,9 @@ def render(f: CardFacts) -> str:
 
         facts = Facts(pipeline_tag="unconditional-image-generation", usage=GENERIC_USAGE)
     noun = spec.noun if spec is not None else f.family
-    which = {"best": "the weights that scored best during training (or had the lowest loss, without evaluations)",
+    evaluated = any(s.note == "during training" or s.note.startswith("held-out validation") for s in f.scores)
+    which = {"best": "the weights that scored best in the evaluations during training" if evaluated
+             else "the weights with the lowest epoch loss at a checkpoint epoch",
              "final": "the weights at the end of training"}.get(f.kind, f.kind)
     lines = ["---", yaml.safe_dump(metadata(f, facts), sort_keys=False).strip(), "---", "",
              f"# {f.run_name}", "",
