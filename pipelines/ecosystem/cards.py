@@ -130,15 +130,17 @@ def render(f: CardFacts) -> str:
     if f.scores:
         lines += ["| metric | value | split | step | notes |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {s.name} | {s.value:.4g} | {s.split or '-'} | {s.step} | {s.note} |" for s in f.scores]
-        lines += ["", "Distances (FD, KID) are comparable only at the same extractor, split and sample count."]
+        if any(s.type == "fd" for s in f.scores):
+            lines += ["", "Distances (FD, KID) are comparable only at the same extractor, split and sample count."]
     else:
         lines += ["Not evaluated (evaluation.every_epochs was 0, or no evaluation had run yet)."]
-    loss = f.meta.get("loss")
+    loss, where = f.meta.get("loss"), f"path/to/{f.run_name}/{f.kind}"
     lines += ["", "## Training", "",
               f"- steps: {f.meta.get('step', 0)}, epochs: {f.meta.get('epoch', 0)}" + (f", loss at the end: {loss:.4g}" if isinstance(loss, float) else ""),
               f"- training time: {fmt_seconds(f.seconds)} on {f.device} (mixed precision: {f.precision})",
               f"- dataset: {dataset_label(f.dataset)}", "",
-              "## How to load", "", facts.usage.replace("{path}", "USER/NAME or path/to/this/folder").strip(), "",
+              "## How to load", "", f"`{where}` stands for this folder, or its Hub id (`user/name`) once pushed.", "",
+              facts.usage.replace("{path}", where).strip(), "",
               "## Config", "", "```yaml", f.config_yaml.strip(), "```", ""]
     return "\n".join(lines)
 
@@ -235,13 +237,19 @@ class ModelCards(Callback):
     def on_save(self, trainer, folder: Path, target: Path) -> None:
         if target.name in CARD_KINDS:
             self.saved[target.name] = self.seconds()
-            write_card(folder, self.facts(trainer, target.name, read_meta(folder), self.saved[target.name]))
+            self.write(trainer, folder, target.name)
             self.pending_best = self.pending_best or target.name == "best"
 
     def refresh(self, trainer, kind: str) -> None:
         folder = self.run.folder / kind
         if (folder / README).is_file() and kind in self.saved:
+            self.write(trainer, folder, kind)
+
+    def write(self, trainer, folder: Path, kind: str) -> None:
+        try:
             write_card(folder, self.facts(trainer, kind, read_meta(folder), self.saved[kind]))
+        except Exception as exc:  # noqa: BLE001  the model matters more than its description: save it anyway
+            self.log.warning("model card of %s/ not written: %s: %s", kind, type(exc).__name__, exc)
 
     def on_epoch_end(self, trainer) -> None:
         # best/ is saved when its evaluation comes, before that epoch's sample grid: show the grid of its epoch.

@@ -28,6 +28,13 @@ def test_final_and_best_have_cards_with_metrics(tracked_run):
     final_scores = [m for r in best_meta["model-index"][0]["results"] if r["dataset"].get("split") == "val" for m in r["metrics"]]
     assert final_scores and final_scores[0]["name"].startswith("FD (digits-cnn, 16 samples vs")
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no temporary files left
+    # huggingface_hub reads the metadata as the Hub will: the evaluation results with their names.
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(folder / "best" / README)
+    assert card.data.library_name == "diffusers" and card.data.pipeline_tag == "unconditional-image-generation"
+    assert [(r.metric_type, r.dataset_split) for r in card.data.eval_results] == [
+        ("fd", "train"), ("kid", "train"), ("fd", "val"), ("kid", "val")]
 
 
 def test_final_with_its_card_loads_in_stock_diffusers(tracked_run):
