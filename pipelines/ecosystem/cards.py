@@ -18,8 +18,8 @@ import yaml
 
 from .. import families
 from ..checkpoints import read_meta
-from ..config import config_to_yaml
 from ..train.callbacks import Callback
+from .notify import shareable_config
 
 README = "README.md"
 GRID = "samples.png"
@@ -230,7 +230,8 @@ class ModelCards(Callback):
             import torch
 
             device = f"{device} ({torch.cuda.get_device_name(device)})"
-        return CardFacts(self.run.name, kind, self.config.family, meta, config_to_yaml(self.config), self.config.data.dataset,
+        return CardFacts(self.run.name, kind, self.config.family, meta,
+                         yaml.safe_dump(shareable_config(self.config), sort_keys=False), self.config.data.dataset,
                          self.config.data.image_size, str(device), trainer.family.precision.mode, seconds,
                          scores(store, name, self.config.family, kind, step), grid, epoch)
 

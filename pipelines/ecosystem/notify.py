@@ -20,6 +20,15 @@ def webhook_url(config) -> str | None:
     return config.notify.webhook or os.environ.get(ENV_VAR) or None
 
 
+def shareable_config(config) -> dict:
+    """The config as a dict with the webhook URL hidden (such URLs often hold a secret token): for model cards,
+    which get pushed to the Hub, and trackers, which may be hosted."""
+    raw = config.model_dump(mode="json")
+    if raw.get("notify", {}).get("webhook"):
+        raw["notify"]["webhook"] = "(set; not shown)"
+    return raw
+
+
 def run_payload(store, run_name: str, reason: str | None = None) -> dict:
     """What the webhook gets: the run, how it ended, how long it took, its best score and its latest sample grid."""
     row = store.get_run(run_name)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..config import ConfigError
 from ..train.callbacks import Callback
+from .notify import shareable_config
 
 # Which importable module each tracker needs, and the package that provides it.
 PACKAGES = {
@@ -61,7 +62,7 @@ def flat_config(config) -> dict:
         else:  # lists and None: as text, so that the table still shows them
             out[prefix] = str(value)
 
-    walk("", config.model_dump(mode="json"))
+    walk("", shareable_config(config))
     return out
 
 
@@ -157,6 +158,7 @@ class Trackers(Callback):
 
     def on_start(self, trainer) -> None:
         acc = trainer.accelerator
+        (trainer.run.folder / "trackers").mkdir(exist_ok=True)  # W&B wants its local folder to exist
         acc.init_trackers(self.config.training.tracker_project, config=flat_config(self.config),
                           init_kwargs={"wandb": {"name": self.run_name, "dir": str(trainer.run.folder / "trackers")},
                                        "mlflow": {"run_name": self.run_name}})

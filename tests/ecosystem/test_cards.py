@@ -22,7 +22,9 @@ def test_final_and_best_have_cards_with_metrics(tracked_run):
     assert meta["model-index"][0]["name"] == row["name"]
     assert f"![samples]({GRID})" in body and (folder / "final" / GRID).read_bytes() == (folder / "samples" / "epoch_2.png").read_bytes()
     assert "DDPMPipeline.from_pretrained" in body and "training time:" in body and "on cpu" in body
-    assert yaml.safe_load(body.split("```yaml\n")[1].split("```")[0])["name"] == row["name"]  # the config
+    config = yaml.safe_load(body.split("```yaml\n")[1].split("```")[0])
+    assert config["name"] == row["name"] and config["data"]["dataset"] == "digits"  # the config...
+    assert config["notify"]["webhook"] == "(set; not shown)" and "127.0.0.1" not in body  # ...without the webhook's URL
     # best/ also names the final evaluation on held-out images, with its sample count.
     best_meta, _ = read_card(folder / "best")
     final_scores = [m for r in best_meta["model-index"][0]["results"] if r["dataset"].get("split") == "val" for m in r["metrics"]]
