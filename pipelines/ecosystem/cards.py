@@ -101,7 +101,7 @@ def metadata(f: CardFacts, facts) -> dict:
 
 
 def fmt_seconds(seconds: float) -> str:
-    minutes, s = divmod(int(round(seconds)), 60)
+    minutes, s = divmod(round(seconds), 60)
     h, m = divmod(minutes, 60)
     return f"{h} h {m} min" if h else f"{m} min {s} s" if m else f"{s} s"
 
@@ -120,9 +120,9 @@ def render(f: CardFacts) -> str:
              "final": "the weights at the end of training"}.get(f.kind, f.kind)
     lines = ["---", yaml.safe_dump(metadata(f, facts), sort_keys=False).strip(), "---", "",
              f"# {f.run_name}", "",
-             f"A {noun} model (`{f.family}`) at {f.image_size}x{f.image_size} pixels, trained on "
-             f"{dataset_label(f.dataset)} with a local generative-image studio (`python -m pipelines`). "
-             f"This folder is `{f.kind}/`: {which} (step {f.meta.get('step', 0)}, epoch {f.meta.get('epoch', 0)}).", ""]
+             (f"A {noun} model (`{f.family}`) at {f.image_size}x{f.image_size} pixels, trained on "
+              f"{dataset_label(f.dataset)} with a local generative-image studio (`python -m pipelines`). "
+              f"This folder is `{f.kind}/`: {which} (step {f.meta.get('step', 0)}, epoch {f.meta.get('epoch', 0)})."), ""]
     if f.grid is not None:
         lines += ["## Samples", "", f"![samples]({GRID})", "",
                   f"Fixed seeds, from the weights at epoch {f.grid_epoch}." if f.grid_epoch is not None else "", ""]

@@ -28,7 +28,11 @@ def local_folder(path: str | Path, revision: str | None = None) -> Path:
     if Path(path).exists() or not is_repo_id(str(path)):
         return Path(path)
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+    )
 
     try:
         return Path(snapshot_download(str(path), revision=revision, library_name="pipelines-studio"))
@@ -46,7 +50,12 @@ def first_line(exc: BaseException) -> str:
 
 def explain(exc: BaseException, repo: str) -> str:
     """One line for what went wrong talking to the Hub."""
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+    )
 
     if isinstance(exc, OfflineModeIsEnabled):
         return "HF_HUB_OFFLINE is set: unset it to push to the Hub"
@@ -102,7 +111,7 @@ def push_model(checkpoint: str | Path, repo: str, private: bool = False, revisio
                           ignore_patterns=LEFT_OUT, commit_message=f"Upload {checkpoint.name}/ from pipelines studio")
     except HubError:
         raise
-    except Exception as exc:  # noqa: BLE001  turned into one line naming the cause; the chain keeps the detail
+    except Exception as exc:
         raise HubError(explain(exc, repo)) from exc
     base = str(url).rstrip("/")
     return f"{base}/tree/{revision}" if revision else base

@@ -54,7 +54,7 @@ def post_json(url: str, payload: dict, timeout: float = TIMEOUT_SECONDS) -> int:
     """POST `payload` as JSON; the HTTP status. Raises on network errors and error statuses."""
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "pipelines-studio"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  (the scheme is checked: http/https)
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # the scheme is checked: http or https
         return response.status
 
 

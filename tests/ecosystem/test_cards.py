@@ -52,7 +52,7 @@ def test_final_with_its_card_loads_in_stock_diffusers(tracked_run):
 def test_every_family_card_renders_with_its_own_facts():
     """Family-specific bits come from each family's card.py: the metadata parses for all of them."""
     tags = {}
-    for name, spec in FAMILIES.items():
+    for name in FAMILIES:
         facts = CardFacts(f"{name}_run", "best", name, {"step": 10, "epoch": 2, "num_classes": 0, "scale": 4},
                           f"family: {name}\n", "digits", 16, "cpu", "no", 75.0,
                           [Score("psnr", "psnr", 25.5, "test", 10, "final evaluation on held-out images")])

@@ -19,8 +19,11 @@ class FakeHub:
         self.calls, self.uploaded, self.fail = [], {}, fail
         monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_fake")
         for method in ("create_repo", "create_branch", "upload_folder"):  # as methods of HfApi: (api, ...)
-            monkeypatch.setattr(huggingface_hub.HfApi, method,
-                                lambda api, *args, _fake=getattr(self, method), **kw: _fake(api, *args, **kw))
+            monkeypatch.setattr(huggingface_hub.HfApi, method, self.method(getattr(self, method)))
+
+    @staticmethod
+    def method(fake):
+        return lambda api, *args, **kw: fake(api, *args, **kw)
 
     def create_repo(self, api, repo_id, **kw):
         if self.fail:
