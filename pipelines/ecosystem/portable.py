@@ -73,7 +73,8 @@ def export_run(run_folder: str | Path, out: str | Path) -> Path:
                     z.write(folder / file, file)
             for sub in FOLDERS:
                 for path in sorted((folder / sub).rglob("*")) if (folder / sub).is_dir() else []:
-                    if path.is_file() and not path.is_symlink():
+                    hidden = any(part.startswith(".") for part in path.relative_to(folder).parts)  # a killed write's temp
+                    if path.is_file() and not path.is_symlink() and not hidden:
                         z.write(path, path.relative_to(folder).as_posix())
         os.replace(tmp, out)
     finally:
