@@ -61,3 +61,22 @@ def test_every_family_card_renders_with_its_own_facts():
         assert metric_names(meta) == ["psnr"] and "1 min 15 s" in body and "## How to load" in body
     assert tags == {"ddpm": "unconditional-image-generation", "gan": "unconditional-image-generation",
                     "sr": "image-to-image", "t2i": "text-to-image"}
+
+
+def test_the_card_is_in_the_folder_before_the_folder_appears(tmp_path):
+    """Crash-safe: the card is written into the hidden copy that is renamed into place, never after."""
+    from pipelines.train.callbacks import Callback
+    from pipelines.train.run import train
+    from tests.conftest import tiny_config
+
+    seen = []
+
+    class Watch(Callback):  # runs after the card writer (extra callbacks come last)
+        def on_save(self, trainer, folder, target):
+            seen.append((target.name, folder.name.startswith(f".tmp-{target.name}-"), (folder / README).is_file(),
+                         (folder / GRID).is_file(), (target / README).is_file()))
+
+    train(tiny_config(training={"epochs": 1}), tmp_path, progress=False, extra_callbacks=[Watch()])
+    assert ("final", True, True, True, False) in seen
+    assert all(has_card for name, _, has_card, _, _ in seen if name in ("best", "final"))
+    assert not any(has_card for name, _, has_card, _, _ in seen if name.startswith("checkpoint-"))
