@@ -18,6 +18,7 @@ import yaml
 
 from .. import families
 from ..checkpoints import read_meta
+from ..families.spec import CardFacts
 from ..train.callbacks import Callback
 from .notify import shareable_config
 
@@ -46,7 +47,7 @@ class Score:
 
 
 @dataclass
-class CardFacts:
+class CardContent:
     """Everything a card says, gathered from the run when the folder is written."""
     run_name: str
     kind: str  # best or final
@@ -79,7 +80,7 @@ def dataset_label(dataset: str) -> str:
         if Path(dataset).exists() else dataset
 
 
-def metadata(f: CardFacts, facts) -> dict:
+def metadata(f: CardContent, facts: CardFacts) -> dict:
     meta = {}
     if facts.library_name:
         meta["library_name"] = facts.library_name
@@ -106,13 +107,8 @@ def fmt_seconds(seconds: float) -> str:
     return f"{h} h {m} min" if h else f"{m} min {s} s" if m else f"{s} s"
 
 
-def render(f: CardFacts) -> str:
-    spec = families.FAMILIES.get(f.family)
-    facts = spec.card_facts(f.meta) if spec is not None else None
-    if facts is None:
-        from ..families.spec import CardFacts as Facts
-
-        facts = Facts(pipeline_tag="unconditional-image-generation", usage=GENERIC_USAGE)
+def render(f: CardContent) -> str:
+    spec, facts = families.FAMILIES.get(f.family), family_facts(f.family, f.meta)
     noun = spec.noun if spec is not None else f.family
     evaluated = any(s.note == "during training" or s.note.startswith("held-out validation") for s in f.scores)
     which = {"best": "the weights that scored best in the evaluations during training" if evaluated
@@ -151,14 +147,14 @@ def write_file_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_card(folder: Path, facts: CardFacts) -> Path:
+def write_card(folder: Path, content: CardContent) -> Path:
     """samples.png, then README.md, each replaced by a rename (a folder being written is not yet visible anyway)."""
     folder = Path(folder)
-    if facts.grid is not None and Path(facts.grid).is_file():
-        write_file_atomic(folder / GRID, Path(facts.grid).read_bytes())
+    if content.grid is not None and Path(content.grid).is_file():
+        write_file_atomic(folder / GRID, Path(content.grid).read_bytes())
     else:
-        facts.grid = None
-    write_file_atomic(folder / README, render(facts).encode())
+        content.grid = None
+    write_file_atomic(folder / README, render(content).encode())
     return folder / README
 
 
@@ -173,19 +169,29 @@ def read_card(folder: str | Path) -> tuple[dict, str]:
 
 # Gathering from the run -----------------------------------------------------------------------------------
 
-def scores(store, run_name: str, family: str, kind: str, step: int) -> list[Score]:
-    """The evaluations of the folder's step and, for best/, the final evaluation on held-out images."""
+def family_facts(family: str, meta: dict) -> CardFacts:
+    """The family's CardFacts, or generic ones for a family that has none."""
+    spec = families.FAMILIES.get(family)
+    facts = spec.card_facts(meta) if spec is not None else None
+    if facts is None:
+        facts = CardFacts(pipeline_tag="unconditional-image-generation", usage=GENERIC_USAGE)
+    return facts
+
+
+def scores(store, run_name: str, metrics: tuple[str, ...], kind: str, step: int) -> list[Score]:
+    """The evaluations of the folder's step and, for best/, the latest final evaluation on held-out images; and
+    the family's score `metrics` at that step (for best/, their latest final "<split>_<metric>" values too)."""
     out = []
-    for e in store.evaluations(run_name):
-        if (e["kind"] == "training" and e["step"] == step) or (kind == "best" and e["kind"] == "final" and e["checkpoint"] == "best"):
+    evaluations = store.evaluations(run_name)
+    finals = [e for e in evaluations if e["kind"] == "final" and e["checkpoint"] == "best"][-1:] if kind == "best" else []
+    for e in evaluations:
+        if (e["kind"] == "training" and e["step"] == step) or e in finals:
             what = f"{e['extractor']}, {e['num_samples']} samples vs {e['num_real']} {e['split']} images"
             note = "final evaluation on held-out images" if e["kind"] == "final" else "during training"
             out += [Score("fd", f"FD ({what})", e["fd"], e["split"], e["step"], note),
                     Score("kid", f"KID ({what})", e["kid"], e["split"], e["step"], note)]
-    spec = families.FAMILIES.get(family)
-    charted = [m for chart in (spec.form.charts if spec else ()) for m in chart.metrics]
-    finals = {f"{split}_{m}": (split, m) for split in ("test", "val", "train") for m in charted}
-    names = charted + (list(finals) if kind == "best" else [])
+    finals = {f"{split}_{m}": (split, m) for split in ("test", "val", "train") for m in metrics}
+    names = list(metrics) + (list(finals) if kind == "best" else [])
     latest = {}
     for row in store.metrics(run_name, names=names) if names else []:
         if row["name"] in finals or row["step"] == step:
@@ -222,7 +228,7 @@ class ModelCards(Callback):
     def seconds(self) -> float:
         return self.seconds_before + time.monotonic() - self.started
 
-    def facts(self, trainer, kind: str, meta: dict, seconds: float) -> CardFacts:
+    def content(self, trainer, kind: str, meta: dict, seconds: float) -> CardContent:
         store, name, step = self.run.store, self.run.name, meta.get("step", trainer.state.global_step)
         grid, epoch = latest_grid(store, name, step)
         device = trainer.accelerator.device
@@ -230,10 +236,10 @@ class ModelCards(Callback):
             import torch
 
             device = f"{device} ({torch.cuda.get_device_name(device)})"
-        return CardFacts(self.run.name, kind, self.config.family, meta,
+        return CardContent(self.run.name, kind, self.config.family, meta,
                          yaml.safe_dump(shareable_config(self.config), sort_keys=False), self.config.data.dataset,
                          self.config.data.image_size, str(device), trainer.family.precision.mode, seconds,
-                         scores(store, name, self.config.family, kind, step), grid, epoch)
+                         scores(store, name, family_facts(self.config.family, meta).metrics, kind, step), grid, epoch)
 
     def on_save(self, trainer, folder: Path, target: Path) -> None:
         if target.name in CARD_KINDS:
@@ -248,7 +254,7 @@ class ModelCards(Callback):
 
     def write(self, trainer, folder: Path, kind: str) -> None:
         try:
-            write_card(folder, self.facts(trainer, kind, read_meta(folder), self.saved[kind]))
+            write_card(folder, self.content(trainer, kind, read_meta(folder), self.saved[kind]))
         except Exception as exc:  # noqa: BLE001  the model matters more than its description: save it anyway
             self.log.warning("model card of %s/ not written: %s: %s", kind, type(exc).__name__, exc)
 

@@ -43,11 +43,12 @@ class Form:
 class CardFacts:
     """What a family's model card says of its saved folders: the Hub's pipeline tag, the library that loads them
     (`diffusers` only where stock diffusers does), tags, and how to load one (Markdown; `{path}` is the folder or
-    Hub id)."""
+    Hub id), and which of its logged metrics are scores of the model (FD/KID evaluations are always shown)."""
     pipeline_tag: str
     usage: str
     library_name: str | None = None
     tags: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()  # e.g. psnr: its value at the folder's step; "<split>_psnr": a final evaluation
 
 
 @dataclass(frozen=True)

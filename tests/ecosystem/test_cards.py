@@ -4,7 +4,7 @@ import numpy as np
 import yaml
 
 from pipelines.api import read_card
-from pipelines.ecosystem.cards import GRID, README, CardFacts, Score, render
+from pipelines.ecosystem.cards import GRID, README, CardContent, Score, render
 from pipelines.families import FAMILIES
 
 
@@ -53,7 +53,7 @@ def test_every_family_card_renders_with_its_own_facts():
     """Family-specific bits come from each family's card.py: the metadata parses for all of them."""
     tags = {}
     for name in FAMILIES:
-        facts = CardFacts(f"{name}_run", "best", name, {"step": 10, "epoch": 2, "num_classes": 0, "scale": 4},
+        facts = CardContent(f"{name}_run", "best", name, {"step": 10, "epoch": 2, "num_classes": 0, "scale": 4},
                           f"family: {name}\n", "digits", 16, "cpu", "no", 75.0,
                           [Score("psnr", "psnr", 25.5, "test", 10, "final evaluation on held-out images")])
         meta, body = yaml.safe_load(render(facts).split("---\n")[1]), render(facts)

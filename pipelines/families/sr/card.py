@@ -18,4 +18,5 @@ upscaler = api.load_upscaler("{path}")
 
 def facts(meta: dict) -> CardFacts:
     return CardFacts(pipeline_tag="image-to-image", usage=USAGE.replace("{scale}", str(meta.get("scale", 4))),
-                     tags=("super-resolution", "esrgan", "real-esrgan", str(meta.get("arch", "")).lower() or "srvgg"))
+                     tags=("super-resolution", "esrgan", "real-esrgan", str(meta.get("arch", "")).lower() or "srvgg"),
+                     metrics=("psnr", "ssim", "psnr_bicubic", "ssim_bicubic"))

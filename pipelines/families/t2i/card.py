@@ -22,4 +22,5 @@ def facts(meta: dict) -> CardFacts:
     prompt = (meta.get("prompts") or ["a red circle on a blue background"])[0].replace('"', "'")
     return CardFacts(pipeline_tag="text-to-image", usage=USAGE.replace("{prompt}", prompt),
                      tags=("text-to-image", "diffusion", *(("latent-diffusion",) if meta.get("vae") else ()),
-                           *(("lora",) if meta.get("lora_rank") else ())))
+                           *(("lora",) if meta.get("lora_rank") else ())),
+                     metrics=("align_seen", "align_heldout", "clip_score"))
