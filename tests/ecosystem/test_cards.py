@@ -61,6 +61,9 @@ def test_every_family_card_renders_with_its_own_facts():
         assert metric_names(meta) == ["psnr"] and "1 min 15 s" in body and "## How to load" in body
     assert tags == {"ddpm": "unconditional-image-generation", "gan": "unconditional-image-generation",
                     "sr": "image-to-image", "t2i": "text-to-image"}
+    # A family without card facts (one from outside the package) gets a generic card.
+    body = render(CardContent("x", "final", "elsewhere", {}, "family: elsewhere\n", "digits", 8, "cpu", "no", 1.0))
+    assert 'api.load("path/to/x/final")' in body and "pipeline_tag: unconditional-image-generation" in body
 
 
 def test_the_card_is_in_the_folder_before_the_folder_appears(tmp_path):
