@@ -14,6 +14,9 @@ subpackages: functions of the same names on the package would be shadowed when t
     chain(generator, upscaler, request, ...) -> ChainResult: low-res, bicubic and upscaled images, stage times
     dataset_preview(data_config, workspace)  -> Preview: counts, classes, captions, skipped files, a grid, cache state
     FAMILIES, family_of(folder), families_of_kind(...) -> the model families (pipelines.families)
+    push_model(checkpoint, repo, private, revision) -> the Hub URL (HubError: one line saying why not)
+    export_run(run_folder, out) / import_run(zip, workspace) -> a run as a zip; the imported run's name
+    tracker_locations(store, name), check_trackers(config), read_card(folder) -> trackers and model cards
 """
 from __future__ import annotations
 
@@ -26,6 +29,8 @@ from .data import BUILTIN, check_dataset
 from .data.lr_options import DEGRADATIONS, RESIZE_METHODS
 from .data.progress import describe as describe_preparation
 from .data.transforms import IMAGE_SUFFIXES
+from .ecosystem.hub import HubError, push_model
+from .ecosystem.portable import PortableError, export_run, import_run
 from .families import FAMILIES, Chart, FamilySpec, Form, family_of
 from .families import names as families_of_kind
 from .metrics import metric_label, smooth
@@ -55,6 +60,11 @@ def _deferred(target: str):
     call.__doc__ = f"pipelines{module}.{name}, imported when first called."
     return call
 
+
+# Trackers, model cards, the Hub, portable runs
+read_card = _deferred(".ecosystem.cards:read_card")
+check_trackers = _deferred(".ecosystem.trackers:check_trackers")
+tracker_locations = _deferred(".ecosystem.trackers:tracker_locations")
 
 # Runs
 list_checkpoints = _deferred(".checkpoints:list_checkpoints")
@@ -94,6 +104,8 @@ __all__ = [
     "Chart",
     "FamilySpec",
     "Form",
+    "HubError",
+    "PortableError",
     "SampleRequest",
     "UpscaleError",
     "bicubic",
@@ -101,13 +113,16 @@ __all__ = [
     "check_dataset",
     "check_extractor",
     "check_tiling",
+    "check_trackers",
     "compare",
     "compare_samplers",
     "comparison_grid",
     "dataset_preview",
     "describe_preparation",
+    "export_run",
     "families_of_kind",
     "family_of",
+    "import_run",
     "interpolate",
     "interpolate_prompts",
     "labelled_rows",
@@ -121,12 +136,15 @@ __all__ = [
     "plan_pairs",
     "prepare_pairs",
     "prepare_run",
+    "push_model",
+    "read_card",
     "run_checkpoints",
     "sample",
     "save_chain",
     "save_gif",
     "save_mp4",
     "smooth",
+    "tracker_locations",
     "train",
     "upscale_for_display",
     "upscale_image",

@@ -246,6 +246,22 @@ class RunStore:
         for table in ("metrics", "evaluations", "artifacts"):
             self._conn().execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
 
+    def import_history(self, name: str, metrics=(), evaluations=(), artifacts=()) -> None:
+        """Rows of a run brought from elsewhere, with their own times (portable runs): metrics as (step, epoch, name,
+        value, time), evaluations as EVALUATION_FIELDS + time, artifacts as (kind, path, step, time)."""
+        run_id, conn = self._run_id(name), self._conn()
+        cols = ", ".join(("run_id", *EVALUATION_FIELDS, "time"))
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?)", [(run_id, *m) for m in metrics])
+            conn.executemany(f"INSERT INTO evaluations ({cols}) VALUES ({','.join('?' * (len(EVALUATION_FIELDS) + 2))})",
+                             [(run_id, *e) for e in evaluations])
+            conn.executemany("INSERT INTO artifacts VALUES (?,?,?,?,?)", [(run_id, *a) for a in artifacts])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
     def add_artifact(self, name: str, kind: str, path: str, step: int) -> None:
         self._conn().execute("INSERT INTO artifacts VALUES (?,?,?,?,?)", (self._run_id(name), kind, path, step, time.time()))
 

@@ -21,6 +21,8 @@ from .. import families
 from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import StopRequested, dataset_slug
 from ..data.progress import PreparationBar, describe
+from ..ecosystem import notify, trackers
+from ..ecosystem.cards import ModelCards
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
 from .errors import NonFiniteLoss
@@ -101,9 +103,11 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
                          heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
     try:
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())  # precision is per run: see precision.py
-        trainer = build_trainer(config, RunHandle(run_name, folder, store, log), accelerator, stop_event, progress,
-                                extra_callbacks)
+        trackers.check_trackers(config)  # a missing tracker package fails the run before any training
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(),  # precision is per run: see precision.py
+                                  **trackers.accelerator_options(config, folder))
+        run = trackers.tracked(RunHandle(run_name, folder, store, log), accelerator)
+        trainer = build_trainer(config, run, accelerator, stop_event, progress, extra_callbacks)
         if checkpoint is not None:
             trainer.load_training_state(ckpt.load_training_state(checkpoint))
             log.info("resumed from %s (step %d, epoch %d)", checkpoint.name, trainer.state.global_step, trainer.state.epoch)
@@ -119,11 +123,13 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                     else f"{type(exc).__name__}: {exc}"
                 log.error("run failed: %s\n%s", reason, traceback.format_exc())
             store.update_run(run_name, status=status, error=reason, ended_at=time.time(), phase=None)
+            notify.run_ended(store, run_name, config, log)
         raise
     if main:
         status = "stopped" if state.stop_reason == USER_STOP else "completed"
         store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch)
         log.info("run %s (%s)", status, state.stop_reason or "all epochs done")
+        notify.run_ended(store, run_name, config, log, reason=state.stop_reason or "all epochs done")
     accelerator.wait_for_everyone()
     return store.get_run(run_name)
 
@@ -210,6 +216,8 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
         *([evaluator.final_callback()] if evaluator else []),
         SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
+        ModelCards(run, config, log),  # after the grid and the final evaluation, which its cards show
+        *trackers.callbacks(run, config),
         ProgressBar(progress),
         *extra_callbacks,
     ]
