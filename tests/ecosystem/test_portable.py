@@ -38,7 +38,7 @@ def test_export_then_import_shows_the_run_with_its_history(tracked_run, tmp_path
     assert api.sample(model, api.SampleRequest(num=1, steps=2)).shape == (1, 8, 8, 1)
     # Again: a new name, and the first import is untouched.
     second = api.import_run(out, fresh)
-    assert second == f"{row['name']}_2" and target.get_run(second)["config"].startswith("family: ddpm\nname: " + second)
+    assert second == f"{row['name']}-2" and target.get_run(second)["config"].startswith("family: ddpm\nname: " + second)
     assert len(target.metrics(row["name"])) == len(source.metrics(row["name"]))
 
 
