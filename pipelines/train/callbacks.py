@@ -191,9 +191,11 @@ class SampleGrid(Callback):
 
         if not trainer.is_main:
             return
-        images = trainer.family.sample_images(self.num, seed=0)
+        family = trainer.family
+        images = family.sample_images(self.num, seed=0)
         path = self.run_dir / "samples" / f"epoch_{trainer.state.epoch}.png"
-        save_grid(images, path, ncols=trainer.family.grid_columns(self.num))
+        save_grid(images, path, ncols=family.grid_columns(self.num), captions=family.grid_captions(self.num, seed=0),
+                  headers=family.grid_headers())
         store, name = trainer.run.store, trainer.run.name
         store.add_artifact(name, "samples", str(path), trainer.state.global_step)
         plot_run_metrics(store.metrics(name), self.run_dir / "plots" / "loss.png", trainer.family.main_loss)
