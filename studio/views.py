@@ -95,10 +95,15 @@ def evaluation_views(store: RunStore, name: str) -> tuple[pd.DataFrame, str, pd.
                           "series": [f"{metric_label(r['extractor'])}, {r['num_samples']} samples vs {r['split']}" for r in during]})
     newest_first = sorted(rows, key=lambda r: (r["time"], r["id"]), reverse=True)  # an evaluate run later may be of an older step
     final = next((r for r in newest_first if r["kind"] == "final"), None)
+    run_row = store.get_run(name)
+    asked = config_value(run_row["config"] or "", "evaluation", "final_num_samples")
+    # Fewer than asked at the end of a run with a budget: the budget sized it (an evaluate command asks its own count).
+    sized = f" (of {asked:,} asked: sized to fit the time budget)" if final and asked and final["num_samples"] < asked \
+        and final["checkpoint"] == "best" and budget_minutes(run_row) else ""
     text = "" if final is None else (
         f"**Final evaluation** of {final['checkpoint']}/ (step {final['step']}) on the {final['split']} split: "
         f"{metric_label(final['extractor'])} **{final['fd']:.4g}** · KID {final['kid']:.3g} ± {final['kid_std']:.2g} · "
-        f"{final['num_samples']} samples vs {final['num_real']} real images · {final['seconds']:.0f} s")
+        f"{final['num_samples']:,} samples{sized} vs {final['num_real']:,} real images · {final['seconds']:.0f} s")
     table = pd.DataFrame([[r["step"], f"{r['checkpoint']}/" if r["kind"] == "final" else "training",
                            f"{r['split']} ({r['num_real']})", metric_label(r["extractor"]), f"{r['fd']:.4g}",
                            f"{r['kid']:.2g} ± {r['kid_std']:.1g}", r["num_samples"], f"{r['seconds']:.1f}"]
@@ -113,14 +118,14 @@ def latest(store: RunStore, name: str, metric: str) -> float | None:
 
 def budget_minutes(row: dict) -> float | None:
     """The run's time budget (training.max_minutes), which covers the whole run, evaluations included."""
-    return _max_minutes(row.get("config") or "")
+    return config_value(row.get("config") or "", "training", "max_minutes")
 
 
-@functools.lru_cache(maxsize=256)  # the table asks for every run every few seconds: parse each config once
-def _max_minutes(config: str) -> float | None:
+@functools.lru_cache(maxsize=512)  # the table asks for every run every few seconds: parse each config once
+def config_value(config: str, section: str, key: str):
     try:
-        return ((parse_yaml(config) or {}).get("training") or {}).get("max_minutes")
-    except (yaml.YAMLError, AttributeError):  # a config edited by hand into something else: no budget shown
+        return ((parse_yaml(config) or {}).get(section) or {}).get(key)
+    except (yaml.YAMLError, AttributeError):  # a config edited by hand into something else: not shown
         return None
 
 
