@@ -29,14 +29,14 @@ def series_colours(frame: pd.DataFrame) -> dict[str, str]:
     return {name: chosen.get(name) or colour_pair(i)[0] for i, name in enumerate(names)}
 
 
-def padded(values: pd.Series) -> list[float | None]:
+def padded(values: pd.Series, least: float = 0.0) -> list[float | None]:
     """Limits around a single value ([None, None]: the data's own extent; Gradio skips a None setting in an update, so
     limits set before would stay)."""
     distinct = values.dropna().unique()
     if len(distinct) != 1:
         return [None, None]
     v = float(distinct[0])
-    pad = abs(v) * 0.1 or 1.0
+    pad = max(abs(v) * 0.1, least) or 1.0
     return [v - pad, v + pad]
 
 
@@ -47,5 +47,5 @@ def plot_settings(frame: pd.DataFrame | None, x: str, y: str, label: str) -> dic
         return {"value": None, "label": f"{label} · {NO_DATA}", "color_map": {}, "x_lim": [None, None],
                 "y_lim": [None, None], "caption": "", "mark": "line"}
     single = frame.groupby("series")[x].nunique().max() == 1
-    return {"value": frame, "label": label, "color_map": series_colours(frame), "x_lim": padded(frame[x]),
+    return {"value": frame, "label": label, "color_map": series_colours(frame), "x_lim": padded(frame[x], least=1.0),
             "y_lim": padded(frame[y]), "caption": ONE_VALUE if single else "", "mark": "point" if single else "line"}

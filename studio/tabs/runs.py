@@ -123,7 +123,7 @@ def build(studio) -> gr.Dropdown:
         names = _names(store)
         head = {table: views.runs_table(store)}
         if name and name not in names:  # deleted: its value goes with its choice, in one update, and its view empties
-            yield {**head, run: gr.update(choices=names, value=None), **no_run()}
+            yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}.", **no_run()}
             return
         if not name:
             yield {**head, run: gr.update(choices=names), **(no_run() if picked else {})}
@@ -138,7 +138,7 @@ def build(studio) -> gr.Dropdown:
         yield from refresh(name, smooth, log10, shapes_drawn, picked=True)
 
     inputs = [run, smoothing, log_scale, drawn]
-    outputs = [table, run, progress, stats, error, final_eval, evaluations, sample, grid_pick, grid, log, config, download_btn,
+    outputs = [table, run, action, progress, stats, error, final_eval, evaluations, sample, grid_pick, grid, log, config, download_btn,
                drawn, *[c for chart_slot in slots for c in chart_slot.components()]]
     timer.tick(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
     run.change(refresh_picked, inputs, outputs, api_visibility="private", show_progress="hidden")
