@@ -179,7 +179,8 @@ class RunStore:
         self._conn().execute("UPDATE runs SET heartbeat_at=?, step=?, epoch=? WHERE name=?", (time.time(), step, epoch, name))
 
     def set_phase(self, name: str, phase: str | None, done: int | None = None, total: int | None = None) -> None:
-        """What the run does besides training steps, with its counts when it counts something (None: training)."""
+        """What the run does besides training steps (None: just training); `done` of `total` for a phase that stands
+        instead of training (preparing data, the final evaluation): progress bars follow those."""
         self._conn().execute("UPDATE runs SET phase=?, phase_done=?, phase_total=?, heartbeat_at=? WHERE name=?",
                              (phase, done, total, time.time(), name))
 

@@ -141,7 +141,7 @@ def progress_fraction(row: dict, now: float | None = None) -> float:
     if row.get("budget_ends_at") and minutes:
         spent = 1 - (row["budget_ends_at"] - (now or time.time())) / (60 * minutes)
         return min(1.0, max(steps, spent))
-    if row.get("phase_total"):  # before the first step (preparing data), or after the last (final evaluation)
+    if row.get("phase_total"):  # a phase instead of training: preparing data, the final evaluation
         return row["phase_done"] / row["phase_total"]
     return steps
 

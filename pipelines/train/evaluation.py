@@ -113,20 +113,24 @@ class Evaluator(PeriodicEvaluation):
 
     def score(self, trainer) -> dict:
         s, family, cfg, store = trainer.state, trainer.family, self.cfg, self.run.store
-        report = lambda done, total: store.set_phase(self.run.name, f"evaluating: {done:,} / {total:,} samples", done, total)  # noqa: E731
+        # Text only: counts in the store would make the Runs tab's bar follow this phase, which sits inside training.
+        report = lambda done, total: store.set_phase(self.run.name, f"evaluating: {done:,} / {total:,} samples")  # noqa: E731
         try:
             result = self._scorer(trainer).score(lambda n, seed: family.sample_images(n, seed, sampler=cfg.sampler, steps=cfg.steps),
                                                  cfg.num_samples, self.batch_size, report=report)
         finally:
             store.set_phase(self.run.name, None)
-        self.sample_seconds = result.seconds / result.num_samples
         self.run.store.log_evaluation(self.run.name, step=s.global_step, epoch=s.epoch, kind="training",
                                       checkpoint=None, **result.record())
         self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, {"diversity": result.diversity})
         self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
         return {"value": result.fd, "fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
                 "scale": f"{result.label}, {result.num_samples} samples vs {result.split}", "seconds": result.seconds,
-                "diversity": result.diversity, "real_diversity": result.real_diversity}
+                "num_samples": result.num_samples, "diversity": result.diversity, "real_diversity": result.real_diversity}
+
+    def on_evaluation(self, trainer, metrics: dict) -> None:
+        # Every process (the numbers are broadcast), so that all stop for the time budget at the same point.
+        self.sample_seconds = metrics["seconds"] / metrics["num_samples"]
 
     def final_callback(self) -> Callback:
         return FinalEvaluation(self)
