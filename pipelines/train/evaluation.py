@@ -15,7 +15,6 @@ from ..metrics.evaluate import Scorer, evaluate_checkpoint
 from .callbacks import Callback, ranking
 from .loop import USER_STOP
 
-
 # Before the first evaluation has been timed, a time budget keeps this share of itself for the evaluations at the end.
 UNTIMED_SHARE = 0.2
 # The final evaluation gets at most this share of a time budget (fewer samples than configured when it must).
@@ -113,8 +112,11 @@ class Evaluator(PeriodicEvaluation):
 
     def score(self, trainer) -> dict:
         s, family, cfg, store = trainer.state, trainer.family, self.cfg, self.run.store
-        # Text only: counts in the store would make the Runs tab's bar follow this phase, which sits inside training.
-        report = lambda done, total: store.set_phase(self.run.name, f"evaluating: {done:,} / {total:,} samples")  # noqa: E731
+
+        def report(done: int, total: int) -> None:
+            # Text only: counts in the store would make the Runs tab's bar follow this phase, which sits inside training.
+            store.set_phase(self.run.name, f"evaluating: {done:,} / {total:,} samples")
+
         try:
             result = self._scorer(trainer).score(lambda n, seed: family.sample_images(n, seed, sampler=cfg.sampler, steps=cfg.steps),
                                                  cfg.num_samples, self.batch_size, report=report)
@@ -165,8 +167,10 @@ class FinalEvaluation(Callback):
         cfg, run, log = evaluator.cfg, evaluator.run, evaluator.log
         log.info("final evaluation of best/ on the %s split (%d samples)...", cfg.final_split, num)
         sized = "" if num == cfg.final_num_samples else f" (of {cfg.final_num_samples:,} asked: the time budget)"
-        report = lambda done, total: run.store.set_phase(  # noqa: E731
-            run.name, f"final evaluation: {done:,} / {total:,} samples{sized}", done, total)
+
+        def report(done: int, total: int) -> None:
+            run.store.set_phase(run.name, f"final evaluation: {done:,} / {total:,} samples{sized}", done, total)
+
         try:
             report(0, num)
             with torch.random.fork_rng(devices=[]):
