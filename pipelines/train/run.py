@@ -101,7 +101,8 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                 log.info("resuming from %s: the newer %s is set aside as %s", checkpoint.name,
                          moved.name.removeprefix("abandoned-"), moved.name)
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
-                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
+                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid(),
+                         end_reason=None, budget_ends_at=None)
     try:
         trackers.check_trackers(config)  # a missing tracker package fails the run before any training
         accelerator = Accelerator(cpu=not torch.cuda.is_available(),  # precision is per run: see precision.py
@@ -122,12 +123,15 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                 reason = f"{exc}; training stopped; {ckpt.last_good_checkpoint(folder)}" if isinstance(exc, NonFiniteLoss) \
                     else f"{type(exc).__name__}: {exc}"
                 log.error("run failed: %s\n%s", reason, traceback.format_exc())
-            store.update_run(run_name, status=status, error=reason, ended_at=time.time(), phase=None)
+            store.update_run(run_name, status=status, error=reason, ended_at=time.time(), phase=None, phase_done=None,
+                             phase_total=None)
             notify.run_ended(store, run_name, config, log)
         raise
     if main:
         status = "stopped" if state.stop_reason == USER_STOP else "completed"
-        store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch)
+        # end_reason: what the Runs tab says ended it ("time budget", "FD plateau", "stop requested", "epochs")
+        store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch,
+                         end_reason=state.stop_reason or "epochs")
         log.info("run %s (%s)", status, state.stop_reason or "all epochs done")
         notify.run_ended(store, run_name, config, log, reason=state.stop_reason or "all epochs done")
     accelerator.wait_for_everyone()
@@ -165,7 +169,10 @@ class PreparationStatus:
         if time.time() - self.last > 1.0 or done == total:
             self.last = time.time()
             text = describe(done, total, rate)
-            self.run.store.update_run(self.run.name, phase=None if done == total else text, heartbeat_at=time.time())
+            if done == total:
+                self.run.store.set_phase(self.run.name, None)
+            else:
+                self.run.store.set_phase(self.run.name, text, done, total)
             if done == total:
                 self.run.log.info("prepared %d images (%.0f images/s)", total, rate)
 
@@ -190,12 +197,12 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     family_cls = families.get(config.family).trainer_class()
     main = accelerator.is_main_process
     if main:
-        run.store.update_run(run.name, phase="reading data")
+        run.store.set_phase(run.name, "reading data")
     with accelerator.main_process_first():  # the main process prepares the dataset; the others then read its cache
         splits = family_cls.load_data(config, run.folder.parent, PreparationStatus(run, progress) if main else None,
                                       lambda: stop_requested(run, stop_event))
     if main:
-        run.store.update_run(run.name, phase=None)
+        run.store.set_phase(run.name, None)
     images = [getattr(part, "num_images", len(part)) for part in (splits.train, splits.val, splits.test)]  # SR: not patches
     log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, *images, splits.num_classes)
     for path, reason in splits.skipped:
@@ -205,11 +212,15 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = family_cls(config, splits, accelerator, precision, log=log, workspace=run.folder.parent)
     evaluator = family.evaluator(run, log)
+    # The budget stops training early enough for the evaluations at the end, and the final one is sized to fit it.
+    budget = TimeBudget(t.max_minutes, evaluator.after_training if evaluator else lambda seconds: 0.0)
+    if evaluator:
+        evaluator.budget = budget
     # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
     # before the checkpoint of the same epoch is written; the final evaluation comes after final/ is.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
-        TimeBudget(t.max_minutes),
+        budget,
         *([evaluator] if evaluator else []),
         *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
         EarlyStopping(config.early_stopping, log),

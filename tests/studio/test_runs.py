@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pipelines.store import RunStore
 from studio.runs import RunManager
@@ -99,3 +100,21 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(tmp_path):
     assert store.get_run("r")["status"] == "running"
     store.update_run("r", pid_start=store.get_run("r")["pid_start"] - 1)  # same pid, another process: the run's died
     assert store.get_run("r")["status"] == "interrupted"
+
+
+def test_a_queued_run_is_deleted_and_a_running_one_only_when_asked_to_stop_first(tmp_path):
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    running = manager.start(tiny_config(training={"epochs": 5000}))
+    queued = manager.start(tiny_config(training={"epochs": 5000}))
+    wait_for(lambda: manager.store.get_run(running)["step"] >= 1, what="a first step")
+    assert manager.store.get_run(queued)["status"] == "queued"
+    folder = Path(manager.store.get_run(queued)["folder"])
+    assert manager.delete(queued) == f"deleted {queued}"
+    assert not manager.store.exists(queued) and not folder.exists()
+    with pytest.raises(ValueError, match="is running: stop it before deleting it"):
+        manager.delete(running)
+    assert "stopping; it is deleted once its process has ended" in manager.delete(running, stop_running=True)
+    wait_for(lambda: not manager.store.exists(running), what="the stopped run to be deleted")
+    assert not (tmp_path / "ws" / running).exists()

@@ -137,6 +137,7 @@ def test_a_killed_write_is_cleaned_up_and_ignored(tmp_path):
 def test_time_budget_ends_the_run_as_completed_with_final(tmp_path):
     row = train(tiny_config(training={"epochs": 1000, "max_minutes": 0.0001}), tmp_path, progress=False)
     assert row["status"] == "completed" and row["step"] < row["total_steps"]
+    assert row["end_reason"] == "time budget" and row["budget_ends_at"] > row["started_at"] and row["phase"] is None
     assert (tmp_path / row["name"] / "final" / "model_index.json").exists()
     assert ckpt.list_checkpoints(tmp_path / row["name"])  # resumable with more epochs
 
