@@ -10,7 +10,7 @@ from pipelines.api import FAMILIES
 from pipelines.store import RunStore
 
 from .. import views
-from . import run_charts
+from . import run_charts, share
 
 REFRESH_SECONDS = 2.0
 MAX_CHARTS = 3  # the most charts of its own a family shows (Form.charts)
@@ -179,7 +179,7 @@ def build(studio) -> gr.Dropdown:
     delete_btn.click(delete, [run, delete_answer], [action, run], api_visibility="private", js=CONFIRM_DELETE)
     duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
                         [run, edits], action, api_visibility="private")
-
+    share.build(studio, run)
     return run
 
 
