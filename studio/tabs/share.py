@@ -6,7 +6,14 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.api import HubError, PortableError, export_run, import_run, push_model, tracker_locations
+from pipelines.api import (
+    HubError,
+    PortableError,
+    export_run,
+    import_run,
+    push_model,
+    tracker_locations,
+)
 
 
 def build(studio, run: gr.Dropdown) -> None:
