@@ -30,6 +30,7 @@ from .data.lr_options import DEGRADATIONS, RESIZE_METHODS
 from .data.progress import describe as describe_preparation
 from .data.transforms import IMAGE_SUFFIXES
 from .ecosystem.hub import HubError, push_model
+from .ecosystem.notify import run_ended as notify_run_ended
 from .ecosystem.portable import PortableError, export_run, import_run
 from .families import FAMILIES, Chart, FamilySpec, Form, family_of
 from .families import names as families_of_kind
@@ -131,6 +132,7 @@ __all__ = [
     "load_upscaler",
     "make_grid",
     "metric_label",
+    "notify_run_ended",
     "open_checked",
     "pil_images",
     "plan_pairs",

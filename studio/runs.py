@@ -18,7 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.api import check_dataset, check_extractor, list_checkpoints, prepare_run
+from pipelines.api import (
+    check_dataset,
+    check_extractor,
+    list_checkpoints,
+    notify_run_ended,
+    prepare_run,
+)
 from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
 from pipelines.store import RunStore
 
@@ -244,6 +250,11 @@ class RunManager:
             log.warning("run %s %s: %s", job.name, status, error)
             with open(logfile, "a") as f:
                 f.write(f"{_now()} ERROR studio: {error}\n")
+            try:  # the child could not post its webhook: the manager does (never raises)
+                notify_run_ended(self.store, job.name, validate_config(parse_yaml(self.store.get_run(job.name)["config"])),
+                                 log, reason=error)
+            except ValueError:
+                log.warning("run %s: its config no longer validates; webhook not notified", job.name)
 
 
 def threads_per_run(max_concurrent: int) -> int:

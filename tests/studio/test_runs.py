@@ -11,6 +11,7 @@ import pytest
 from pipelines.store import RunStore
 from studio.runs import RunManager
 from tests.conftest import ROOT
+from tests.ecosystem.conftest import Webhook
 from tests.studio.conftest import tiny_yaml, wait_for, wait_for_status
 
 
@@ -19,7 +20,8 @@ def parent_of(pid: int) -> int:
 
 
 def test_a_run_trains_in_its_own_process_and_a_killed_one_says_why(launch):
-    app = launch()
+    hook = Webhook()
+    app = launch("--webhook", hook.url)
     client = app.client()
     name = client.predict(tiny_yaml(epochs=5000, checkpoint_every_epochs=1), api_name="/start")["name"]
     store = RunStore(app.workspace)
@@ -41,6 +43,10 @@ def test_a_run_trains_in_its_own_process_and_a_killed_one_says_why(launch):
     assert row["status"] == "interrupted" and f"(pid {pid}) was killed by signal 9 (SIGKILL)" in row["error"]
     log = (Path(row["folder"]) / "log.txt").read_text()
     assert "studio: " in log and "INFO step 1 " in log and "killed by signal 9" in log  # the child's output and the cause
+    # The child could not post its webhook: the app did, with the cause.
+    payload = wait_for(lambda: hook.received and hook.received[-1], timeout=60, what="the webhook")
+    hook.close()
+    assert payload["run"] == name and payload["status"] == "interrupted" and "signal 9" in payload["reason"]
 
     assert "queued to resume" in client.predict(name, api_name="/resume")
     wait_for(lambda: (r := store.get_run(name))["status"] == "running" and r["pid"] not in (None, pid), what="a new process")
