@@ -94,8 +94,7 @@ def build(studio) -> None:
 
     def infos(fam: str, errors: dict[str, str] | None = None) -> list:
         errors = errors or {}
-        return [gr.update(info=f"⚠️ {errors[p]}" if p in errors else field_tip(f, p)) if f == fam else gr.update()
-                for f, p in keys]
+        return [field_note(errors.get(p), field_tip(f, p)) if f == fam else gr.update() for f, p in keys]
 
     def on_preset(fam, name):
         if not name:
@@ -124,9 +123,7 @@ def build(studio) -> None:
             except ValueError:
                 return gr.update(), gr.update()
             set_path(raw, path, normalise(fam, path, value) if fam else value)
-            problem = field_problem(raw, path)
-            note = f"⚠️ {problem}" if problem else (field_tip(fam, path) if fam else DATASET_INFO)
-            return full_yaml(raw), gr.update(info=note)
+            return full_yaml(raw), field_note(field_problem(raw, path), field_tip(fam, path) if fam else DATASET_INFO)
         return apply
 
     for (fam, path), comp in fields.items():
@@ -201,19 +198,26 @@ def build(studio) -> None:
             if twin and form[confirmed] != config_key(config):
                 warning = (f"**Not started:** an identical run, **{twin['name']}**, is already {twin['status']}. "
                            "Press Start again to queue another one anyway.")
-                return [warning, config_key(config), gr.update(info=DATASET_INFO), *infos(fam)]
+                return [warning, config_key(config), field_note(None, DATASET_INFO), *infos(fam)]
             name = studio.manager.start(config)
         except ConfigError as exc:
             listing = "\n".join(f"- `{f}`: {m}" for f, m in exc.errors)
             errors = dict(exc.errors)
-            dataset_note = f"⚠️ {errors['data.dataset']}" if "data.dataset" in errors else DATASET_INFO
-            return [f"**Not started; fix these fields:**\n{listing}", None, gr.update(info=dataset_note), *infos(fam, errors)]
+            dataset_note = field_note(errors.get("data.dataset"), DATASET_INFO)
+            return [f"**Not started; fix these fields:**\n{listing}", None, dataset_note, *infos(fam, errors)]
         except (ValueError, OSError) as exc:
-            return [f"**Not started:** {exc}", None, gr.update(info=DATASET_INFO), *infos(fam)]
-        return [f"Queued **{name}**: follow it in the Runs tab.", None, gr.update(info=DATASET_INFO), *infos(fam)]
+            return [f"**Not started:** {exc}", None, field_note(None, DATASET_INFO), *infos(fam)]
+        return [f"Queued **{name}**: follow it in the Runs tab.", None, field_note(None, DATASET_INFO), *infos(fam)]
 
     start.click(on_start, {family, preset, yaml_box, dataset, confirmed, *components},
                 [status, confirmed, dataset, *components], api_visibility="private")
+
+
+def field_note(problem: str | None, tip: str):
+    """A field's note under its label: what is wrong with its value (marked in red), else its tip."""
+    if problem:
+        return gr.update(info=f"⚠️ {problem}", elem_classes=["field-error"])
+    return gr.update(info=tip, elem_classes=[])
 
 
 def field_problem(raw: dict, path: str) -> str | None:
