@@ -18,6 +18,11 @@ CSS = """
 #runs-table { max-height: 320px; overflow: auto; }
 .run-progress { margin: 4px 0; }
 #chain-gallery img, #compare-native img { image-rendering: pixelated; }  /* tiny images stay crisp when enlarged */
+/* Compare's columns: side by side, headers wrapping inside their column (the full name on hover) */
+.compare-columns { display: flex; gap: 12px; align-items: flex-start; overflow-x: auto; padding: 30px 8px 8px; }
+.compare-column { flex: none; }
+.compare-column img { display: block; margin: 0 auto 4px; max-width: none; image-rendering: pixelated; }
+.compare-header { font-size: 13px; line-height: 1.3; overflow-wrap: anywhere; margin-bottom: 6px; cursor: help; }
 """
 
 

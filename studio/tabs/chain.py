@@ -25,7 +25,7 @@ def run_chain(generator: str, upscaler: str, request: SampleRequest, passes: int
         raise gr.Error("Pick a generator checkpoint (diffusion, GAN or text-to-image).")
     if not upscaler:
         raise gr.Error("Pick a super-resolution model, or drop a .pth / .safetensors file.")
-    on_step = (lambda stage, done, total: progress(done / total, desc=f"{stage}: {done} of {total}")) if progress else None
+    on_step = (lambda stage, done, total: progress(done / total, desc=f"{stage}: {done} of {total}")) if progress is not None else None
     try:
         result = chain(generator, upscaler, request, int(passes), float(unsharp), 2.0, float(gamma), progress=on_step)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -80,7 +80,7 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
         "class": [class_label], "truncation": [truncation]})
     with gr.Row(equal_height=True):
         go = gr.Button("Generate and upscale", variant="primary", elem_id="chain-run", scale=1)
-        note = gr.Markdown(elem_id="chain-note", container=True, min_height=40)
+        note = gr.Markdown(elem_id="chain-note", min_height=40)
     comparison = gr.Image(label="Low-res (enlarged, unsmoothed) · bicubic · super-resolved", type="filepath",
                           elem_id="chain-comparison")
     gallery = gr.Gallery(label="Each image: generated · bicubic · super-resolved", columns=3, height=480,

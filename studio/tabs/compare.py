@@ -39,7 +39,7 @@ def run_compare(checkpoints: list[str], request: SampleRequest, store, out_dir: 
     if not 2 <= len(checkpoints) <= 8:
         raise gr.Error(f"Pick 2 to 8 checkpoints to compare (picked {len(checkpoints)}).")
     start = time.perf_counter()
-    on_column = (lambda done, total: progress(done / total, desc=f"checkpoint {done} of {total}")) if progress else None
+    on_column = (lambda done, total: progress(done / total, desc=f"checkpoint {done} of {total}")) if progress is not None else None
     try:
         columns = compare(checkpoints, request, on_column=on_column)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -104,7 +104,7 @@ def run_sampler_comparison(checkpoint: str, samplers: list[str], steps_text: str
     if not samplers:
         raise gr.Error("Tick at least one sampler.")
     settings = [(s, n) for s in samplers for n in parse_steps(steps_text)]
-    on_column = (lambda done, total: progress(done / total, desc=f"{done} of {total}")) if progress else None
+    on_column = (lambda done, total: progress(done / total, desc=f"{done} of {total}")) if progress is not None else None
     try:
         columns = compare_samplers(checkpoint, settings, request, on_column=on_column)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -138,7 +138,7 @@ def build(studio) -> None:
         truncation = gr.Slider(0, 3, value=0, step=0.1, label="Truncation (GAN)")
     with gr.Row(equal_height=True):
         go = gr.Button("Compare", variant="primary", elem_id="compare-run", scale=1)
-        note = gr.Markdown(elem_id="compare-note", container=True, min_height=40)
+        note = gr.Markdown(elem_id="compare-note", min_height=40)
     with gr.Row():
         grid = gr.HTML(label="At a common display size", show_label=True, container=True, scale=3, elem_id="compare-grid",
                        min_height=120)
@@ -164,7 +164,7 @@ def build(studio) -> None:
                                 elem_id="samplers-prompt")
         with gr.Row(equal_height=True):
             samplers_go = gr.Button("Compare samplers", scale=1, elem_id="samplers-run")
-            samplers_note = gr.Markdown(elem_id="samplers-note", container=True, min_height=40)
+            samplers_note = gr.Markdown(elem_id="samplers-note", min_height=40)
         samplers_grid = gr.Image(label="Samplers side by side", type="filepath", elem_id="samplers-grid")
         samplers_table = gr.Dataframe(headers=["sampler", "steps", "seconds"], interactive=False)
     follow_family(one, with_samplers, {"prompt": [one_prompt]})

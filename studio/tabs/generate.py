@@ -29,7 +29,7 @@ def build(studio) -> None:
     with gr.Row(equal_height=True):
         go = gr.Button("Generate", variant="primary", elem_id="generate", scale=1)
         cancel = gr.Button("Cancel", elem_id="cancel-generate", scale=0, min_width=100)
-        took = gr.Markdown(elem_id="generate-time", container=True, min_height=40)
+        took = gr.Markdown(elem_id="generate-time", min_height=40)
     gallery = gr.Gallery(label="Images", columns=8, height="auto", elem_id="gallery")
     gr.Markdown("Between two seeds or two prompts: the **Interpolate** tab. Checkpoints side by side: **Compare**.")
     follow_family(checkpoint, views.GENERATORS, {"sampler": [sampler], "steps": [steps], "guidance": [guidance],

@@ -77,7 +77,7 @@ def build(studio) -> None:
         video = gr.Radio(["GIF", "MP4"], value="GIF", label="Download as", elem_id="interp-format")
     with gr.Row(equal_height=True):
         go = gr.Button("Interpolate", variant="primary", elem_id="interpolate", scale=1)
-        note = gr.Markdown(elem_id="interpolate-note", container=True, min_height=40)
+        note = gr.Markdown(elem_id="interpolate-note", min_height=40)
     strip = gr.Image(label="Frames", type="filepath", elem_id="interpolation-strip")
     with gr.Row():
         gif = gr.Image(label="Animation (GIF)", type="filepath", elem_id="interpolation-gif")

@@ -28,6 +28,8 @@ def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=N
     """Generate and save PNGs; returns their paths and a line saying what was made."""
     if not checkpoint or not Path(checkpoint).is_dir():
         raise gr.Error("Pick a text-to-image checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
+    if not request.prompt:  # the grey example in the box is a placeholder, never sent
+        raise gr.Error("Prompt: empty; describe the image you want.")
     start = time.perf_counter()
 
     try:
@@ -65,7 +67,7 @@ def build(studio):
     with gr.Row(equal_height=True):
         go = gr.Button("Generate", variant="primary", elem_id="prompt-generate", scale=1)
         cancel = gr.Button("Cancel", scale=0, min_width=100)
-        took = gr.Markdown(elem_id="prompt-time", container=True, min_height=40)
+        took = gr.Markdown(elem_id="prompt-time", min_height=40)
     gallery = gr.Gallery(label="Images (click one to pick it)", columns=8, height="auto", elem_id="prompt-gallery")
     with gr.Row():
         history = gr.Dropdown([], label="Prompts of this session", info="Pick one to use it again.", scale=4, elem_id="prompt-history")

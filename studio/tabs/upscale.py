@@ -58,7 +58,7 @@ def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, t
             img = open_checked(file, scale)
             start = time.perf_counter()
             on_tile = (lambda done, total, n=n: progress((n + done / total) / len(files), desc=f"{name}: tile {done} of {total}")) \
-                if progress else None
+                if progress is not None else None
             result = upscale_image(upscaler, img, scale, int(tile), int(tile_pad), progress=on_tile)
             seconds = time.perf_counter() - start
         except UpscaleError as exc:
@@ -107,7 +107,8 @@ def build(studio) -> gr.File:
                 tile_pad = gr.Number(16, label="Tile padding", minimum=0, precision=0, info="Context around each tile.")
             go = gr.Button("Upscale", variant="primary", elem_id="upscale-run")
             # Under the button, where the person is looking: the tile-by-tile progress shows here.
-            status = gr.Markdown(elem_id="upscale-status", container=True, min_height=90)
+            status = gr.Markdown("Progress and results show here.", elem_id="upscale-status", container=True,
+                                 min_height=90)
     with gr.Row():
         shown = gr.Dropdown([], label="Showing", info="Which result the views below show.", elem_id="upscale-shown", scale=2)
         download = gr.File(label="Download (one PNG, or a zip of all)", elem_id="upscale-download", scale=3)

@@ -15,8 +15,14 @@ def visible(page, elem_id: str) -> bool:
     return page.locator(f"#{elem_id}").is_visible()
 
 
+def open_list(page, elem_id: str) -> None:
+    box = page.locator(f"#{elem_id} input")
+    box.blur()  # a focused list (after Escape) opens again only on a fresh focus
+    box.click()
+
+
 def pick(page, elem_id: str, option: str) -> None:
-    page.locator(f"#{elem_id} input").click()
+    open_list(page, elem_id)
     page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
 
 
@@ -24,7 +30,10 @@ def no_error_badge(page) -> bool:
     return page.get_by_text("Error", exact=True).count() == 0
 
 
-def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, browser_page, shoot, tmp_path):
+def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, browser_page, shoot, tmp_path, sr_model):
+    import numpy as np
+    from PIL import Image
+
     from pipelines.api import train
 
     ws = tmp_path / "ws"
@@ -40,7 +49,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     # Filled without a click, the newest run's final checkpoint picked; text-to-image runs belong to the Prompt tab.
     wait_for(lambda: page.locator("#gen-checkpoint input").input_value().startswith("gan · final"),
              timeout=120, what="the Generate list to fill itself")
-    page.locator("#gen-checkpoint input").click()
+    open_list(page, "gen-checkpoint")
     offered = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     assert any(o.startswith("digits · final") for o in offered) and not any(o.startswith("shapes") for o in offered)
@@ -56,7 +65,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
 
     # A run that writes a checkpoint while the page is open shows up without a click.
     train(tiny_config(training={"epochs": 1}), ws, name="later", progress=False)
-    page.locator("#gen-checkpoint input").click()
+    open_list(page, "gen-checkpoint")
     wait_for(lambda: page.get_by_role("option", name=re.compile(r"^later · final")).count() > 0, timeout=120,
              what="the new run's checkpoint in the open list")
     page.keyboard.press("Escape")
@@ -68,7 +77,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     box = page.locator("#prompt-text textarea")
     assert box.input_value() == "" and "e.g." in box.get_attribute("placeholder")  # a placeholder, not a value
     page.locator("#prompt-generate").click()
-    page.locator("#prompt-time").get_by_text("prompt: empty").wait_for()  # the message names the field
+    page.locator("#prompt-time").get_by_text("⚠️ Prompt: empty").wait_for()  # names the field
     assert no_error_badge(page)
     shoot(page, "use-2-prompt-empty")
 
@@ -77,14 +86,14 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     pick(page, "interp-checkpoint", "digits · final")
     wait_for(lambda: not visible(page, "interp-prompt-a"), timeout=60, what="no prompt for a diffusion model")
     assert visible(page, "interp-seed-b") and not visible(page, "interp-prompt-b")
-    assert page.locator("#interp-mode").get_by_text("Between two prompts").count() == 0  # not for a model without text
+    assert page.locator("#interp-mode").get_by_text("Between two prompts", exact=True).count() == 0  # not for a model without text
     pick(page, "interp-checkpoint", "shapes · final")
-    page.locator("#interp-mode").get_by_text("Between two prompts").click()
+    page.locator("#interp-mode").get_by_text("Between two prompts", exact=True).click()
     wait_for(lambda: visible(page, "interp-prompt-b") and not visible(page, "interp-seed-b"), timeout=60,
              what="the fields of prompt mode")
     assert "noise" in page.locator("#interp-seed-a").inner_text()  # one seed: the noise all frames share
     shoot(page, "use-3-interpolate-prompts")
-    page.locator("#interp-mode").get_by_text("Between two seeds").click()
+    page.locator("#interp-mode").get_by_text("Between two seeds", exact=True).click()
     wait_for(lambda: visible(page, "interp-seed-b") and not visible(page, "interp-prompt-b"), timeout=60,
              what="the fields of seed mode")
 
@@ -106,8 +115,28 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     page.wait_for_timeout(500)
     shoot(page, "use-4-compare")
 
+    page.get_by_role("tab", name="Chain").click()
+    pick(page, "chain-generator", "gan · final")
+    page.get_by_text("Sampling", exact=True).click()
+    wait_for(lambda: not visible(page, "chain-prompt") and page.get_by_text("Truncation", exact=True).is_visible(),
+             timeout=60, what="the GAN's controls in Chain")
+    shoot(page, "use-5-chain-gan")
+
     page.get_by_role("tab", name="Upscale").click()
     page.locator("#upscale-run").click()
     page.locator("#upscale-status").get_by_text("Pick a trained super-resolution model").wait_for()
     assert no_error_badge(page)
-    shoot(page, "use-5-upscale-mistake")
+    shoot(page, "use-6-upscale-mistake")
+    # A long upscale (64 tiles) reports its progress under its button, not below the fold.
+    big = tmp_path / "big.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(big)
+    page.locator("#upscale-files input[type=file]").set_input_files([str(big)])
+    page.locator("#upscale-model input").fill(str(sr_model))
+    page.keyboard.press("Enter")
+    page.get_by_label("Tile size").fill("32")
+    page.locator("#upscale-run").click()
+    page.locator("#upscale-status").get_by_text(re.compile(r"tile \d+ of 64")).wait_for()
+    button, status = page.locator("#upscale-run").bounding_box(), page.locator("#upscale-status").bounding_box()
+    assert 0 <= status["y"] - (button["y"] + button["height"]) < 40 and status["y"] + status["height"] < 1100
+    shoot(page, "use-7-upscale-progress")
+    page.locator("#upscale-status").get_by_text("1 upscaled").wait_for()
