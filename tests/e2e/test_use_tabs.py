@@ -127,15 +127,15 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     page.locator("#upscale-status").get_by_text("Pick a trained super-resolution model").wait_for()
     assert no_error_badge(page)
     shoot(page, "use-6-upscale-mistake")
-    # A long upscale (64 tiles) reports its progress under its button, not below the fold.
+    # A long upscale (144 tiles) reports its progress under its button, not below the fold.
     big = tmp_path / "big.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)).save(big)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (384, 384, 3), dtype=np.uint8)).save(big)
     page.locator("#upscale-files input[type=file]").set_input_files([str(big)])
     page.locator("#upscale-model input").fill(str(sr_model))
     page.keyboard.press("Enter")
     page.get_by_label("Tile size").fill("32")
     page.locator("#upscale-run").click()
-    page.locator("#upscale-status").get_by_text(re.compile(r"tile \d+ of 64")).wait_for()
+    page.locator("#upscale-status").get_by_text(re.compile(r"tile \d+ of 144")).wait_for()
     button, status = page.locator("#upscale-run").bounding_box(), page.locator("#upscale-status").bounding_box()
     assert 0 <= status["y"] - (button["y"] + button["height"]) < 40 and status["y"] + status["height"] < 1100
     shoot(page, "use-7-upscale-progress")
