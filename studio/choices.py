@@ -83,7 +83,7 @@ class CheckpointLists:
                 return [gr.skip()] * (len(values) + 1)
             return [signature, *self.updates(values)]
 
-        quiet = dict(api_visibility="private", show_progress="hidden")
+        quiet = {"api_visibility": "private", "show_progress": "hidden"}
         demo.load(fill, dropdowns, [seen, *dropdowns], **quiet)
         for tab in tabs:
             tab.select(fill, dropdowns, [seen, *dropdowns], **quiet)
@@ -118,8 +118,12 @@ def shown(options: set[str], controls: dict[str, list]) -> list:
 def follow_family(dropdown: gr.Dropdown, families: tuple[str, ...], controls: dict[str, list]) -> None:
     """Show only the controls of `controls` that the checkpoint(s) picked in `dropdown` take."""
     outputs = [c for components in controls.values() for c in components]
-    dropdown.change(lambda picked: shown(sample_options(picked, families), controls), dropdown, outputs,
-                    api_visibility="private", show_progress="hidden")
+
+    def follow(picked):
+        updates = shown(sample_options(picked, families), controls)
+        return updates if len(updates) > 1 else updates[0]  # Gradio takes a lone output's value unwrapped
+
+    dropdown.change(follow, dropdown, outputs, api_visibility="private", show_progress="hidden")
 
 
 def with_options(families_of_choice: tuple[str, ...], option: str) -> tuple[str, ...]:

@@ -114,6 +114,17 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     assert page.evaluate("e => e.scrollWidth <= e.clientWidth", headers.nth(1).element_handle()) and box["width"] > 0
     page.wait_for_timeout(500)
     shoot(page, "use-4-compare")
+    # One checkpoint's samplers: its list offers only models with samplers; no prompt goes to a model without text.
+    page.get_by_text("Samplers and step counts, one checkpoint").click()
+    pick(page, "samplers-checkpoint", "digits · final")
+    wait_for(lambda: not visible(page, "samplers-prompt"), timeout=60, what="no prompt for a diffusion model")
+    page.locator("#samplers-steps textarea, #samplers-steps input").first.fill("2, x")
+    page.locator("#samplers-run").click()
+    page.locator("#samplers-note").get_by_text("Step counts: whole numbers").wait_for()
+    page.locator("#samplers-steps textarea, #samplers-steps input").first.fill("2")
+    page.locator("#samplers-run").click()
+    page.locator("#samplers-note").get_by_text("2 settings").wait_for()
+    assert no_error_badge(page)
 
     page.get_by_role("tab", name="Chain").click()
     pick(page, "chain-generator", "gan · final")
