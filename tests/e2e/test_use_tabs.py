@@ -37,8 +37,9 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     from pipelines.api import train
 
     ws = tmp_path / "ws"
-    for config, name in ((tiny_config(training={"epochs": 1}), "digits"), (tiny_gan(training={"epochs": 1}), "gan"),
-                         (tiny_t2i(training={"epochs": 1}), "shapes")):
+    runs = {"digits": tiny_config(training={"epochs": 1}), "digits_16x16_gan": tiny_gan(training={"epochs": 1}),
+            "shapes": tiny_t2i(training={"epochs": 1})}  # the GAN's long name must wrap in Compare's headers
+    for name, config in runs.items():
         train(config, ws, name=name, progress=False)
     app = launch(workspace=ws)
     page = browser_page
@@ -47,7 +48,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
 
     page.get_by_role("tab", name="Generate").click()
     # Filled without a click, the newest run's final checkpoint picked; text-to-image runs belong to the Prompt tab.
-    wait_for(lambda: page.locator("#gen-checkpoint input").input_value().startswith("gan · final"),
+    wait_for(lambda: page.locator("#gen-checkpoint input").input_value().startswith("digits_16x16_gan · final"),
              timeout=120, what="the Generate list to fill itself")
     open_list(page, "gen-checkpoint")
     offered = page.get_by_role("option").all_inner_texts()
@@ -103,7 +104,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     page.locator("#compare-run").click()
     page.locator("#compare-note").get_by_text("Pick 2 to 8 checkpoints").wait_for()  # next to the button
     assert no_error_badge(page)
-    pick(page, "compare-checkpoints", "gan · final")
+    pick(page, "compare-checkpoints", "digits_16x16_gan · final")
     page.keyboard.press("Escape")
     wait_for(lambda: not visible(page, "compare-prompt"), timeout=60, what="no prompt field without a text model")
     page.locator("#compare-run").click()
@@ -127,7 +128,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     assert no_error_badge(page)
 
     page.get_by_role("tab", name="Chain").click()
-    pick(page, "chain-generator", "gan · final")
+    pick(page, "chain-generator", "digits_16x16_gan · final")
     page.get_by_text("Sampling", exact=True).click()
     wait_for(lambda: not visible(page, "chain-prompt") and page.get_by_text("Truncation", exact=True).is_visible(),
              timeout=60, what="the GAN's controls in Chain")
