@@ -1,4 +1,5 @@
-"""Start the studio: python app.py [--host 127.0.0.1] [--port 7860] [--workspace checkpoints] [--max-concurrent-runs 1]"""
+"""Start the studio: python app.py [--host 127.0.0.1] [--port 7860] [--workspace checkpoints] [--max-concurrent-runs 1]
+[--webhook URL]"""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--auth", metavar="USER:PASSWORD", help="require this login (needed with a --host other than this machine)")
     p.add_argument("--no-auth", action="store_true", help="allow a --host other than this machine without a login")
     p.add_argument("--max-upload-mb", type=int, default=1024, help="largest upload accepted (zips of images)")
+    p.add_argument("--webhook", metavar="URL", help="JSON POST to this URL when any run ends (a run's notify.webhook "
+                   "wins; default: $PIPELINES_WEBHOOK)")
     args = p.parse_args(argv)
     if args.host not in LOCAL_HOSTS and not (args.auth or args.no_auth):
         p.error(f"--host {args.host} makes the studio reachable from other machines: add --auth user:password, "
@@ -31,6 +34,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.webhook:
+        os.environ["PIPELINES_WEBHOOK"] = args.webhook  # the runs, child processes, read it from their environment
     from starlette.middleware import Middleware
 
     from studio.api import SharedReadSession

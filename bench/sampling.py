@@ -1,6 +1,6 @@
 """Sampling images/s for DDPM 1000 steps, DDIM 50 and DPM-Solver++ 20 on the default checkpoint.
 
-    python bench/sampling.py [--checkpoint checkpoints/digits_16x16/final] [--num 64]
+    python bench/sampling.py [--checkpoint checkpoints/ddpm-digits-16/final] [--num 64]
 
 Without a checkpoint it trains the default config first (about 5 minutes on 2 CPU cores).
 """

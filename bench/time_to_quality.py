@@ -4,7 +4,7 @@ UNet of the same size, both trained here in this one run. Then FD of DPM-Solver+
 on the studio's checkpoint.
 
     python bench/time_to_quality.py [--reference-minutes 10] [--num 500] [--sampler-num 500]
-    python bench/time_to_quality.py --samplers-only checkpoints/digits_16x16/final   # the sampler part alone
+    python bench/time_to_quality.py --samplers-only checkpoints/ddpm-digits-16/final   # the sampler part alone
 
 Quality is FD (digits-cnn) of EMA samples (DPM-Solver++ 20 steps for both recipes) against the training split,
 with the same number of samples everywhere (FD depends on it). Training time excludes the evaluations.

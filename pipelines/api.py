@@ -14,30 +14,28 @@ subpackages: functions of the same names on the package would be shadowed when t
     chain(generator, upscaler, request, ...) -> ChainResult: low-res, bicubic and upscaled images, stage times
     dataset_preview(data_config, workspace)  -> Preview: counts, classes, captions, skipped files, a grid, cache state
     FAMILIES, family_of(folder), families_of_kind(...) -> the model families (pipelines.families)
+    push_model(checkpoint, repo, private, revision) -> the Hub URL (HubError: one line saying why not)
+    export_run(run_folder, out) / import_run(zip, workspace) -> a run as a zip; the imported run's name
+    tracker_locations(store, name), check_trackers(config), read_card(folder) -> trackers and model cards
 """
 from __future__ import annotations
 
-# Runs
-from .checkpoints import list_checkpoints, run_checkpoints
+import typing
+from importlib import import_module
 
-# Data
+# What the studio needs to build its page is imported now, and needs no torch: families, choices, names.
+from .config import SAMPLER_NAMES
 from .data import BUILTIN, check_dataset
-from .data.degrade import KINDS as DEGRADATIONS
-from .data.degrade import METHODS as RESIZE_METHODS
-from .data.pairs import plan_pairs, prepare_pairs
-from .data.preview import Preview, dataset_preview
+from .data.lr_options import DEGRADATIONS, RESIZE_METHODS
 from .data.progress import describe as describe_preparation
 from .data.transforms import IMAGE_SUFFIXES
-
-# Models and sampling
+from .ecosystem.hub import HubError, push_model
+from .ecosystem.notify import run_ended as notify_run_ended
+from .ecosystem.portable import PortableError, export_run, import_run
 from .families import FAMILIES, Chart, FamilySpec, Form, family_of
 from .families import names as families_of_kind
-from .metrics.extractors import check_extractor, metric_label
-from .sample.chain import chain, save_chain
-from .sample.checks import check_tiling
-from .sample.compare import Column, compare_samplers, comparison_grid
-from .sample.compare import compare_checkpoints as compare
-from .sample.diffusion import SAMPLERS, Cancelled
+from .metrics import metric_label, smooth
+from .sample.checks import UpscaleError, check_tiling
 from .sample.images import (
     labelled_rows,
     make_grid,
@@ -46,28 +44,110 @@ from .sample.images import (
     save_mp4,
     upscale_for_display,
 )
-from .sample.models import interpolate_model as interpolate
-from .sample.models import interpolate_prompts_model as interpolate_prompts
-from .sample.models import load_model as load
-from .sample.models import sample_model as sample
-from .sample.request import SampleRequest
-from .sample.upscale_images import (
-    UpscaleError,
-    bicubic,
-    load_upscaler,
-    open_checked,
-    upscale_image,
-)
-from .train.plots import smooth
-from .train.run import prepare_run, train
+from .sample.request import Cancelled, SampleRequest
+
+SAMPLERS = typing.get_args(SAMPLER_NAMES)  # their names; the diffusers schedulers are in sample/diffusion.py
+
+
+def _deferred(target: str):
+    """The engine function `module:name`, imported when first called: torch and diffusers load after the studio's
+    page is served, not before."""
+    module, name = target.split(":")
+
+    def call(*args, **kwargs):
+        return getattr(import_module(module, __package__), name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    call.__doc__ = f"pipelines{module}.{name}, imported when first called."
+    return call
+
+
+# Trackers, model cards, the Hub, portable runs
+read_card = _deferred(".ecosystem.cards:read_card")
+check_trackers = _deferred(".ecosystem.trackers:check_trackers")
+tracker_locations = _deferred(".ecosystem.trackers:tracker_locations")
+
+# Runs
+list_checkpoints = _deferred(".checkpoints:list_checkpoints")
+run_checkpoints = _deferred(".checkpoints:run_checkpoints")
+prepare_run = _deferred(".train.run:prepare_run")
+train = _deferred(".train.run:train")
+check_extractor = _deferred(".metrics.extractors:check_extractor")
+
+# Data
+dataset_preview = _deferred(".data.preview:dataset_preview")
+plan_pairs = _deferred(".data.pairs:plan_pairs")
+prepare_pairs = _deferred(".data.pairs:prepare_pairs")
+
+# Models and sampling
+load = _deferred(".sample.models:load_model")
+sample = _deferred(".sample.models:sample_model")
+interpolate = _deferred(".sample.models:interpolate_model")
+interpolate_prompts = _deferred(".sample.models:interpolate_prompts_model")
+compare = _deferred(".sample.compare:compare_checkpoints")
+compare_samplers = _deferred(".sample.compare:compare_samplers")
+comparison_grid = _deferred(".sample.compare:comparison_grid")
+chain = _deferred(".sample.chain:chain")
+save_chain = _deferred(".sample.chain:save_chain")
+load_upscaler = _deferred(".sample.upscale_images:load_upscaler")
+upscale_image = _deferred(".sample.upscale_images:upscale_image")
+bicubic = _deferred(".sample.upscale_images:bicubic")
+open_checked = _deferred(".sample.upscale_images:open_checked")
 
 __all__ = [
-    "FAMILIES", "FamilySpec", "Form", "Chart", "family_of", "families_of_kind",
-    "load", "sample", "SampleRequest", "interpolate", "interpolate_prompts", "compare", "compare_samplers",
-    "comparison_grid", "Column", "chain", "save_chain", "load_upscaler", "upscale_image", "UpscaleError", "bicubic",
-    "open_checked", "check_tiling", "SAMPLERS", "Cancelled", "labelled_rows", "make_grid", "pil_images", "save_gif",
-    "save_mp4", "upscale_for_display",
-    "train", "prepare_run", "list_checkpoints", "run_checkpoints", "check_extractor", "metric_label", "smooth",
-    "BUILTIN", "check_dataset", "DEGRADATIONS", "RESIZE_METHODS", "plan_pairs", "prepare_pairs", "dataset_preview",
-    "Preview", "describe_preparation", "IMAGE_SUFFIXES",
+    "BUILTIN",
+    "DEGRADATIONS",
+    "FAMILIES",
+    "IMAGE_SUFFIXES",
+    "RESIZE_METHODS",
+    "SAMPLERS",
+    "Cancelled",
+    "Chart",
+    "FamilySpec",
+    "Form",
+    "HubError",
+    "PortableError",
+    "SampleRequest",
+    "UpscaleError",
+    "bicubic",
+    "chain",
+    "check_dataset",
+    "check_extractor",
+    "check_tiling",
+    "check_trackers",
+    "compare",
+    "compare_samplers",
+    "comparison_grid",
+    "dataset_preview",
+    "describe_preparation",
+    "export_run",
+    "families_of_kind",
+    "family_of",
+    "import_run",
+    "interpolate",
+    "interpolate_prompts",
+    "labelled_rows",
+    "list_checkpoints",
+    "load",
+    "load_upscaler",
+    "make_grid",
+    "metric_label",
+    "notify_run_ended",
+    "open_checked",
+    "pil_images",
+    "plan_pairs",
+    "prepare_pairs",
+    "prepare_run",
+    "push_model",
+    "read_card",
+    "run_checkpoints",
+    "sample",
+    "save_chain",
+    "save_gif",
+    "save_mp4",
+    "smooth",
+    "tracker_locations",
+    "train",
+    "upscale_for_display",
+    "upscale_image",
 ]

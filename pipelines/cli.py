@@ -101,15 +101,59 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     c.add_argument("--out", required=True, help="folder: low/, bicubic/, upscaled/ and comparison.png")
 
+    add_ecosystem_parsers(sub)
     from .data.pairs import add_degrade_arguments
 
     add_degrade_arguments(sub.add_parser("degrade", help="prepare low-resolution pairs of a folder of HR images for super-resolution"))
     return parser
 
 
+def add_ecosystem_parsers(sub) -> None:
+    p = sub.add_parser("push", help="upload a model folder (best/, final/ ...) to the Hugging Face Hub")
+    p.add_argument("--checkpoint", required=True, help="a run's best/, final/ or checkpoint-<step>/ folder")
+    p.add_argument("--repo", required=True, metavar="USER/NAME", help="the Hub model repository (created if needed)")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", help="a branch to upload to (created if needed; default main)")
+    x = sub.add_parser("export", help="write a run (config, log, final/, best/, samples, metrics as CSV) to a zip")
+    x.add_argument("run_folder", metavar="RUN_FOLDER", help="the run's folder, e.g. checkpoints/digits_16x16")
+    x.add_argument("--out", required=True, help="the zip to write")
+    i = sub.add_parser("import", help="add a run exported as a zip to a workspace (never overwrites: a taken name gets a suffix)")
+    i.add_argument("zip", metavar="RUN_ZIP")
+    i.add_argument("--workspace", default="checkpoints", help="folder of runs and the run store (default checkpoints)")
+
+
+def cmd_push(args) -> int:
+    from .ecosystem.hub import HubError, push_model
+
+    try:
+        url = push_model(args.checkpoint, args.repo, private=args.private, revision=args.revision)
+    except HubError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"uploaded {args.checkpoint} to {url}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .ecosystem.portable import export_run
+
+    out = export_run(args.run_folder, args.out)
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .ecosystem.portable import import_run
+
+    name = import_run(args.zip, args.workspace)
+    print(f"imported run {name} into {Path(args.workspace) / name}")
+    return 0
+
+
 def cmd_train(args) -> int:
     from .config import ConfigError, load_config
     from .data import StopRequested, check_dataset
+    from .ecosystem.trackers import check_trackers
     from .metrics.extractors import check_extractor
     from .train.run import train
 
@@ -124,6 +168,7 @@ def cmd_train(args) -> int:
             config = load_config(args.config or DEFAULT_CONFIG, overrides)
             check_dataset(config.data.dataset)
             check_extractor(config)
+            check_trackers(config)
         elif args.config:
             print("--config is ignored with --resume: the run's own config.yaml is used (change it with --set)", file=sys.stderr)
     except (ConfigError, ValueError) as exc:
@@ -298,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         commands = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "upscale": cmd_upscale,
-                    "chain": cmd_chain, "degrade": cmd_degrade, "data": cmd_data}
+                    "chain": cmd_chain, "degrade": cmd_degrade, "data": cmd_data, "push": cmd_push,
+                    "export": cmd_export, "import": cmd_import}
         return commands[args.command](args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)

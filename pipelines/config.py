@@ -130,6 +130,8 @@ class TrainingConfig(Section):
     sample_steps: int = Field(20, ge=1, le=1000, description="Sampler steps for the sample grids.")
     log_every_steps: int = Field(10, ge=1, description="Write metrics to the run store every N optimizer steps.")
     num_processes: int = Field(1, ge=1, le=64, description="Processes (one per GPU) the studio trains this run with, through accelerate launch (from a terminal: accelerate launch --num_processes N).")
+    log_with: list[Literal["tensorboard", "wandb", "mlflow"]] = Field([], description="Experiment trackers that also get the config, metrics, evaluations and sample grids (through accelerate), besides the run store.")
+    tracker_project: str = Field("studio", min_length=1, description="The trackers' project: the W&B project, the MLflow experiment, the TensorBoard subfolder of <run>/trackers/.")
 
 
 class EvaluationConfig(Section):
@@ -155,6 +157,10 @@ class EarlyStoppingConfig(Section):
     loss_plateau: int = Field(0, ge=0, description="Epochs without a better epoch loss before the learning rate is cut by lr_factor (0: off).")
 
 
+class NotifyConfig(Section):
+    webhook: str | None = Field(None, pattern=r"^https?://\S+$", description="URL that gets a JSON POST when the run completes, fails, is stopped or interrupted (default: $PIPELINES_WEBHOOK).")
+
+
 class RunConfig(Section):
     """Base of every family's config: the family, an optional run name, the data and the training loop."""
     family: str = Field(description="Model family (each family's config class fixes it).")
@@ -164,6 +170,7 @@ class RunConfig(Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig, description="The optimizer, schedule, checkpoints and samples.")
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, description="FID/KID during and after training.")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig, description="Learning-rate cuts and stops on plateaus.")
+    notify: NotifyConfig = Field(default_factory=NotifyConfig, description="Where to send word when the run ends.")
 
     @model_validator(mode="after")
     def _check_evaluation_split(self) -> RunConfig:
@@ -188,11 +195,19 @@ def register_config(family: str, cls: type[RunConfig]) -> None:
     CONFIG_CLASSES[family] = cls
 
 
+# pydantic's bound errors, said as a person would: "at least 8 (got 7)".
+BOUND_WORDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+               "greater_than": ("gt", "more than"), "less_than": ("lt", "less than")}
+
+
 def _describe(err: dict) -> tuple[str, str]:
     loc = ".".join(str(p) for p in err["loc"]) or "config"
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return loc, "unknown key"
+    if kind in BOUND_WORDS:
+        bound, words = BOUND_WORDS[kind]
+        msg = f"{words} {err['ctx'][bound]}"
     if kind in ("value_error", "assertion_error"):
         msg = msg.removeprefix("Value error, ")
         # Model-level checks name their own field first ("data.image_size must ..." or "training.x: ...").

@@ -38,7 +38,11 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,
     warning TEXT,
     phase TEXT,
-    pid_start INTEGER
+    pid_start INTEGER,
+    phase_done INTEGER,
+    phase_total INTEGER,
+    end_reason TEXT,
+    budget_ends_at REAL
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -78,7 +82,8 @@ CREATE TABLE IF NOT EXISTS artifacts (
 EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor", "num_samples", "num_real", "fd", "kid",
                      "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
-              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase", "pid_start")
+              "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase", "pid_start",
+              "phase_done", "phase_total", "end_reason", "budget_ends_at")
 
 
 class RunStore:
@@ -93,8 +98,11 @@ class RunStore:
             conn.executescript(SCHEMA)
             # Stores made before a column existed get it (SQLite adds columns in place).
             have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
-            # phase: what a run does outside its steps ("preparing data: ..."); pid_start: see process_start()
-            for column, kind in (("warning", "TEXT"), ("phase", "TEXT"), ("pid_start", "INTEGER")):
+            # phase: what a run does outside its steps ("preparing data", "final evaluation"), phase_done/phase_total its
+            # counts; pid_start: see process_start(); end_reason: why training ended (the loop's stop reason, or "epochs");
+            # budget_ends_at: when the time budget of this start or resume runs out (the whole run's, evaluations included)
+            for column, kind in (("warning", "TEXT"), ("phase", "TEXT"), ("pid_start", "INTEGER"), ("phase_done", "INTEGER"),
+                                 ("phase_total", "INTEGER"), ("end_reason", "TEXT"), ("budget_ends_at", "REAL")):
                 if column not in have:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
@@ -118,11 +126,11 @@ class RunStore:
     # Runs -------------------------------------------------------------------------------------------
 
     def unique_name(self, base: str) -> str:
-        """`base`, or `base_2`, `base_3`... whichever is free in the store and on disk."""
+        """`base`, or `base-2`, `base-3`... whichever is free in the store and on disk."""
         name, n = base, 1
         while self.exists(name) or (self.workspace / name).exists():
             n += 1
-            name = f"{base}_{n}"
+            name = f"{base}-{n}"
         return name
 
     def exists(self, name: str) -> bool:
@@ -169,6 +177,12 @@ class RunStore:
     def heartbeat(self, name: str, step: int, epoch: int) -> None:
         """Record liveness and progress."""
         self._conn().execute("UPDATE runs SET heartbeat_at=?, step=?, epoch=? WHERE name=?", (time.time(), step, epoch, name))
+
+    def set_phase(self, name: str, phase: str | None, done: int | None = None, total: int | None = None) -> None:
+        """What the run does besides training steps (None: just training); `done` of `total` for a phase that stands
+        instead of training (preparing data, the final evaluation): progress bars follow those."""
+        self._conn().execute("UPDATE runs SET phase=?, phase_done=?, phase_total=?, heartbeat_at=? WHERE name=?",
+                             (phase, done, total, time.time(), name))
 
     def stop_requested(self, name: str) -> bool:
         row = self._conn().execute("SELECT stop_requested FROM runs WHERE name=?", (name,)).fetchone()
@@ -245,6 +259,22 @@ class RunStore:
         run_id = self._run_id(name)
         for table in ("metrics", "evaluations", "artifacts"):
             self._conn().execute(f"DELETE FROM {table} WHERE run_id=? AND step>?", (run_id, step))
+
+    def import_history(self, name: str, metrics=(), evaluations=(), artifacts=()) -> None:
+        """Rows of a run brought from elsewhere, with their own times (portable runs): metrics as (step, epoch, name,
+        value, time), evaluations as EVALUATION_FIELDS + time, artifacts as (kind, path, step, time)."""
+        run_id, conn = self._run_id(name), self._conn()
+        cols = ", ".join(("run_id", *EVALUATION_FIELDS, "time"))
+        conn.execute("BEGIN")
+        try:
+            conn.executemany("INSERT INTO metrics VALUES (?,?,?,?,?,?)", [(run_id, *m) for m in metrics])
+            conn.executemany(f"INSERT INTO evaluations ({cols}) VALUES ({','.join('?' * (len(EVALUATION_FIELDS) + 2))})",
+                             [(run_id, *e) for e in evaluations])
+            conn.executemany("INSERT INTO artifacts VALUES (?,?,?,?,?)", [(run_id, *a) for a in artifacts])
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def add_artifact(self, name: str, kind: str, path: str, step: int) -> None:
         self._conn().execute("INSERT INTO artifacts VALUES (?,?,?,?,?)", (self._run_id(name), kind, path, step, time.time()))

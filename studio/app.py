@@ -16,6 +16,7 @@ TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.buil
 
 CSS = """
 #runs-table { max-height: 320px; overflow: auto; }
+.field-error .info-text { color: #dc2626; font-weight: 600; }  /* a Train field whose value is refused */
 .run-progress { margin: 4px 0; }
 #chain-gallery img, #compare-native img { image-rendering: pixelated; }  /* tiny images stay crisp when enlarged */
 /* Compare's columns: side by side, headers wrapping inside their column (the full name on hover) */

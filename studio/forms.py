@@ -22,12 +22,11 @@ def field_info(family: str, path: str):
     return cls.model_fields[leaf]
 
 
-def _bounds(info) -> tuple[float | None, float | None]:
-    lo = hi = None
-    for m in info.metadata:
-        lo = getattr(m, "ge", None) if getattr(m, "ge", None) is not None else getattr(m, "gt", lo)
-        hi = getattr(m, "le", None) if getattr(m, "le", None) is not None else getattr(m, "lt", hi)
-    return lo, hi
+def allowed_range(info) -> str:
+    """A number field's bounds in words: "at least 8", "more than 0 and at most 1"."""
+    words = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+    said = [f"{words[k]} {getattr(m, k):g}" for m in info.metadata for k in words if getattr(m, k, None) is not None]
+    return " and ".join(said)
 
 
 def _base_type(annotation):
@@ -38,13 +37,22 @@ def _base_type(annotation):
     return annotation, False
 
 
+def field_tip(family: str, path: str) -> str:
+    """A field's description, and its allowed range when it has one ("at least 8")."""
+    info = field_info(family, path)
+    tip = info.description or ""
+    kind, _ = _base_type(info.annotation)
+    allowed = allowed_range(info) if kind in (int, float) else ""
+    return f"{tip.rstrip('.')}; {allowed}." if allowed else tip
+
+
 def component_for(family: str, path: str, value: Any) -> gr.components.Component:
     info = field_info(family, path)
     section, leaf = path.split(".", 1)
     label = leaf.replace("_", " ")
     if section in QUALIFIED_SECTIONS:  # "every epochs" alone would not say what happens
         label = f"{section.replace('_', ' ')}: {label}"
-    tip = info.description or ""
+    tip = field_tip(family, path)
     elem_id = "field-" + path.replace(".", "-").replace("_", "-")
     kind, optional = _base_type(info.annotation)
     if typing.get_origin(kind) is Literal:
@@ -52,12 +60,12 @@ def component_for(family: str, path: str, value: Any) -> gr.components.Component
     if kind is bool:
         return gr.Checkbox(value=value, label=label, info=tip, elem_id=elem_id)
     if kind in (int, float):
-        lo, hi = _bounds(info)
+        # No minimum/maximum on the box: Gradio would refuse an out-of-range value by marking every output of the
+        # event "Error"; the config's check marks this field alone, with its range.
         if optional:  # a number box cannot be empty: 0 stands for "none"
-            return gr.Number(value=value or 0, label=f"{label} (0: none)", info=tip, minimum=0, maximum=hi,
-                             precision=0 if kind is int else None, elem_id=elem_id)
-        return gr.Number(value=value, label=label, info=tip, minimum=lo, maximum=hi, precision=0 if kind is int else None,
-                         elem_id=elem_id)
+            return gr.Number(value=value or 0, label=f"{label} (0: none)", info=tip, precision=0 if kind is int else None,
+                             elem_id=elem_id)
+        return gr.Number(value=value, label=label, info=tip, precision=0 if kind is int else None, elem_id=elem_id)
     return gr.Textbox(value="" if value is None else str(value), label=label, info=tip, elem_id=elem_id)
 
 

@@ -18,7 +18,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.api import check_dataset, check_extractor, list_checkpoints, prepare_run
+from pipelines.api import (
+    check_dataset,
+    check_extractor,
+    list_checkpoints,
+    notify_run_ended,
+    prepare_run,
+)
 from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
 from pipelines.store import RunStore
 
@@ -112,15 +118,39 @@ class RunManager:
                 raw[section] = values
         return self.start(raw)
 
-    def delete(self, name: str) -> str:
+    def delete(self, name: str, stop_running: bool = False) -> str:
+        """Delete a run's row and folder. A queued run leaves the queue first; a running one (with `stop_running`) is
+        asked to stop and deleted once its process has ended."""
         row = self.store.get_run(name)
-        if row["status"] in ("running", "queued") or self.is_active(name):
-            raise ValueError(f"{name} is {row['status']}: stop it before deleting it")
-        self.store.delete_run(name)
+        if row["status"] == "queued" and not self.store.transition(name, ("queued",), "stopped"):
+            row = self.store.get_run(name)  # a worker started it meanwhile
+        if row["status"] == "running" or self.is_active(name):
+            if not stop_running:
+                raise ValueError(f"{name} is running: stop it before deleting it")
+            self.stop(name)
+            threading.Thread(target=self._delete_when_ended, args=(name,), name=f"delete-{name}", daemon=True).start()
+            return f"{name}: stopping; it is deleted once its process has ended"
+        self._remove(row)
+        return f"deleted {name}"
+
+    def _delete_when_ended(self, name: str) -> None:
+        # The manager kills its own children after the grace period; a terminal's run may never stop: then it stays.
+        deadline = time.time() + self.stop_grace + STALE_SECONDS
+        while time.time() < deadline:
+            row = self.store.get_run(name) if self.store.exists(name) else None
+            if row is None:
+                return
+            if row["status"] not in ("running", "queued") and not self.is_active(name):
+                self._remove(row)
+                return
+            time.sleep(0.5)
+        log.warning("run %s did not stop within %.0f s: not deleted", name, self.stop_grace + STALE_SECONDS)
+
+    def _remove(self, row: dict) -> None:
+        self.store.delete_run(row["name"])
         folder = Path(row["folder"])
         if folder.resolve().parent == self.workspace:
             shutil.rmtree(folder, ignore_errors=True)
-        return f"deleted {name}"
 
     def refresh(self) -> None:
         """Runs without a pid whose heartbeat stopped long ago become interrupted (reads check the pids)."""
@@ -220,6 +250,11 @@ class RunManager:
             log.warning("run %s %s: %s", job.name, status, error)
             with open(logfile, "a") as f:
                 f.write(f"{_now()} ERROR studio: {error}\n")
+            try:  # the child could not post its webhook: the manager does (never raises)
+                notify_run_ended(self.store, job.name, validate_config(parse_yaml(self.store.get_run(job.name)["config"])),
+                                 log, reason=error)
+            except ValueError:
+                log.warning("run %s: its config no longer validates; webhook not notified", job.name)
 
 
 def threads_per_run(max_concurrent: int) -> int:

@@ -1,13 +1,14 @@
 """What the UI shows, computed from the run store and run folders only (no gradio here)."""
 from __future__ import annotations
 
+import functools
 import html
-import re
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from pipelines.api import (
     FAMILIES,
@@ -16,7 +17,10 @@ from pipelines.api import (
     run_checkpoints,
     smooth,
 )
+from pipelines.config import parse_yaml
 from pipelines.store import RunStore
+
+from .charts import colour_pair
 
 RUN_COLUMNS = ["name", "family", "dataset", "resolution", "status", "progress", "best metric", "started", "duration"]
 
@@ -40,7 +44,7 @@ def run_duration(row: dict) -> float | None:
 def runs_table(store: RunStore) -> pd.DataFrame:
     rows = []
     for r in store.list_runs():
-        pct = 100 * r["step"] / r["total_steps"] if r["total_steps"] else 0
+        pct = 100 * progress_fraction(r)
         best = f"{r['best_metric']} {r['best_value']:.4g}" if r["best_metric"] and r["best_value"] is not None else ""
         started = time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started_at"])) if r["started_at"] else ""
         progress = r["phase"].split(":")[0] if r.get("phase") and r["status"] == "running" else f"{pct:.0f}%"
@@ -54,21 +58,26 @@ def metric_frame(store: RunStore, name: str, metrics: list[str], column: str, sm
     """Logged metrics as one chart's rows: `column` holds the values, `series` says which metric (and whether
     smoothed) when the chart shows more than one line."""
     rows = store.metrics(name, metrics)
-    frames = []
-    for metric in metrics:
+    frames, colours = [], {}
+    for index, metric in enumerate(metrics):
         mine = [r for r in rows if r["name"] == metric]
         if not mine:
             continue
         steps = np.array([r["step"] for r in mine])
         values = np.array([r["value"] for r in mine], dtype=float)
         several = len(metrics) > 1
-        frames.append(pd.DataFrame({"step": steps, column: values, "series": metric if several else "raw"}))
+        raw = metric if several else "raw"
+        dark, light = colour_pair(index)  # a metric's raw and smoothed curves: one colour, two shades
+        frames.append(pd.DataFrame({"step": steps, column: values, "series": raw}))
+        colours[raw] = light if smoothing > 0 else dark
         if smoothing > 0:
             smoothed = f"{metric + ' ' if several else ''}smoothed ({smoothing:g})"
             frames.append(pd.DataFrame({"step": steps, column: smooth(values, smoothing), "series": smoothed}))
+            colours[smoothed] = dark
     if not frames:
         return pd.DataFrame({"step": [], column: [], "series": []})
     frame = pd.concat(frames, ignore_index=True)
+    frame.attrs["colours"] = colours
     if log_scale and (frame[column] > 0).all():  # a GAN's losses can be negative: those stay linear
         frame[column] = np.log10(np.clip(frame[column], 1e-12, None))
     return frame
@@ -86,10 +95,15 @@ def evaluation_views(store: RunStore, name: str) -> tuple[pd.DataFrame, str, pd.
                           "series": [f"{metric_label(r['extractor'])}, {r['num_samples']} samples vs {r['split']}" for r in during]})
     newest_first = sorted(rows, key=lambda r: (r["time"], r["id"]), reverse=True)  # an evaluate run later may be of an older step
     final = next((r for r in newest_first if r["kind"] == "final"), None)
+    run_row = store.get_run(name)
+    asked = config_value(run_row["config"] or "", "evaluation", "final_num_samples")
+    # Fewer than asked at the end of a run with a budget: the budget sized it (an evaluate command asks its own count).
+    sized = f" (of {asked:,} asked: sized to fit the time budget)" if final and asked and final["num_samples"] < asked \
+        and final["checkpoint"] == "best" and budget_minutes(run_row) else ""
     text = "" if final is None else (
         f"**Final evaluation** of {final['checkpoint']}/ (step {final['step']}) on the {final['split']} split: "
         f"{metric_label(final['extractor'])} **{final['fd']:.4g}** · KID {final['kid']:.3g} ± {final['kid_std']:.2g} · "
-        f"{final['num_samples']} samples vs {final['num_real']} real images · {final['seconds']:.0f} s")
+        f"{final['num_samples']:,} samples{sized} vs {final['num_real']:,} real images · {final['seconds']:.0f} s")
     table = pd.DataFrame([[r["step"], f"{r['checkpoint']}/" if r["kind"] == "final" else "training",
                            f"{r['split']} ({r['num_real']})", metric_label(r["extractor"]), f"{r['fd']:.4g}",
                            f"{r['kid']:.2g} ± {r['kid_std']:.1g}", r["num_samples"], f"{r['seconds']:.1f}"]
@@ -102,38 +116,82 @@ def latest(store: RunStore, name: str, metric: str) -> float | None:
     return rows[-1]["value"] if rows else None
 
 
-def time_left(store: RunStore, row: dict) -> float | None:
-    """Seconds left at the pace of the last logged steps."""
-    if row["status"] != "running" or not row["total_steps"]:
+def budget_minutes(row: dict) -> float | None:
+    """The run's time budget (training.max_minutes), which covers the whole run, evaluations included."""
+    return config_value(row.get("config") or "", "training", "max_minutes")
+
+
+@functools.lru_cache(maxsize=512)  # the table asks for every run every few seconds: parse each config once
+def config_value(config: str, section: str, key: str):
+    try:
+        return ((parse_yaml(config) or {}).get(section) or {}).get(key)
+    except (yaml.YAMLError, AttributeError):  # a config edited by hand into something else: not shown
         return None
-    rows = store.last_metrics(row["name"], "lr", 20)  # every family logs its learning rate
-    if len(rows) < 2 or rows[-1]["time"] <= rows[0]["time"]:
+
+
+def progress_fraction(row: dict, now: float | None = None) -> float:
+    """How far the run is towards what will end it: the time budget when it has one (the later of it and the steps),
+    else its epochs; a phase that counts (preparing data) before training; a run that ended on its own is done."""
+    if row["status"] == "completed":
+        return 1.0
+    steps = row["step"] / row["total_steps"] if row["total_steps"] else 0.0
+    if row["status"] != "running":
+        return steps
+    minutes = budget_minutes(row)
+    if row.get("budget_ends_at") and minutes:
+        spent = 1 - (row["budget_ends_at"] - (now or time.time())) / (60 * minutes)
+        return min(1.0, max(steps, spent))
+    if row.get("phase_total"):  # a phase instead of training: preparing data, the final evaluation
+        return row["phase_done"] / row["phase_total"]
+    return steps
+
+
+def time_left(store: RunStore, row: dict, now: float | None = None) -> float | None:
+    """Seconds left: whichever ends first of the time budget and the steps at the pace of the last logged ones."""
+    if row["status"] != "running":
         return None
-    rate = (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["time"] - rows[0]["time"])
-    return (row["total_steps"] - row["step"]) / rate if rate > 0 else None
+    now = now or time.time()
+    budget_left = max(0.0, row["budget_ends_at"] - now) if row.get("budget_ends_at") else None
+    steps_left = None
+    rows = store.last_metrics(row["name"], "lr", 20) if row["total_steps"] and not row.get("phase") else []  # every family logs its lr
+    if len(rows) >= 2 and rows[-1]["time"] > rows[0]["time"]:
+        rate = (rows[-1]["step"] - rows[0]["step"]) / (rows[-1]["time"] - rows[0]["time"])
+        steps_left = (row["total_steps"] - row["step"]) / rate if rate > 0 else None
+    known = [t for t in (budget_left, steps_left) if t is not None]
+    return min(known) if known else None
+
+
+def end_text(row: dict) -> str:
+    """Why a completed run ended, as the Runs tab says it ("ended: time budget (5 min)")."""
+    reason = row.get("end_reason")
+    if reason == "time budget":
+        minutes = budget_minutes(row)
+        return f"ended: time budget ({minutes:g} min)" if minutes else "ended: time budget"
+    if reason == "epochs":
+        return f"ended: all {row['epoch']} epochs done"
+    return f"ended: {reason} (early stopping)" if reason and reason != "stop requested" else ""
 
 
 def progress_html(store: RunStore, row: dict) -> str:
-    pct = 100 * row["step"] / row["total_steps"] if row["total_steps"] else 0
+    steps = f"step {row['step']} of {row['total_steps']} · epoch {row['epoch']}"  # no separators: scripts read these
+    parts = [row["status"]]
+    if row["status"] == "completed" and end_text(row):
+        parts.append(end_text(row))
+    if row.get("phase") and row["status"] == "running":  # preparing data, evaluating, final evaluation
+        parts += [steps, row["phase"]] if row["step"] else [row["phase"]]
+    else:
+        parts.append(steps)
     left = time_left(store, row)
-    text = f"step {row['step']} of {row['total_steps']} · epoch {row['epoch']} · {row['status']}"
-    if row.get("phase") and row["status"] == "running":  # before step 0 (preparing data) or after the last step
-        pct, text, left = _phase_fraction(row["phase"], pct), f"{row['status']} · {row['phase']}", None
     if left is not None:
-        text += f" · about {_duration(left)} left"
+        minutes = budget_minutes(row) if row.get("budget_ends_at") else None
+        parts.append(f"about {_duration(left)} left" + (f" (time budget {minutes:g} min)" if minutes else ""))
+    text = " · ".join(parts)
     colour = {"failed": "#d9534f", "interrupted": "#f0ad4e", "stopped": "#888", "completed": "#5cb85c"}.get(row["status"], "#3b82f6")
-    return (f'<div class="run-progress" style="border:1px solid #ccc;border-radius:6px;height:22px;position:relative;overflow:hidden">'
+    pct = 100 * progress_fraction(row)
+    return (f'<div class="run-progress" data-status="{row["status"]}" data-fraction="{pct / 100:.4f}" '
+            f'style="border:1px solid #ccc;border-radius:6px;height:22px;position:relative;overflow:hidden">'
             f'<div style="width:{pct:.1f}%;height:100%;background:{colour}"></div>'
             f'<div style="position:absolute;top:2px;left:8px;font-size:13px">{html.escape(text)}</div></div>')
-
-
-def _phase_fraction(phase: str, otherwise: float) -> float:
-    """The bar of a phase that counts ("preparing data: 12,345 / 100,000 images, ..."), else the step's."""
-    found = re.search(r"([\d,]+) / ([\d,]+)", phase)
-    if not found:
-        return otherwise
-    done, total = (int(g.replace(",", "")) for g in found.groups())
-    return 100 * done / total if total else otherwise
 
 
 def sample_grids(store: RunStore, name: str) -> list[str]:

@@ -42,11 +42,11 @@ def test_a_kill_in_the_middle_of_pruning_leaves_no_visible_checkpoint_that_fails
     with pytest.raises(Killed):
         train(tiny_config(training={"epochs": 3, "keep_last": 1}), tmp_path, progress=False)
     monkeypatch.undo()
-    run_dir = tmp_path / "digits_8x8"
+    run_dir = tmp_path / "ddpm-digits-8"
     assert [p.name for p in run_dir.glob(".pruned-*")]  # the half-deleted folder is there, hidden
     assert assert_every_listed_checkpoint_loads(run_dir) == {"checkpoint-10", "best"}
     offered = [label.split(" (")[0] for label, _ in checkpoint_choices(RunStore(tmp_path))]  # what the app lists
-    assert offered == ["digits_8x8 · best", "digits_8x8 · checkpoint-10"]
+    assert offered == ["ddpm-digits-8 · best", "ddpm-digits-8 · checkpoint-10"]
     resumed = train(resume=run_dir, progress=False)  # a resume cleans the leftover up
     assert resumed["status"] == "completed" and not list(run_dir.glob(".pruned-*"))
 

@@ -32,7 +32,7 @@ def test_invalid_values_name_the_field_and_what_is_allowed():
         validate_config({"training": {"batch_size": 0}, "diffusion": {"beta_schedule": "quadratic"}})
     msg = str(err.value)
     assert set(fields(err.value)) == {"training.batch_size", "diffusion.beta_schedule"}
-    assert "greater than or equal to 1" in msg
+    assert "training.batch_size: at least 1 (got 0)" in msg
     assert "'linear', 'cosine' or 'sigmoid'" in msg
 
 

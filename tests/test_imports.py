@@ -85,3 +85,14 @@ def test_no_cycles_no_sampling_from_training_and_the_studio_through_the_api():
 
 def test_the_checker_sees_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_studio_builds_its_page_without_torch(tmp_path):
+    """torch, diffusers and transformers take seconds to import: the page is served first, they load when first used."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from studio.app import build_app; build_app(sys.argv[1]); "
+              "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr

@@ -11,11 +11,11 @@ import logging
 import re
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .builtin import BUILTIN, whole_photos
 from .cache import Prepared, caches_of, digest, open_prepared
@@ -24,64 +24,12 @@ from .hub import hub_dataset, is_saved_dataset
 from .preparation import Preprocessing, Progress, prepare_records
 from .source import Source, StopRequested
 
+if TYPE_CHECKING:
+    from .dataset import DatasetSplits
+
 log = logging.getLogger(__name__)
 
 FORMAT = 2  # of a prepared row; 2: EXIF orientation applied, oversized images refused
-
-
-class ImageDataset(torch.utils.data.Dataset):
-    """Rows of a prepared uint8 array (N x C x H x W; a memory map) with labels (-1 when unlabelled) and captions.
-    Images are read by index, a batch at a time; `all_images()` loads the whole split (small sets, tests)."""
-
-    def __init__(self, pixels: np.ndarray, rows: np.ndarray, labels: torch.Tensor, captions: list[str]):
-        self.pixels, self.rows, self.labels, self.captions = pixels, rows, labels, captions
-
-    @classmethod
-    def from_tensor(cls, images: torch.Tensor, labels: torch.Tensor | None = None, captions: list[str] | None = None):
-        n = len(images)
-        return cls(images.numpy(), np.arange(n), labels if labels is not None else torch.full((n,), -1),
-                   captions if captions is not None else [""] * n)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.pixels.shape[1:])
-
-    def read(self, indices) -> torch.Tensor:
-        """uint8 images of the split's rows at `indices` (a tensor, array, list or slice), copied out of the map."""
-        rows = self.rows[indices.numpy() if isinstance(indices, torch.Tensor) else indices]
-        return torch.from_numpy(np.ascontiguousarray(self.pixels[np.atleast_1d(rows)]))
-
-    def all_images(self) -> torch.Tensor:
-        return self.read(slice(None))
-
-    def chunks(self, size: int = 512):
-        """The split's images in order, `size` at a time."""
-        for start in range(0, len(self), size):
-            yield self.read(slice(start, start + size))
-
-    def __getitem__(self, i: int) -> dict:
-        return {"images": self.read([i])[0], "labels": self.labels[i], "captions": self.captions[i], "index": i}
-
-    def batch(self, indices: torch.Tensor) -> dict:
-        return {"images": self.read(indices), "labels": self.labels[indices],
-                "captions": [self.captions[i] for i in indices.tolist()], "index": indices}
-
-
-@dataclass
-class DatasetSplits:
-    train: ImageDataset
-    val: ImageDataset
-    test: ImageDataset
-    class_names: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    prepared: Prepared | None = None  # the cache the splits read from
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
 
 
 def dataset_slug(dataset: str) -> str:
@@ -224,12 +172,20 @@ def load_splits(cfg, workspace: str | Path | None = None, progress: Progress | N
     prepared = prepare(cfg, workspace, progress, should_stop)
     if not len(prepared):
         raise ValueError(no_usable_images(cfg.dataset, prepared.skipped))
-    labels = torch.from_numpy(prepared.labels)
-    parts = []
-    for idx in split_indices(len(prepared), cfg):
-        idx = np.sort(idx)
-        parts.append(ImageDataset(prepared.pixels, idx, labels[torch.from_numpy(idx)], [prepared.captions[i] for i in idx]))
+    from .dataset import DatasetSplits, ImageDataset
+
+    parts = [ImageDataset.rows_of(prepared, np.sort(idx)) for idx in split_indices(len(prepared), cfg)]
     return DatasetSplits(*parts, class_names=prepared.class_names, skipped=prepared.skipped, prepared=prepared)
+
+
+def __getattr__(name: str):
+    """The torch datasets, imported when first asked for: this package's listing, checks and preview need no torch
+    (the studio's page is served before torch is loaded)."""
+    if name in ("ImageDataset", "DatasetSplits"):
+        from . import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def no_usable_images(dataset: str, skipped: list[tuple[str, str]], shown: int = 5) -> str:

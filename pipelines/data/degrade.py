@@ -17,13 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import special
 
-METHODS = {
-    "nearest": Image.Resampling.NEAREST,
-    "linear": Image.Resampling.BILINEAR,
-    "cubic": Image.Resampling.BICUBIC,
-    "lanczos": Image.Resampling.LANCZOS,
-}
-KINDS = ("bicubic", "realesrgan")
+from .lr_options import DEGRADATIONS as KINDS
+from .lr_options import RESIZE_METHODS as METHODS
 
 KERNEL_SIZES = list(range(7, 22, 2))
 KERNEL_TYPES = ["iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso"]

@@ -40,6 +40,18 @@ class Form:
 
 
 @dataclass(frozen=True)
+class CardFacts:
+    """What a family's model card says of its saved folders: the Hub's pipeline tag, the library that loads them
+    (`diffusers` only where stock diffusers does), tags, and how to load one (Markdown; `{path}` is the folder or
+    Hub id), and which of its logged metrics are scores of the model (FD/KID evaluations are always shown)."""
+    pipeline_tag: str
+    usage: str
+    library_name: str | None = None
+    tags: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()  # e.g. psnr: its value at the folder's step; "<split>_psnr": a final evaluation
+
+
+@dataclass(frozen=True)
 class FamilySpec:
     """A family: its name, config class, and where its training family and loaded-model class live ("module:Class",
     relative to `package`, imported when first needed: training and models pull in torch and diffusers)."""
@@ -52,6 +64,7 @@ class FamilySpec:
     kind: str
     form: Form
     sample_options: tuple[str, ...] = ()  # which SampleRequest fields its models use (the tabs show only those)
+    card: str = ""  # "module:function" (studio.json meta) -> CardFacts for its model cards; empty: a generic card
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -65,6 +78,9 @@ class FamilySpec:
 
     def model_class(self) -> type:
         return _attribute(self.package, self.model)
+
+    def card_facts(self, meta: dict) -> CardFacts | None:
+        return _attribute(self.package, self.card)(meta) if self.card else None
 
     def summary(self, store, name: str) -> str:
         return _attribute(self.package, self.form.summary)(store, name) if self.form.summary else ""

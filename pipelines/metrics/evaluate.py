@@ -57,16 +57,20 @@ class Scorer:
         self.real = real_features(cache_dir, images, dataset_slug(dataset), split, self.extractor, REAL_CAP)
 
     def score(self, sample: Callable[[int, int], np.ndarray], num: int, batch_size: int = 256,
-              progress: bool = False) -> Evaluation:
+              progress: bool = False, report: Callable[[int, int], None] | None = None) -> Evaluation:
         """`sample(n, seed)` gives n uint8 N x H x W x C images; seeds continue across batches, so an evaluation
-        always sees the same starting noise and successive evaluations differ only by the model."""
+        always sees the same starting noise and successive evaluations differ only by the model. `report(done, num)`
+        after each batch (the run store's phase)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
         starts = range(0, num, batch_size)
+        feats = []
         with torch.random.fork_rng(devices=[]):  # leave the training RNG where it was
-            feats = [extract(self.extractor, sample(min(batch_size, num - i), i))
-                     for i in tqdm(starts, desc="sampling", unit="batch", disable=not progress)]
+            for i in tqdm(starts, desc="sampling", unit="batch", disable=not progress):
+                feats.append(extract(self.extractor, sample(min(batch_size, num - i), i)))
+                if report is not None:
+                    report(min(i + batch_size, num), num)
         fake = torch.cat(feats)
         scores = distances(self.real, fake, self.kid_subset_size)
         return Evaluation(self.extractor_name, self.split, num, len(self.real), scores["fd"], scores["kid"],
@@ -97,7 +101,8 @@ def checkpoint_sampler(path: Path, sampler: str, steps: int, device) -> Callable
 
 def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 2000, extractor: str = "auto",
                         sampler: str = "dpm++", steps: int = 20, batch_size: int = 256, device: str | None = None,
-                        record: bool = True, progress: bool = False, split_field: str = "--split") -> Evaluation:
+                        record: bool = True, progress: bool = False, split_field: str = "--split",
+                        report: Callable[[int, int], None] | None = None) -> Evaluation:
     """FD/KID of a run's checkpoint against a split of the run's own data; recorded in the run store
     (kind "final") when the run is in one."""
     from ..checkpoints import read_meta
@@ -118,7 +123,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
     images = getattr(load_splits(config.data, workspace, progress=_progress_bar() if progress else None), split)
     scorer = Scorer(config.data.dataset, images, split, extractor, workspace / "cache", device,
                     config.evaluation.kid_subset_size, split_field)
-    result = scorer.score(checkpoint_sampler(path, sampler, steps, device), num, batch_size, progress)
+    result = scorer.score(checkpoint_sampler(path, sampler, steps, device), num, batch_size, progress, report)
     store_file = workspace / RunStore.FILENAME
     if record and store_file.exists():
         store = RunStore(workspace)

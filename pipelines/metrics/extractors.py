@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import EXTRACTOR_NAMES
+from . import metric_label  # noqa: F401  (re-exported: the evaluation names its metric)
 
 INCEPTION_FILES = ("weights-inception-2015-12-05-6726825d.pth",)  # torch-fidelity's name for the FID Inception
 
@@ -187,11 +188,6 @@ def load_extractor(name: str, cache_dir: str | Path, device: torch.device | str 
     else:
         raise ValueError(f"extractor: unknown {name!r}; allowed: auto, {', '.join(EXTRACTORS)}")
     return model.to(device).eval()
-
-
-def metric_label(extractor: str) -> str:
-    """FID only for the Inception; the others are Fréchet distances named after their features."""
-    return "FID" if extractor == "inception" else f"FD ({extractor})"
 
 
 if __name__ == "__main__":

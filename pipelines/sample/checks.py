@@ -15,6 +15,10 @@ MAX_SEED = 2**63 - 1 - MAX_NUM  # image i uses seed + i, and torch's seeds are 6
 MIN_TILE = 8  # smaller tiles are a model call per few pixels: hours for one photo
 
 
+class UpscaleError(ValueError):
+    """An input that cannot be upscaled; the message says why."""
+
+
 def _number(name: str, value, integer: bool) -> float:
     if isinstance(value, bool) or not isinstance(value, Real):
         raise ValueError(f"{name}: must be a number, got {value!r}")

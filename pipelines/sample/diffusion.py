@@ -19,6 +19,8 @@ from diffusers import (
     PNDMScheduler,
 )
 
+from .request import Cancelled  # re-exported: samplers raise it
+
 SAMPLERS = {
     "ddpm": (DDPMScheduler, {}),
     "ddim": (DDIMScheduler, {}),
@@ -28,10 +30,6 @@ SAMPLERS = {
 }
 BETA_SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2", "sigmoid": "sigmoid"}
 PREDICTION_TYPES = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}
-
-
-class Cancelled(Exception):
-    """A sampling callback asked to stop."""
 
 
 def make_noise_scheduler(diffusion) -> DDPMScheduler:

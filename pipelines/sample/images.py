@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
+
+LABEL_FONT_PX = 11
+LABEL_LINE_PX = 13
 
 
 def as_rgb(images: np.ndarray) -> np.ndarray:
@@ -37,13 +41,57 @@ def upscale_for_display(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(img).resize((size, size), Image.Resampling.NEAREST)) for img in as_rgb(images)])
 
 
-def save_grid(images: np.ndarray, path: str | Path, ncols: int | None = None, min_cell: int = 64) -> Path:
-    """Save a grid, enlarging tiny images so a person can see them."""
+def _wrapped(text: str, width_px: int, font) -> list[str]:
+    """`text` in lines that fit `width_px` (a long word is cut to fit)."""
+    chars = max(1, int(width_px // max(font.getlength("x"), 1)))
+    return textwrap.wrap(text, chars, break_long_words=True) or [""]
+
+
+def captioned_grid(images: np.ndarray, ncols: int | None = None, captions: list[str] | None = None,
+                   headers: list[str] | None = None, pad: int = 4) -> np.ndarray:
+    """A grid with a caption under each image (its class or prompt) and a header over each column
+    ("LR", "bicubic", "SR", "HR"); text is wrapped to the image's width."""
+    images = as_rgb(images)
+    n, h, w, _ = images.shape
+    ncols = ncols or math.ceil(math.sqrt(n))
+    nrows = math.ceil(n / ncols)
+    font = ImageFont.load_default(size=LABEL_FONT_PX)
+    lines = [_wrapped(c, w, font) for c in captions] if captions else [[] for _ in range(n)]
+    row_text = [max((len(lines[i]) for i in range(r * ncols, min(n, (r + 1) * ncols))), default=0) * LABEL_LINE_PX
+                for r in range(nrows)]
+    header_lines = [_wrapped(t, w, font) for t in headers] if headers else []
+    top = max((len(x) for x in header_lines), default=0) * LABEL_LINE_PX + (pad if headers else 0)
+    height = top + pad + sum(h + t + pad for t in row_text)
+    canvas = Image.new("RGB", (ncols * (w + pad) + pad, height), "white")
+    draw = ImageDraw.Draw(canvas)
+
+    def centred(text_lines: list[str], x: int, y: int) -> None:
+        for k, line in enumerate(text_lines):
+            draw.text((x + (w - font.getlength(line)) / 2, y + k * LABEL_LINE_PX), line, fill="black", font=font)
+
+    for c, header in enumerate(header_lines):
+        centred(header, pad + c * (w + pad), pad)
+    y = top + pad
+    for r in range(nrows):
+        for c in range(ncols):
+            i = r * ncols + c
+            if i < n:
+                x = pad + c * (w + pad)
+                canvas.paste(Image.fromarray(images[i]), (x, y))
+                centred(lines[i], x, y + h)
+        y += h + row_text[r] + pad
+    return np.asarray(canvas)
+
+
+def save_grid(images: np.ndarray, path: str | Path, ncols: int | None = None, min_cell: int = 64,
+              captions: list[str] | None = None, headers: list[str] | None = None) -> Path:
+    """Save a grid, enlarging tiny images so a person can see them; with captions and column headers if given."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if images.shape[1] < min_cell:
         images = upscale_for_display(images, min_cell)
-    Image.fromarray(make_grid(images, ncols)).save(path)
+    grid = captioned_grid(images, ncols, captions, headers) if captions or headers else make_grid(images, ncols)
+    Image.fromarray(grid).save(path)
     return path
 
 

@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..ecosystem.hub import local_folder
 from ..families import FAMILIES, family_of
 from .request import SampleRequest
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu"):
-    """The generating model saved in a folder (a run's checkpoint, best/ or final/, or a diffusers folder)."""
-    path = Path(path)
+    """The generating model saved in a folder (a run's checkpoint, best/ or final/, or a diffusers folder), or on
+    the Hub (`user/name`: downloaded into the Hub cache first)."""
+    path = local_folder(path)
     if not path.is_dir():
         raise FileNotFoundError(f"checkpoint: {path} is not a folder")
     spec = family_of(path)

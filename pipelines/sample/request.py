@@ -11,6 +11,10 @@ from dataclasses import dataclass, replace
 from .checks import check_sampling
 
 
+class Cancelled(Exception):
+    """A sampling callback asked to stop."""
+
+
 @dataclass(frozen=True)
 class SampleRequest:
     sampler: str = "dpm++"

@@ -18,7 +18,7 @@ from PIL import Image, ImageOps
 
 from ..data.transforms import IMAGE_SUFFIXES
 from ..families import FAMILIES
-from .checks import check_tiling
+from .checks import UpscaleError, check_tiling
 
 MAX_INPUT_PIXELS = 16_777_216  # 16 MP (4096 x 4096) in
 MAX_OUTPUT_PIXELS = 268_435_456  # 256 MP (16384 x 16384) out
@@ -27,13 +27,11 @@ SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 def load_upscaler(path: str | Path, device: str | torch.device = "cpu", half: bool = False):
     """The super-resolution model at `path` (a run folder, a model folder or file), loaded by the family whose
-    models upscale (`half`: in float16, on a GPU)."""
+    models upscale (`half`: in float16, on a GPU); a Hub id (`user/name`) is downloaded first."""
+    from ..ecosystem.hub import local_folder
+
     spec = next(s for s in FAMILIES.values() if s.kind == "upscaler")
-    return spec.model_class().load(path, device, half=half)
-
-
-class UpscaleError(ValueError):
-    """An input that cannot be upscaled; the message says why."""
+    return spec.model_class().load(local_folder(path), device, half=half)
 
 
 def open_checked(path: str | Path, outscale: float, max_input: int = MAX_INPUT_PIXELS,

@@ -27,6 +27,7 @@ class Callback:
     def on_step_end(self, trainer, logs: dict) -> None: ...
     def on_epoch_end(self, trainer) -> None: ...
     def on_evaluation(self, trainer, metrics: dict) -> None: ...
+    def on_save(self, trainer, folder: Path, target: Path) -> None: ...  # `folder`: the hidden copy that becomes `target`
     def on_checkpoint(self, trainer, path: Path) -> None: ...
     def on_exception(self, trainer, exc: BaseException) -> None: ...
     def on_end(self, trainer) -> None: ...
@@ -82,22 +83,36 @@ class StoreLogger(Callback):
         self.sums, self.counts, self.count, self.seconds = {}, {}, 0, 0.0
 
 
-class TimeBudget(Callback):
-    """Ends the run like a stop, but as completed (final/ is written), once `max_minutes` are spent.
+BUDGET_STOP = "time budget"
+# Writing final/, the last checkpoint and sample grid after training: this share of the budget is kept for them.
+BUDGET_SLACK = 0.03
 
-    The budget counts from this start or resume: resuming a run gives it `max_minutes` more.
+
+class TimeBudget(Callback):
+    """Ends training like a stop, but as completed (final/ is written), early enough that what follows training
+    fits in `max_minutes` too: a budget is the whole run's, evaluations included, so a 5-minute run ends in about 5.
+
+    `after_training()` estimates the seconds of the evaluations at the end (the evaluator measures them). The budget
+    counts from this start or resume: resuming a run gives it `max_minutes` more.
     """
 
-    def __init__(self, max_minutes: float | None):
+    def __init__(self, max_minutes: float | None, after_training=lambda budget: 0.0):
         self.budget = max_minutes * 60 if max_minutes else None
+        self.after_training = after_training
         self.started = time.monotonic()
 
     def on_start(self, trainer) -> None:
         self.started = time.monotonic()
+        if self.budget and trainer.is_main:  # the Runs tab's bar and time left follow it
+            trainer.run.store.update_run(trainer.run.name, budget_ends_at=time.time() + self.budget)
+
+    def remaining(self) -> float | None:
+        """Seconds left of the budget (None: no budget)."""
+        return None if not self.budget else self.budget - (time.monotonic() - self.started)
 
     def on_step_end(self, trainer, logs: dict) -> None:
-        if self.budget and time.monotonic() - self.started >= self.budget:
-            trainer.request_stop("time budget")
+        if self.budget and self.remaining() <= self.after_training(self.budget) + BUDGET_SLACK * self.budget:
+            trainer.request_stop(BUDGET_STOP)
 
 
 class Checkpointer(Callback):
@@ -190,9 +205,11 @@ class SampleGrid(Callback):
 
         if not trainer.is_main:
             return
-        images = trainer.family.sample_images(self.num, seed=0)
+        family = trainer.family
+        images = family.sample_images(self.num, seed=0)
         path = self.run_dir / "samples" / f"epoch_{trainer.state.epoch}.png"
-        save_grid(images, path, ncols=trainer.family.grid_columns(self.num))
+        save_grid(images, path, ncols=family.grid_columns(self.num), captions=family.grid_captions(self.num, seed=0),
+                  headers=family.grid_headers())
         store, name = trainer.run.store, trainer.run.name
         store.add_artifact(name, "samples", str(path), trainer.state.global_step)
         plot_run_metrics(store.metrics(name), self.run_dir / "plots" / "loss.png", trainer.family.main_loss)

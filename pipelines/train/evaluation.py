@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 
 import torch
 
@@ -14,15 +15,28 @@ from ..metrics.evaluate import Scorer, evaluate_checkpoint
 from .callbacks import Callback, ranking
 from .loop import USER_STOP
 
+# Before the first evaluation has been timed, a time budget keeps this share of itself for the evaluations at the end.
+UNTIMED_SHARE = 0.2
+# The final evaluation gets at most this share of a time budget (fewer samples than configured when it must).
+FINAL_SHARE = 0.1
+FINAL_MIN_SAMPLES = 100  # fewer make FD meaningless: below this the final evaluation is skipped
+
 
 class PeriodicEvaluation(Callback):
     """Scores the model every `cfg.every_epochs` epochs and once more at the end (not after a person's stop).
     The main process scores (`score(trainer) -> metrics`, with "value", "label" and "scale"); every process
     receives the numbers and fires `evaluation`, so that all take the same best/ and plateau decisions."""
 
+    budget = None  # the run's TimeBudget, when it has one (build_trainer sets it): the final evaluation fits in it
+
     def __init__(self, cfg, run, logger: logging.Logger):
         self.cfg, self.run, self.log = cfg, run, logger
         self.last_step = -1
+        self.seconds: float | None = None  # the last evaluation's wall time, on every process (the others wait for it)
+
+    def after_training(self, budget: float) -> float:
+        """Seconds the evaluations at the end of a run will take (the time budget stops training that much earlier)."""
+        return self.seconds if self.seconds is not None else UNTIMED_SHARE * budget
 
     def on_epoch_end(self, trainer) -> None:
         # Every process agrees on the stop reason here (the loop's should_stop gathered it).
@@ -34,11 +48,12 @@ class PeriodicEvaluation(Callback):
             self.evaluate(trainer)  # so that best/ considers the end of the run
 
     def evaluate(self, trainer) -> None:
-        metrics = None
+        metrics, start = None, time.perf_counter()
         if trainer.is_main:
             with torch.random.fork_rng(devices=[]):  # turning evaluation on must not change the training itself
                 metrics = self.score(trainer)
         metrics = trainer.broadcast(metrics)
+        self.seconds = time.perf_counter() - start
         self.last_step = trainer.state.global_step
         trainer.fire("evaluation", metrics=metrics)
 
@@ -66,6 +81,22 @@ class Evaluator(PeriodicEvaluation):
         super().__init__(config.evaluation, run, logger)
         self.data_cfg, self.batch_size = config.data, max(config.training.batch_size, 64)
         self.scorer: Scorer | None = None
+        self.sample_seconds: float | None = None  # per generated and scored image, from the last evaluation
+
+    def final_samples(self, budget: float | None, seconds_left: float | None = None) -> int:
+        """The final evaluation's sample count: as configured, or what fits in its share of a time budget (or in the
+        seconds left of it), once an evaluation has been timed."""
+        asked = self.cfg.final_num_samples
+        if not self.cfg.final or not budget or self.sample_seconds is None:
+            return asked
+        fits = FINAL_SHARE * budget if seconds_left is None else min(FINAL_SHARE * budget, seconds_left)
+        return min(asked, int(fits / self.sample_seconds))
+
+    def after_training(self, budget: float) -> float:
+        end = super().after_training(budget)
+        if not self.cfg.final or self.sample_seconds is None:
+            return end + (FINAL_SHARE * budget if self.cfg.final else 0.0)
+        return end + self.final_samples(budget) * self.sample_seconds
 
     def on_start(self, trainer) -> None:
         if trainer.is_main:  # a missing extractor or an empty split fails now, not after the first epochs
@@ -80,16 +111,28 @@ class Evaluator(PeriodicEvaluation):
         return self.scorer
 
     def score(self, trainer) -> dict:
-        s, family, cfg = trainer.state, trainer.family, self.cfg
-        result = self._scorer(trainer).score(lambda n, seed: family.sample_images(n, seed, sampler=cfg.sampler, steps=cfg.steps),
-                                             cfg.num_samples, self.batch_size)
+        s, family, cfg, store = trainer.state, trainer.family, self.cfg, self.run.store
+
+        def report(done: int, total: int) -> None:
+            # Text only: counts in the store would make the Runs tab's bar follow this phase, which sits inside training.
+            store.set_phase(self.run.name, f"evaluating: {done:,} / {total:,} samples")
+
+        try:
+            result = self._scorer(trainer).score(lambda n, seed: family.sample_images(n, seed, sampler=cfg.sampler, steps=cfg.steps),
+                                                 cfg.num_samples, self.batch_size, report=report)
+        finally:
+            store.set_phase(self.run.name, None)
         self.run.store.log_evaluation(self.run.name, step=s.global_step, epoch=s.epoch, kind="training",
                                       checkpoint=None, **result.record())
         self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, {"diversity": result.diversity})
         self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
         return {"value": result.fd, "fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
                 "scale": f"{result.label}, {result.num_samples} samples vs {result.split}", "seconds": result.seconds,
-                "diversity": result.diversity, "real_diversity": result.real_diversity}
+                "num_samples": result.num_samples, "diversity": result.diversity, "real_diversity": result.real_diversity}
+
+    def on_evaluation(self, trainer, metrics: dict) -> None:
+        # Every process (the numbers are broadcast), so that all stop for the time budget at the same point.
+        self.sample_seconds = metrics["seconds"] / metrics["num_samples"]
 
     def final_callback(self) -> Callback:
         return FinalEvaluation(self)
@@ -103,19 +146,49 @@ class FinalEvaluation(Callback):
         self.evaluator = evaluator
 
     def on_end(self, trainer) -> None:
-        cfg, run, log = self.evaluator.cfg, self.evaluator.run, self.evaluator.log
+        evaluator = self.evaluator
+        cfg, run, log = evaluator.cfg, evaluator.run, evaluator.log
         best = run.folder / "best"
         if cfg.final and trainer.is_main and trainer.state.stop_reason != USER_STOP and best.is_dir():
-            log.info("final evaluation of best/ on the %s split (%d samples)...", cfg.final_split, cfg.final_num_samples)
-            try:
-                with torch.random.fork_rng(devices=[]):
-                    result = evaluate_checkpoint(best, cfg.final_split, cfg.final_num_samples, self.evaluator.scorer.extractor_name,
-                                                 cfg.sampler, cfg.steps, self.evaluator.batch_size,
-                                                 str(trainer.accelerator.device), split_field="evaluation.final_split")
-                log.info("final evaluation: %s", result.summary())
-            except Exception as exc:  # noqa: BLE001  the run itself is complete and saved: say why and go on
-                log.warning("final evaluation skipped: %s: %s", type(exc).__name__, exc)
+            budget = evaluator.budget
+            num = evaluator.final_samples(budget and budget.budget, budget and budget.remaining())
+            if num < min(FINAL_MIN_SAMPLES, cfg.final_num_samples):  # (only a budget makes it fewer than asked)
+                log.info("final evaluation skipped: less than %d samples fit in what is left of the %s time budget",
+                         FINAL_MIN_SAMPLES, budget_text(budget.budget))
+            else:
+                if num < cfg.final_num_samples:
+                    log.info("final evaluation sized to %d of %d samples to fit the %s time budget", num,
+                             cfg.final_num_samples, budget_text(budget.budget))
+                self.evaluate(trainer, best, num)
         trainer.accelerator.wait_for_everyone()
+
+    def evaluate(self, trainer, best, num: int) -> None:
+        evaluator = self.evaluator
+        cfg, run, log = evaluator.cfg, evaluator.run, evaluator.log
+        log.info("final evaluation of best/ on the %s split (%d samples)...", cfg.final_split, num)
+        sized = "" if num == cfg.final_num_samples else f" (of {cfg.final_num_samples:,} asked: the time budget)"
+
+        def report(done: int, total: int) -> None:
+            run.store.set_phase(run.name, f"final evaluation: {done:,} / {total:,} samples{sized}", done, total)
+
+        try:
+            report(0, num)
+            with torch.random.fork_rng(devices=[]):
+                result = evaluate_checkpoint(best, cfg.final_split, num, evaluator.scorer.extractor_name, cfg.sampler, cfg.steps,
+                                             evaluator.batch_size, str(trainer.accelerator.device),
+                                             split_field="evaluation.final_split", report=report)
+            log.info("final evaluation: %s", result.summary())
+        except Exception as exc:  # noqa: BLE001  the run itself is complete and saved: say why and go on
+            log.warning("final evaluation skipped: %s: %s", type(exc).__name__, exc)
+        finally:
+            run.store.set_phase(run.name, None)
+
+
+def budget_text(seconds: float) -> str:
+    """A time budget as people write it: "5 min", "90 s", "1.5 h"."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.3g} min" if seconds < 2 * 3600 else f"{seconds / 3600:.3g} h"
 
 
 class EarlyStopping(Callback):

@@ -104,6 +104,16 @@ class Family:
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         return {**batch, "images": x, "labels": batch["labels"].to(device)}
 
+    def grid_captions(self, num: int, seed: int) -> list[str] | None:
+        """What each image of `sample_images(num, seed)` shows, written under it: its class, for class-conditional
+        models (image i has class (seed + i) mod C, as the samplers draw it)."""
+        names = self.meta().get("class_names") or []
+        return [str(names[(seed + i) % len(names)]) for i in range(num)] if names else None
+
+    def grid_headers(self) -> list[str] | None:
+        """Column headers of the sample grids, when the columns mean something."""
+        return None
+
     def evaluator(self, run, logger):
         """The callback that scores the model during training (FID/KID for generators), or None when off."""
         from .evaluation import Evaluator

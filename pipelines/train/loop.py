@@ -2,7 +2,7 @@
 
 The loop iterates the data, asks the family for optimizer steps, and fires named events; callbacks do the
 logging, sampling, checkpointing, time budgets and stop requests. Events: start, step_end, epoch_end,
-evaluation, checkpoint, exception, end.
+evaluation, save (a model folder being written, main process), checkpoint, exception, end.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ import torch
 from .. import checkpoints as ckpt
 from ..data.prefetch import prefetch
 
-EVENTS = ("start", "step_end", "epoch_end", "evaluation", "checkpoint", "exception", "end")  # Callback.on_<event>
+EVENTS = ("start", "step_end", "epoch_end", "evaluation", "save", "checkpoint", "exception", "end")  # Callback.on_<event>
 USER_STOP = "stop requested"  # the stop reason of a person's stop (other reasons end a run as completed)
 
 
@@ -215,6 +216,7 @@ class Trainer:
         with ckpt.atomic_dir(folder) as tmp:
             self.family.save_model(tmp)
             ckpt.write_meta(tmp, meta)
+            self.fire("save", folder=tmp, target=Path(folder))  # more files that must appear with the model (a card)
             if rng_states is not None:
                 ckpt.save_training_state(tmp, self.training_state(rng_states))
         self.fire("checkpoint", path=folder)

@@ -13,16 +13,9 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from ..metrics import smooth
+
 DRAW_LOCK = threading.Lock()
-
-
-def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
-    """Debiased exponential moving average (as TensorBoard draws it)."""
-    out, avg = np.empty_like(values), 0.0
-    for i, v in enumerate(values):
-        avg = weight * avg + (1 - weight) * v
-        out[i] = avg / (1 - weight ** (i + 1))
-    return out
 
 
 def plot_run_metrics(rows: list[dict], path: str | Path, loss_name: str = "loss") -> Path | None:

@@ -21,6 +21,8 @@ from .. import families
 from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import StopRequested, dataset_slug
 from ..data.progress import PreparationBar, describe
+from ..ecosystem import notify, trackers
+from ..ecosystem.cards import ModelCards
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
 from .errors import NonFiniteLoss
@@ -56,7 +58,8 @@ def prepare_run(config: RunConfig, workspace: str | Path, name: str | None = Non
     store = RunStore(workspace)
     if name is not None:
         config = validate_config({**config.model_dump(mode="json"), "name": name})  # same rules as the config's name
-    base = name or config.name or f"{dataset_slug(config.data.dataset)}_{config.data.image_size}x{config.data.image_size}"
+    # The family first: a DDPM and a GAN run on digits are ddpm-digits-16 and gan-digits-16 (older runs keep their names).
+    base = name or config.name or f"{config.family}-{dataset_slug(config.data.dataset)}-{config.data.image_size}"
     run_name = store.unique_name(base) if not name else base
     if name and (store.exists(name) or (Path(workspace) / name).exists()):
         raise ValueError(f"--name: a run called {name!r} already exists in {workspace}; pick another name or --resume it")
@@ -98,11 +101,14 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                 log.info("resuming from %s: the newer %s is set aside as %s", checkpoint.name,
                          moved.name.removeprefix("abandoned-"), moved.name)
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
-                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid())
+                         heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid(),
+                         end_reason=None, budget_ends_at=None)
     try:
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())  # precision is per run: see precision.py
-        trainer = build_trainer(config, RunHandle(run_name, folder, store, log), accelerator, stop_event, progress,
-                                extra_callbacks)
+        trackers.check_trackers(config)  # a missing tracker package fails the run before any training
+        accelerator = Accelerator(cpu=not torch.cuda.is_available(),  # precision is per run: see precision.py
+                                  **trackers.accelerator_options(config, folder))
+        run = trackers.tracked(RunHandle(run_name, folder, store, log), accelerator)
+        trainer = build_trainer(config, run, accelerator, stop_event, progress, extra_callbacks)
         if checkpoint is not None:
             trainer.load_training_state(ckpt.load_training_state(checkpoint))
             log.info("resumed from %s (step %d, epoch %d)", checkpoint.name, trainer.state.global_step, trainer.state.epoch)
@@ -117,12 +123,17 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
                 reason = f"{exc}; training stopped; {ckpt.last_good_checkpoint(folder)}" if isinstance(exc, NonFiniteLoss) \
                     else f"{type(exc).__name__}: {exc}"
                 log.error("run failed: %s\n%s", reason, traceback.format_exc())
-            store.update_run(run_name, status=status, error=reason, ended_at=time.time(), phase=None)
+            store.update_run(run_name, status=status, error=reason, ended_at=time.time(), phase=None, phase_done=None,
+                             phase_total=None)
+            notify.run_ended(store, run_name, config, log)
         raise
     if main:
         status = "stopped" if state.stop_reason == USER_STOP else "completed"
-        store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch)
+        # end_reason: what the Runs tab says ended it ("time budget", "FD plateau", "stop requested", "epochs")
+        store.update_run(run_name, status=status, ended_at=time.time(), step=state.global_step, epoch=state.epoch,
+                         end_reason=state.stop_reason or "epochs")
         log.info("run %s (%s)", status, state.stop_reason or "all epochs done")
+        notify.run_ended(store, run_name, config, log, reason=state.stop_reason or "all epochs done")
     accelerator.wait_for_everyone()
     return store.get_run(run_name)
 
@@ -158,7 +169,10 @@ class PreparationStatus:
         if time.time() - self.last > 1.0 or done == total:
             self.last = time.time()
             text = describe(done, total, rate)
-            self.run.store.update_run(self.run.name, phase=None if done == total else text, heartbeat_at=time.time())
+            if done == total:
+                self.run.store.set_phase(self.run.name, None)
+            else:
+                self.run.store.set_phase(self.run.name, text, done, total)
             if done == total:
                 self.run.log.info("prepared %d images (%.0f images/s)", total, rate)
 
@@ -183,12 +197,12 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     family_cls = families.get(config.family).trainer_class()
     main = accelerator.is_main_process
     if main:
-        run.store.update_run(run.name, phase="reading data")
+        run.store.set_phase(run.name, "reading data")
     with accelerator.main_process_first():  # the main process prepares the dataset; the others then read its cache
         splits = family_cls.load_data(config, run.folder.parent, PreparationStatus(run, progress) if main else None,
                                       lambda: stop_requested(run, stop_event))
     if main:
-        run.store.update_run(run.name, phase=None)
+        run.store.set_phase(run.name, None)
     images = [getattr(part, "num_images", len(part)) for part in (splits.train, splits.val, splits.test)]  # SR: not patches
     log.info("data %s: %d train, %d validation, %d test images; %d classes", config.data.dataset, *images, splits.num_classes)
     for path, reason in splits.skipped:
@@ -198,17 +212,23 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = family_cls(config, splits, accelerator, precision, log=log, workspace=run.folder.parent)
     evaluator = family.evaluator(run, log)
+    # The budget stops training early enough for the evaluations at the end, and the final one is sized to fit it.
+    budget = TimeBudget(t.max_minutes, evaluator.after_training if evaluator else lambda seconds: 0.0)
+    if evaluator:
+        evaluator.budget = budget
     # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
     # before the checkpoint of the same epoch is written; the final evaluation comes after final/ is.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
-        TimeBudget(t.max_minutes),
+        budget,
         *([evaluator] if evaluator else []),
         *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
         EarlyStopping(config.early_stopping, log),
         Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
         *([evaluator.final_callback()] if evaluator else []),
         SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
+        ModelCards(run, config, log),  # after the grid and the final evaluation, which its cards show
+        *trackers.callbacks(run, config),
         ProgressBar(progress),
         *extra_callbacks,
     ]

@@ -10,45 +10,50 @@ from pipelines.api import FAMILIES
 from pipelines.store import RunStore
 
 from .. import views
+from . import run_charts, share
 
 REFRESH_SECONDS = 2.0
 MAX_CHARTS = 3  # the most charts of its own a family shows (Form.charts)
+FD_LABEL = "FID / FD (lower is better)"
 
 
 def build(studio) -> gr.Dropdown:
     store: RunStore = studio.manager.store
     timer = gr.Timer(REFRESH_SECONDS)
-    table = gr.Dataframe(views.runs_table(store), label="Runs", interactive=False, elem_id="runs-table")
+    # The picked run's progress sits right under the picker, where the person looks; the table of all runs below.
     with gr.Row():
         run = gr.Dropdown(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3, elem_id="run-picker")
         stop_btn = gr.Button("Stop", elem_id="stop-run")
         resume_btn = gr.Button("Resume", elem_id="resume-run")
         delete_btn = gr.Button("Delete", variant="stop", elem_id="delete-run")
-    action = gr.Markdown(elem_id="run-action")
     progress = gr.HTML(elem_id="run-progress")
+    action = gr.Markdown(elem_id="run-action")
     stats = gr.Markdown(elem_id="run-stats")
     error = gr.Markdown(elem_id="run-error")
+    table = gr.Dataframe(views.runs_table(store), label="Runs", interactive=False, elem_id="runs-table")
+    # What the delete confirmation answered ("delete", "stop": stop it first, "": cancelled); set by the button's js.
+    delete_answer = gr.Textbox(visible=False, elem_id="delete-answer")
+    drawn = gr.State({})  # per page: the shape (series, mark) each chart was last drawn with; see run_charts.py
     with gr.Row():
         smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing", info="Exponential moving average of the loss.")
         log_scale = gr.Checkbox(value=True, label="Log scale (log10 of the loss, when it is positive)")
     with gr.Row():
         # No fixed height on plots with a legend: Gradio clips the legend of a fixed-height plot.
-        loss_plot = gr.LinePlot(x="step", y="loss", color="series", label="Loss", elem_id="loss-plot")
-        fd_plot = gr.LinePlot(x="step", y="FD", color="series", label="FID / FD (lower is better)", y_title="distance",
-                              elem_id="fd-plot")
+        loss = run_charts.slot("loss", "loss", "Loss", "loss-plot")
+        fd = run_charts.slot("fd", "FD", FD_LABEL, "fd-plot", y_title="distance")
     with gr.Row():
-        lr_plot = gr.LinePlot(x="step", y="lr", color="series", label="Learning rate")
+        lr = run_charts.slot("lr", "lr", "Learning rate", "lr-plot")
         with gr.Column():
             final_eval = gr.Markdown(elem_id="final-evaluation")
             evaluations = gr.Dataframe(headers=views.EVALUATION_COLUMNS, label="Evaluations (newest first)", interactive=False,
                                        max_height=220, elem_id="evaluations-table")
-    family_charts = []  # slots for a family's own charts (Form.charts), filled and labelled on refresh
+    family_slots = []  # a family's own charts (Form.charts), filled and labelled on refresh; shown once they have data
     for i in range(MAX_CHARTS):
         suffix = f"-{i + 1}" if i else ""
         with gr.Row():
-            family_charts += [gr.LinePlot(x="step", y="value", color="series", label="chart", show_label=True, visible=False,
-                                          elem_id=f"watch-plot{suffix}"),
-                              gr.Markdown(visible=False, elem_id=f"watch-guide{suffix}")]
+            family_slots.append(run_charts.slot(f"family{i}", "value", "chart", f"watch-plot{suffix}", placeholder=False,
+                                                guide=True, show_label=True))
+    slots = [loss, fd, lr, *family_slots]
     with gr.Row():
         sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
         with gr.Column():
@@ -63,54 +68,82 @@ def build(studio) -> gr.Dropdown:
             duplicate_btn = gr.Button("Duplicate with edits")
             download_btn = gr.DownloadButton("Download final model (.zip)", visible=False)
 
-    def refresh(name, smooth, log10):
-        studio.manager.refresh()
-        names = _names(store)
-        out = [views.runs_table(store), gr.update(choices=names)]
-        if not name or name not in names:
-            return out + [gr.update()] * len(detail)
+    def run_view(name: str, smooth: float, log10: bool) -> tuple[dict, dict]:
+        """Updates showing the run `name`, and the shapes its charts are drawn with."""
         row = store.get_run(name)
         ui = (FAMILIES.get(row["family"]) or next(iter(FAMILIES.values()))).form
         grids = views.sample_grids(store, name)
-        ips, lr = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
-        facts = [f"**{row['status']}**", f"{ips:.0f} images/s" if ips else "", f"learning rate {lr:.3g}" if lr else "",
+        ips, rate = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
+        facts = [f"{ips:.0f} images/s" if ips else "", f"learning rate {rate:.3g}" if rate else "",
                  f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else ""]
         final = Path(row["folder"]) / "final"
         if ui.fid:
             fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
         else:
             fd_chart, final_text, evaluation_rows = None, views.family_summary(store, name, row["family"]), None
-        charts = []
-        for i in range(MAX_CHARTS):  # a chart shows once its metrics are logged (CLIP score only with a CLIP model)
+        plans = [(loss, views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth, log10), {}),
+                 (fd, fd_chart, {"shown": ui.fid}),
+                 (lr, views.metric_frame(store, name, list(ui.lr_metrics), "lr"), {})]
+        for i, chart_slot in enumerate(family_slots):  # a chart shows once its metrics are logged (CLIP score: with a CLIP model)
             chart = ui.charts[i] if i < len(ui.charts) else None
             frame = views.metric_frame(store, name, list(chart.metrics), "value") if chart else None
-            shown = frame is not None and not frame.empty
-            charts += [gr.update(value=frame, label=chart.title, visible=True) if shown else gr.update(value=None, visible=False),
-                       gr.update(value=chart.guide, visible=bool(chart.guide)) if shown else gr.update(visible=False)]
-        return out + [
-            views.progress_html(store, row),
-            " · ".join(f for f in facts if f),
-            run_notice(row),
-            views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth, log10),
-            gr.update(value=fd_chart, visible=ui.fid),
-            views.metric_frame(store, name, list(ui.lr_metrics), "lr"),
-            final_text,
-            gr.update(value=evaluation_rows, visible=ui.fid),
-            *charts,
-            grids[-1] if grids else None,
-            gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
-            grids[-1] if grids else None,
-            views.log_tail(row["folder"], lines=15),
-            row["config"],
-            gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists() else gr.update(visible=False),
-        ]
+            plans.append((chart_slot, frame, {"label": chart.title, "guide": chart.guide} if chart else {"shown": False}))
+        updates, shapes = {}, {}
+        for chart_slot, frame, how in plans:
+            drawn_updates, shapes[chart_slot.key] = chart_slot.draw(frame, **how)
+            updates.update(drawn_updates)
+        updates.update({
+            progress: views.progress_html(store, row),
+            stats: " · ".join(f for f in facts if f),
+            error: run_notice(row),
+            final_eval: final_text,
+            evaluations: gr.update(value=evaluation_rows, visible=ui.fid),
+            sample: grids[-1] if grids else None,
+            grid_pick: gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
+            grid: grids[-1] if grids else None,
+            log: views.log_tail(row["folder"], lines=15),
+            config: row["config"],
+            download_btn: gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists()
+            else gr.update(visible=False),
+        })
+        return updates, shapes
 
-    detail = [progress, stats, error, loss_plot, fd_plot, lr_plot, final_eval, evaluations, *family_charts, sample, grid_pick,
-              grid, log, config, download_btn]
-    inputs = [run, smoothing, log_scale]
-    timer.tick(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
-    for trigger in (run.change, smoothing.release, log_scale.change):
-        trigger(refresh, inputs, [table, run, *detail], api_visibility="private", show_progress="hidden")
+    def no_run() -> dict:
+        """The run's view with no run: empty, so that a deleted run's charts and log do not linger."""
+        updates = {progress: "", stats: "", error: "", final_eval: "", evaluations: gr.update(value=None), sample: None,
+                   grid: None, log: "", config: "", download_btn: gr.update(visible=False), drawn: {}}
+        for chart_slot in slots:
+            updates.update(chart_slot.clear())
+        return updates
+
+    def refresh(name, smooth, log10, shapes_drawn, picked=False):
+        """Everything about the picked run; `picked`: the pick changed (to none: the view empties). Charts whose shape
+        changes are hidden by a first update and drawn afresh by the second."""
+        studio.manager.refresh()
+        names = _names(store)
+        head = {table: views.runs_table(store)}
+        if name and name not in names:  # deleted: its value goes with its choice, in one update, and its view empties
+            yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}.", **no_run()}
+            return
+        if not name:
+            yield {**head, run: gr.update(choices=names), **(no_run() if picked else {})}
+            return
+        updates, shapes = run_view(name, smooth, log10)
+        hide_first = run_charts.redraws(slots, shapes_drawn or {}, shapes)
+        if hide_first:
+            yield hide_first
+        yield {**head, run: gr.update(choices=names), **updates, drawn: shapes}
+
+    def refresh_picked(name, smooth, log10, shapes_drawn):
+        yield from refresh(name, smooth, log10, shapes_drawn, picked=True)
+
+    inputs = [run, smoothing, log_scale, drawn]
+    outputs = [table, run, action, progress, stats, error, final_eval, evaluations, sample, grid_pick, grid, log, config, download_btn,
+               drawn, *[c for chart_slot in slots for c in chart_slot.components()]]
+    timer.tick(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
+    run.change(refresh_picked, inputs, outputs, api_visibility="private", show_progress="hidden")
+    for trigger in (smoothing.release, log_scale.change):
+        trigger(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
 
     def pick_grid(name, index):
         grids = views.sample_grids(store, name) if name else []
@@ -135,12 +168,29 @@ def build(studio) -> gr.Dropdown:
 
     stop_btn.click(act(studio.manager.stop), run, action, api_visibility="private")
     resume_btn.click(act(studio.manager.resume), run, action, api_visibility="private")
-    delete_btn.click(act(studio.manager.delete), run, action, api_visibility="private",
-                     js="(name) => (name && confirm('Delete run ' + name + ' and all its files?')) ? name : ''")
+
+    def delete(name, answer):
+        if not answer:  # cancelled (or nothing picked): nothing changes
+            return gr.update(), gr.update()
+        message = act(lambda n: studio.manager.delete(n, stop_running=answer == "stop"))(name)
+        names = _names(store)
+        return message, gr.update(choices=names, value=name if name in names else None)
+
+    delete_btn.click(delete, [run, delete_answer], [action, run], api_visibility="private", js=CONFIRM_DELETE)
     duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
                         [run, edits], action, api_visibility="private")
-
+    share.build(studio, run)
     return run
+
+
+# Asks before deleting, and says so when the run is running (the progress bar carries the picked run's status).
+CONFIRM_DELETE = """(name, answer) => {
+    if (!name) return [name, ''];
+    const status = document.querySelector('#run-progress [data-status]')?.dataset.status;
+    if (status === 'running')
+        return [name, confirm(name + ' is running. Stop it, then delete it and all its files?') ? 'stop' : ''];
+    return [name, confirm('Delete run ' + name + ' and all its files?') ? 'delete' : ''];
+}"""
 
 
 def run_notice(row: dict) -> str:

@@ -16,11 +16,18 @@ from pipelines.api import (
     make_grid,
     upscale_for_display,
 )
-from pipelines.config import ConfigError, validate_config
+from pipelines.config import (
+    ConfigError,
+    RunConfig,
+    config_to_yaml,
+    parse_yaml,
+    validate_config,
+)
 
+from ..budget import budget_text
 from ..forms import (
     component_for,
-    field_info,
+    field_tip,
     form_value,
     full_yaml,
     get_path,
@@ -35,6 +42,9 @@ from . import pairs
 EXTRAS = {"lr-pairs": pairs.build}
 
 
+DATASET_INFO = "A built-in set, a folder of images on this machine, or a Hugging Face dataset id."
+
+
 def preset_yaml(family: str, preset: str) -> str:
     return full_yaml(load_yaml((FAMILIES[family].form.config_dir / preset).read_text()))
 
@@ -42,15 +52,20 @@ def preset_yaml(family: str, preset: str) -> str:
 def build(studio) -> None:
     first = next(iter(FAMILIES.values()))  # the first registered: unconditional diffusion
     start_yaml = preset_yaml(first.name, first.form.default_preset)
-    with gr.Row():
+    with gr.Row(equal_height=False):
         family = gr.Dropdown([(f.form.label, f.name) for f in FAMILIES.values()], value=first.name, label="Model family",
-                             elem_id="train-family", info="What kind of model to train.")
+                             elem_id="train-family", info="What kind of model to train.", scale=2)
         preset = gr.Dropdown(first.form.presets(), value=first.form.default_preset, label="Preset", elem_id="train-preset",
-                             info="A starting config from configs/; everything below can be changed.")
+                             info="A starting config from configs/; everything below can be changed.", scale=2)
+        with gr.Column(scale=3, min_width=260):  # Start stays in view: the form below is long
+            start = gr.Button("Start training", variant="primary", elem_id="start-training")
+            budget = gr.Markdown(budget_text(studio.manager.store, validate_config(load_yaml(start_yaml))),
+                                 elem_id="train-budget")
+    status = gr.Markdown(elem_id="train-status")
+    confirmed = gr.State(None)  # the config a person was warned is already queued or running; a second Start queues it
     with gr.Row():
         dataset = gr.Dropdown(list(BUILTIN), value=load_yaml(start_yaml)["data"]["dataset"], allow_custom_value=True,
-                              label="Dataset", scale=3, elem_id="train-dataset",
-                              info="A built-in set, a folder of images on this machine, or a Hugging Face dataset id.")
+                              label="Dataset", scale=3, elem_id="train-dataset", info=DATASET_INFO)
         upload = gr.File(label="…or upload a zip of images (subfolders become classes)", file_types=[".zip"], scale=2)
     with gr.Accordion("Preview the dataset as it will be trained on", open=False):
         with gr.Row():
@@ -74,15 +89,12 @@ def build(studio) -> None:
             for extra in spec.form.extras:
                 EXTRAS[extra](studio, dataset, yaml_box, {p: c for (f, p), c in fields.items() if f == spec.name})
     advanced.render()
-    start = gr.Button("Start training", variant="primary")
-    status = gr.Markdown(elem_id="train-status")
     keys = list(fields)
     components = [fields[k] for k in keys]
 
     def infos(fam: str, errors: dict[str, str] | None = None) -> list:
         errors = errors or {}
-        return [gr.update(info=f"⚠️ {errors[p]}" if p in errors else field_info(f, p).description) if f == fam else gr.update()
-                for f, p in keys]
+        return [field_note(errors.get(p), field_tip(f, p)) if f == fam else gr.update() for f, p in keys]
 
     def on_preset(fam, name):
         if not name:
@@ -104,22 +116,32 @@ def build(studio) -> None:
     family.change(on_family, family, [preset, yaml_box, dataset, *components, *groups.values()], api_visibility="private")
 
     def edit(fam, path):
+        """The YAML with this field's new value, and the field's note: its tip, or what is wrong with the value."""
         def apply(text, value):
             try:
                 raw = load_yaml(text)
             except ValueError:
-                return gr.update()
+                return gr.update(), gr.update()
             set_path(raw, path, normalise(fam, path, value) if fam else value)
-            return full_yaml(raw)
+            return full_yaml(raw), field_note(field_problem(raw, path), field_tip(fam, path) if fam else DATASET_INFO)
         return apply
 
     for (fam, path), comp in fields.items():
         # One edit at a time, so quick successive edits do not overwrite each other's YAML.
-        comp.input(edit(fam, path), [yaml_box, comp], yaml_box, api_visibility="private", concurrency_id="yaml-edit",
-                   concurrency_limit=1)
+        # always_last: an edit made while the previous one is still pending is applied after it, never dropped.
+        comp.input(edit(fam, path), [yaml_box, comp], [yaml_box, comp], api_visibility="private",
+                   concurrency_id="yaml-edit", concurrency_limit=1, trigger_mode="always_last")
     for event in (dataset.input, dataset.select):
-        event(edit(None, "data.dataset"), [yaml_box, dataset], yaml_box, api_visibility="private",
-              concurrency_id="yaml-edit", concurrency_limit=1)
+        event(edit(None, "data.dataset"), [yaml_box, dataset], [yaml_box, dataset], api_visibility="private",
+              concurrency_id="yaml-edit", concurrency_limit=1, trigger_mode="always_last")
+
+    def on_yaml(text):
+        try:
+            return budget_text(studio.manager.store, validate_config(load_yaml(text)))
+        except ValueError:  # ConfigError too: the fields say what is wrong
+            return gr.update()
+
+    yaml_box.change(on_yaml, yaml_box, budget, api_visibility="private", show_progress="hidden")
 
     def on_upload(file, text):
         if file is None:
@@ -171,15 +193,58 @@ def build(studio) -> None:
     def on_start(form: dict):
         fam = form[family]
         try:
-            name = studio.manager.start(form_config(form))
+            config = form_config(form)
+            twin = identical_active_run(studio.manager.store, config)
+            if twin and form[confirmed] != config_key(config):
+                warning = (f"**Not started:** an identical run, **{twin['name']}**, is already {twin['status']}. "
+                           "Press Start again to queue another one anyway.")
+                return [warning, config_key(config), field_note(None, DATASET_INFO), *infos(fam)]
+            name = studio.manager.start(config)
         except ConfigError as exc:
             listing = "\n".join(f"- `{f}`: {m}" for f, m in exc.errors)
-            return [f"**Not started; fix these fields:**\n{listing}", *infos(fam, dict(exc.errors))]
+            errors = dict(exc.errors)
+            dataset_note = field_note(errors.get("data.dataset"), DATASET_INFO)
+            return [f"**Not started; fix these fields:**\n{listing}", None, dataset_note, *infos(fam, errors)]
         except (ValueError, OSError) as exc:
-            return [f"**Not started:** {exc}", *infos(fam)]
-        return [f"Queued **{name}**: follow it in the Runs tab.", *infos(fam)]
+            return [f"**Not started:** {exc}", None, field_note(None, DATASET_INFO), *infos(fam)]
+        return [f"Queued **{name}**: follow it in the Runs tab.", None, field_note(None, DATASET_INFO), *infos(fam)]
 
-    start.click(on_start, {family, preset, yaml_box, dataset, *components}, [status, *components], api_visibility="private")
+    start.click(on_start, {family, preset, yaml_box, dataset, confirmed, *components},
+                [status, confirmed, dataset, *components], api_visibility="private")
+
+
+def field_note(problem: str | None, tip: str):
+    """A field's note under its label: what is wrong with its value (marked in red), else its tip."""
+    if problem:
+        return gr.update(info=f"⚠️ {problem}", elem_classes=["field-error"])
+    return gr.update(info=tip, elem_classes=[])
+
+
+def field_problem(raw: dict, path: str) -> str | None:
+    """What the config's check says about one field of `raw`, if anything."""
+    try:
+        validate_config(raw)
+    except ConfigError as exc:
+        return next((msg for field, msg in exc.errors if field == path), None)
+    return None
+
+
+def config_key(config: RunConfig) -> str:
+    """A config as text without its name: two Starts of one form give the same key."""
+    return config_to_yaml(config.model_copy(update={"name": None}))
+
+
+def identical_active_run(store, config: RunConfig) -> dict | None:
+    """A queued or running run of exactly this config, if there is one."""
+    key = config_key(config)
+    for row in store.list_runs():
+        if row["status"] in ("queued", "running"):
+            try:
+                if config_key(validate_config(parse_yaml(row["config"]))) == key:
+                    return row
+            except ValueError:
+                continue
+    return None
 
 
 def preview_markdown(p) -> str:

@@ -31,8 +31,16 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
         box.fill(value)
         box.press("Tab")
     page.wait_for_timeout(500)
-    # A bad value is refused, and the field says why (18 px cannot be halved twice for three UNet levels).
+    # An out-of-range value marks its field with the allowed range, and nothing else changes.
     size = page.locator("#field-data-image-size input")
+    size.fill("7")
+    size.press("Tab")
+    wait_for(lambda: "at least 8 (got 7)" in page.locator("#field-data-image-size").inner_text(), what="the range note")
+    assert page.locator("#field-training-epochs input").input_value() == "3000"
+    assert page.locator("#field-data-num-samples input").input_value() == "96"
+    assert page.get_by_text("Error", exact=True).count() == 0  # no full-pane error badges
+    shoot(page, "0-out-of-range")
+    # A bad value is refused at Start, and the field says why (18 px cannot be halved twice for three UNet levels).
     size.fill("18")
     size.press("Tab")
     page.get_by_role("button", name="Start training").click()
@@ -44,12 +52,15 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
     size.press("Tab")
     shoot(page, "1-train-form")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile(r"Queued digits_8x8")).wait_for()
+    page.get_by_text(re.compile(r"Queued ddpm-digits-8")).wait_for()
     shoot(page, "2-queued")
+    page.get_by_role("button", name="Start training").click()  # the same config again: asked first, not queued
+    page.get_by_text(re.compile(r"an identical run, ddpm-digits-8, is already")).wait_for()
+    assert [r["name"] for r in RunStore(app.workspace).list_runs()] == ["ddpm-digits-8"]
 
     page.get_by_role("tab", name="Runs").click()
     page.locator("#run-picker input").click()
-    page.get_by_role("option", name="digits_8x8").click()
+    page.get_by_role("option", name="ddpm-digits-8").click()
     wait_for(lambda: step_of(page) > 0, what="the first logged steps")
     first = step_of(page)
     assert "of 15000" in progress_text(page)  # the form's 3000 epochs x 5 steps reached the run
@@ -102,12 +113,12 @@ def test_a_gan_from_the_train_tab_with_its_balance_chart(launch, browser_page, s
     page.wait_for_timeout(500)
     shoot(page, "7-gan-form")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile(r"Queued digits_16x16")).wait_for(timeout=300_000)
+    page.get_by_text(re.compile(r"Queued gan-digits-16")).wait_for(timeout=300_000)
     page.get_by_role("tab", name="Runs").click()
     page.locator("#run-picker input").click()
-    page.get_by_role("option", name="digits_16x16").click()
+    page.get_by_role("option", name="gan-digits-16").click()
     # The store says when the run ends (at once if it fails); then the page shows it within a few refreshes.
-    wait_for_status(lambda: RunStore(app.workspace).get_run("digits_16x16"), "completed", what="the GAN run to complete")
+    wait_for_status(lambda: RunStore(app.workspace).get_run("gan-digits-16"), "completed", what="the GAN run to complete")
     wait_for(lambda: "completed" in progress_text(page), timeout=300, what="the page to show the run completed")
     page.locator("#watch-guide").get_by_text("Reading a GAN").wait_for()
     assert page.locator("#watch-plot canvas, #watch-plot svg").count() > 0
@@ -149,11 +160,11 @@ def test_super_resolution_pairs_training_and_upscaling_by_clicking(launch, brows
     assert page.locator("#field-sr-source input").input_value() == "pairs"
     shoot(page, "9-sr-pairs")
     page.get_by_role("button", name="Start training").click()
-    page.get_by_text(re.compile(r"Queued hr_64x64")).wait_for()
+    page.get_by_text(re.compile(r"Queued sr-hr-64")).wait_for()
 
     page.get_by_role("tab", name="Runs").click()
     page.locator("#run-picker input").click()
-    page.get_by_role("option", name="hr_64x64").click()
+    page.get_by_role("option", name="sr-hr-64").click()
     wait_for(lambda: "completed" in progress_text(page), what="the SR run to complete")
     page.locator("#watch-guide").get_by_text("Reading super-resolution").wait_for()
     assert page.locator("#watch-plot canvas, #watch-plot svg").count() > 0
@@ -168,7 +179,7 @@ def test_super_resolution_pairs_training_and_upscaling_by_clicking(launch, brows
     page.get_by_role("tab", name="Upscale").click()
     page.locator("#upscale-files input[type=file]").set_input_files([str(small), str(tmp_path / "readme.txt")])
     page.locator("#upscale-model input").click()
-    page.get_by_role("option", name=re.compile("hr_64x64 · final")).click()
+    page.get_by_role("option", name=re.compile("sr-hr-64 · final")).click()
     page.locator("#upscale-run").click()
     page.locator("#upscale-status").get_by_text("1 upscaled").wait_for()
     status = page.locator("#upscale-status").inner_text()

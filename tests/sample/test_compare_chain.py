@@ -33,7 +33,7 @@ def test_compare_columns_of_different_resolutions_and_families(trained_run, run1
     columns = compare(folders, SampleRequest(sampler="ddim", steps=4, num=3, seed=5, prompt=PROMPT))  # the prompt goes to the text model only
     assert [c.images.shape for c in columns] == [(3, 8, 8, 1), (3, 16, 16, 1), (3, 16, 16, 3)]
     assert [c.meta["kind"] for c in columns] == ["diffusion", "diffusion", "text-to-image"]
-    assert [c.label for c in columns] == ["digits_8x8 / final", "digits_16x16 / final", "t2i / final"]
+    assert [c.label for c in columns] == ["ddpm-digits-8 / final", "ddpm-digits-16 / final", "t2i / final"]
     assert all(c.seconds > 0 and c.meta["step"] > 0 for c in columns)
     # The same seeds as sampling each alone.
     alone = sample(load(trained_run[1] / "final"), sampler="ddim", steps=4, num=3, seed=5)

@@ -92,7 +92,7 @@ def test_loading_something_that_is_not_a_checkpoint_names_it(tmp_path):
 
 def test_a_bare_unet_folder_uses_the_schedule_beside_it(trained_run):
     model = load(trained_run[1] / "final" / "unet")
-    assert model.scheduler.config.prediction_type == "v_prediction" and model.meta["run"] == "digits_8x8"
+    assert model.scheduler.config.prediction_type == "v_prediction" and model.meta["run"] == "ddpm-digits-8"
 
 
 @pytest.mark.parametrize("kwargs, message", [({"steps": 0}, "steps: must be at least 1 and at most 1000, got 0"),

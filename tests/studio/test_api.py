@@ -17,7 +17,7 @@ def test_start_watch_stop_resume_and_generate(launch):
     client = app.client()
     started = client.predict(tiny_yaml(epochs=2000, checkpoint_every_epochs=5), api_name="/start")
     name = started["name"]
-    assert name == "digits_8x8"
+    assert name == "ddpm-digits-8"
     wait_for(lambda: run_row(client, name)["step"] >= 10, what="training steps")
     metrics = client.predict(name, -1, api_name="/run_metrics")
     assert {"loss", "lr", "images_per_s"} <= set(metrics) and len(metrics["loss"]) >= 5

@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from pipelines.store import RunStore
 from studio.runs import RunManager
 from tests.conftest import ROOT
+from tests.ecosystem.conftest import Webhook
 from tests.studio.conftest import tiny_yaml, wait_for, wait_for_status
 
 
@@ -18,7 +20,8 @@ def parent_of(pid: int) -> int:
 
 
 def test_a_run_trains_in_its_own_process_and_a_killed_one_says_why(launch):
-    app = launch()
+    hook = Webhook()
+    app = launch("--webhook", hook.url)
     client = app.client()
     name = client.predict(tiny_yaml(epochs=5000, checkpoint_every_epochs=1), api_name="/start")["name"]
     store = RunStore(app.workspace)
@@ -40,6 +43,10 @@ def test_a_run_trains_in_its_own_process_and_a_killed_one_says_why(launch):
     assert row["status"] == "interrupted" and f"(pid {pid}) was killed by signal 9 (SIGKILL)" in row["error"]
     log = (Path(row["folder"]) / "log.txt").read_text()
     assert "studio: " in log and "INFO step 1 " in log and "killed by signal 9" in log  # the child's output and the cause
+    # The child could not post its webhook: the app did, with the cause.
+    payload = wait_for(lambda: hook.received and hook.received[-1], timeout=60, what="the webhook")
+    hook.close()
+    assert payload["run"] == name and payload["status"] == "interrupted" and "signal 9" in payload["reason"]
 
     assert "queued to resume" in client.predict(name, api_name="/resume")
     wait_for(lambda: (r := store.get_run(name))["status"] == "running" and r["pid"] not in (None, pid), what="a new process")
@@ -99,3 +106,21 @@ def test_a_reused_pid_does_not_keep_a_dead_run_running(tmp_path):
     assert store.get_run("r")["status"] == "running"
     store.update_run("r", pid_start=store.get_run("r")["pid_start"] - 1)  # same pid, another process: the run's died
     assert store.get_run("r")["status"] == "interrupted"
+
+
+def test_a_queued_run_is_deleted_and_a_running_one_only_when_asked_to_stop_first(tmp_path):
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    running = manager.start(tiny_config(training={"epochs": 5000}))
+    queued = manager.start(tiny_config(training={"epochs": 5000}))
+    wait_for(lambda: manager.store.get_run(running)["step"] >= 1, what="a first step")
+    assert manager.store.get_run(queued)["status"] == "queued"
+    folder = Path(manager.store.get_run(queued)["folder"])
+    assert manager.delete(queued) == f"deleted {queued}"
+    assert not manager.store.exists(queued) and not folder.exists()
+    with pytest.raises(ValueError, match="is running: stop it before deleting it"):
+        manager.delete(running)
+    assert "stopping; it is deleted once its process has ended" in manager.delete(running, stop_running=True)
+    wait_for(lambda: not manager.store.exists(running), what="the stopped run to be deleted")
+    assert not (tmp_path / "ws" / running).exists()

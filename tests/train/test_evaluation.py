@@ -31,6 +31,36 @@ def test_training_evaluates_and_best_follows_fd(tmp_path):
     log = open(row["folder"] + "/log.txt").read()
     assert "evaluation at epoch 3: FD (digits-cnn)" in log and "final evaluation: FD (digits-cnn)" in log
     assert (tmp_path / "cache" / "real-features").is_dir()
+    assert row["end_reason"] == "epochs" and row["phase"] is None
+
+
+def test_a_time_budget_covers_the_evaluations_at_the_end(tmp_path, monkeypatch):
+    phases = []
+    original = RunStore.set_phase
+    monkeypatch.setattr(RunStore, "set_phase", lambda self, name, phase, done=None, total=None: (
+        phases.append((phase, done, total)), original(self, name, phase, done, total))[1])
+    cfg = tiny_config(training={"epochs": 1000, "max_minutes": 0.0001}, evaluation={**EVAL, "final_num_samples": 200})
+    row = train(cfg, tmp_path, progress=False)
+    assert row["status"] == "completed" and row["end_reason"] == "time budget"
+    assert ("evaluating: 32 / 32 samples", None, None) in phases and phases[-1] == (None, None, None)
+    # The budget (6 ms) is spent: no final evaluation of 200 samples after it, and the log says why.
+    assert RunStore(tmp_path).evaluations(row["name"], "final") == []
+    assert "final evaluation skipped: less than 100 samples fit in what is left of the 0 s time budget" in \
+        open(row["folder"] + "/log.txt").read()
+
+
+def test_the_final_evaluation_is_sized_to_its_share_of_the_budget(tmp_path):
+    from pipelines.train.evaluation import FINAL_SHARE, UNTIMED_SHARE, Evaluator
+
+    cfg = tiny_config(evaluation={**EVAL, "final_num_samples": 2000})
+    evaluator = Evaluator(cfg, None, None)
+    assert evaluator.final_samples(300.0) == 2000  # untimed: as asked
+    assert evaluator.after_training(300.0) == pytest.approx((UNTIMED_SHARE + FINAL_SHARE) * 300)
+    evaluator.sample_seconds, evaluator.seconds = 0.025, 12.5  # 500 samples in 12.5 s
+    assert evaluator.final_samples(300.0) == 1200  # a tenth of 5 minutes at 40 samples/s
+    assert evaluator.final_samples(300.0, seconds_left=10.0) == 400
+    assert evaluator.final_samples(None) == 2000  # no budget: as asked
+    assert evaluator.after_training(300.0) == pytest.approx(12.5 + 1200 * 0.025)
 
 
 def test_evaluation_leaves_the_training_trajectory_unchanged(tmp_path):

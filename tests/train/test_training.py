@@ -16,7 +16,7 @@ from tests.conftest import tiny_config
 def test_a_run_writes_checkpoints_samples_plot_log_and_store_rows(trained_run):
     ws, folder = trained_run
     run = RunStore(ws).get_run(folder.name)
-    assert folder.name == "digits_8x8"
+    assert folder.name == "ddpm-digits-8"
     assert run["status"] == "completed" and run["step"] == run["total_steps"] > 0 and run["best_metric"] == "loss"
     assert [p.name for p in ckpt.list_checkpoints(folder)] == ["checkpoint-25", "checkpoint-30"]  # keep_last 2
     for sub in ("best", "final", "checkpoint-30"):
@@ -36,7 +36,7 @@ def test_a_run_writes_checkpoints_samples_plot_log_and_store_rows(trained_run):
 def test_second_run_gets_a_suffixed_name(tmp_path):
     cfg = tiny_config(training={"epochs": 1}, data={"num_samples": 32})
     names = [train(cfg, tmp_path, progress=False)["name"] for _ in range(2)]
-    assert names == ["digits_8x8", "digits_8x8_2"]
+    assert names == ["ddpm-digits-8", "ddpm-digits-8-2"]
 
 
 def test_stock_diffusers_loads_and_samples_an_unconditional_final(trained_run):
@@ -117,7 +117,7 @@ def test_an_interrupted_save_leaves_no_complete_looking_checkpoint(tmp_path, mon
     monkeypatch.setattr(ckpt, "save_training_state", crash)
     with pytest.raises(OSError, match="disk full"):
         train(tiny_config(training={"epochs": 2}), tmp_path, progress=False)
-    folder = tmp_path / "digits_8x8"
+    folder = tmp_path / "ddpm-digits-8"
     assert ckpt.list_checkpoints(folder) == []
     assert not list(folder.glob("checkpoint-*")) and not list(folder.glob(".tmp-*"))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -137,6 +137,7 @@ def test_a_killed_write_is_cleaned_up_and_ignored(tmp_path):
 def test_time_budget_ends_the_run_as_completed_with_final(tmp_path):
     row = train(tiny_config(training={"epochs": 1000, "max_minutes": 0.0001}), tmp_path, progress=False)
     assert row["status"] == "completed" and row["step"] < row["total_steps"]
+    assert row["end_reason"] == "time budget" and row["budget_ends_at"] > row["started_at"] and row["phase"] is None
     assert (tmp_path / row["name"] / "final" / "model_index.json").exists()
     assert ckpt.list_checkpoints(tmp_path / row["name"])  # resumable with more epochs
 

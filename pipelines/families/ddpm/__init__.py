@@ -9,6 +9,7 @@ SPEC = FamilySpec(
     config=DDPMConfig,
     trainer="train:DDPMFamily",
     model="model:DiffusionModel",
+    card="card:facts",
     kind="images",
     sample_options=("sampler", "steps", "guidance", "class"),
     form=Form(

@@ -9,6 +9,7 @@ SPEC = FamilySpec(
     config=GANConfig,
     trainer="train:GANFamily",
     model="model:GANModel",
+    card="card:facts",
     kind="images",
     sample_options=("class", "truncation"),
     form=Form(

@@ -9,6 +9,7 @@ SPEC = FamilySpec(
     config=SRConfig,
     trainer="train:SRFamily",
     model="model:Upscaler",
+    card="card:facts",
     kind="upscaler",
     sample_options=(),
     form=Form(

@@ -195,6 +195,9 @@ class SRFamily(SingleModelFamily):
     def grid_columns(self, num: int) -> int:
         return 4
 
+    def grid_headers(self) -> list[str]:
+        return ["LR", "bicubic", "SR", "HR"]
+
     def meta(self) -> dict:
         return {"scale": self.arch.scale, "arch": self.arch.arch, "size": self.config.model.size,
                 "image_size": self.config.data.image_size, "dataset": self.config.data.dataset}

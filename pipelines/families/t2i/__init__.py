@@ -9,6 +9,7 @@ SPEC = FamilySpec(
     config=T2IConfig,
     trainer="train:T2IFamily",
     model="model:TextModel",
+    card="card:facts",
     kind="text",
     sample_options=("sampler", "steps", "guidance", "prompt"),
     form=Form(

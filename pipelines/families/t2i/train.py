@@ -158,6 +158,10 @@ class T2IFamily(DDPMFamily):
     def grid_columns(self, num: int) -> int | None:
         return min(len(self.config.sampling.prompts), num)  # one prompt per column
 
+    def grid_captions(self, num: int, seed: int) -> list[str]:
+        prompts = self.config.sampling.prompts
+        return [prompts[i % len(prompts)] for i in range(num)]
+
     def save_model(self, folder: Path) -> None:
         folder, m, t = Path(folder), self.config.model, self.config.text
         if m.lora_rank:  # the adapters and the base's name; the base stays where it is

@@ -1,0 +1,77 @@
+"""The Runs tab's charts: each a LinePlot, with a line saying "no data yet" in its place while it has none.
+
+Gradio's LinePlot builds its Vega spec (colour domain, legend, mark) when its settings change, possibly before the new
+value has arrived, and afterwards only swaps the data. So a chart whose series or mark change (another run picked,
+another smoothing, a second point) is hidden in one update and shown afresh in the next, which builds it from the new
+value; and a chart with no data is hidden rather than emptied (an empty Vega view draws an -Infinity bar and warns of
+infinite extents at every refresh).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+import pandas as pd
+
+from .. import charts
+
+NO_RUN = "no run picked"
+
+
+@dataclass
+class Slot:
+    key: str
+    plot: gr.LinePlot
+    x: str
+    y: str
+    label: str
+    placeholder: gr.Markdown | None  # None: the chart (a family's own) is simply hidden while it has no data
+    guide: gr.Markdown | None = None
+
+    def draw(self, frame: pd.DataFrame | None, label: str | None = None, shown: bool = True,
+             guide: str | None = None) -> tuple[dict, tuple | None]:
+        """Updates that show `frame` (or say there is no data yet), and the shape they draw (None: hidden)."""
+        label = label or self.label
+        settings = charts.plot_settings(frame, self.x, self.y, label)
+        value, mark = settings.pop("value"), settings.pop("mark")
+        if not shown or value is None:
+            updates = {self.plot: gr.update(visible=False)}  # the value stays: changing it would redraw an empty view
+            if self.placeholder is not None:
+                updates[self.placeholder] = gr.update(value=f"**{label}** · {charts.NO_DATA}", visible=shown)
+            if self.guide is not None:
+                updates[self.guide] = gr.update(visible=False)
+            return updates, None
+        if mark != "line":  # the value carries the mark; Gradio's LinePlot always sends "line"
+            value = self.plot.postprocess(value).model_copy(update={"mark": mark}).model_dump()
+        updates = {self.plot: gr.update(value=value, visible=True, **settings)}
+        if self.placeholder is not None:
+            updates[self.placeholder] = gr.update(visible=False)
+        if self.guide is not None:
+            updates[self.guide] = gr.update(value=guide or "", visible=bool(guide))
+        return updates, (tuple(settings["color_map"]), mark)
+
+    def clear(self) -> dict:
+        updates = {self.plot: gr.update(visible=False)}
+        if self.placeholder is not None:
+            updates[self.placeholder] = gr.update(value=f"**{self.label}** · {NO_RUN}", visible=True)
+        if self.guide is not None:
+            updates[self.guide] = gr.update(visible=False)
+        return updates
+
+    def components(self) -> list:
+        return [c for c in (self.plot, self.placeholder, self.guide) if c is not None]
+
+
+def slot(key: str, y: str, label: str, elem_id: str, placeholder: bool = True, guide: bool = False, **plot) -> Slot:
+    """A chart in the current layout: the plot, the line that stands in for it, and its guide (a family's charts)."""
+    with gr.Column():
+        line_plot = gr.LinePlot(x="step", y=y, color="series", label=label, visible=False, elem_id=elem_id, **plot)
+        stand_in = gr.Markdown(f"**{label}** · {NO_RUN}", elem_id=f"{elem_id}-empty") if placeholder else None
+        help_text = gr.Markdown(visible=False, elem_id=elem_id.replace("plot", "guide")) if guide else None
+    return Slot(key, line_plot, "step", y, label, stand_in, help_text)
+
+
+def redraws(slots: list[Slot], drawn: dict, shapes: dict) -> dict:
+    """Hide-first updates for the charts shown before whose shape changed (empty when none did)."""
+    return {s.plot: gr.update(visible=False) for s in slots
+            if drawn.get(s.key) is not None and shapes.get(s.key) is not None and drawn[s.key] != shapes[s.key]}
