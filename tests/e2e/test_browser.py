@@ -83,7 +83,7 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
 
     page.get_by_role("tab", name="Generate").click()
     # The list fills itself (no refresh button) and picks the newest run's newest checkpoint.
-    wait_for(lambda: page.locator("#gen-checkpoint input").input_value().startswith("digits_8x8 · "), timeout=120,
+    wait_for(lambda: page.locator("#gen-checkpoint input").input_value().startswith("ddpm-digits-8 · "), timeout=120,
              what="the Generate list to fill itself")
     page.locator("#generate").click()
     page.get_by_text(re.compile(r"16 images of 8x8 in")).wait_for()
