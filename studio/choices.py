@@ -44,11 +44,14 @@ class CheckpointList:
     pick_newest: bool  # with nothing picked, pick the first choice (the newest run's final checkpoint)
 
     def update(self, value, choices: list[tuple[str, str]]):
+        """New choices; a value only when the one sent is no longer there (a pick made while this update was on its
+        way must not be undone by it)."""
         paths = {path for _, path in choices}
         if self.dropdown.multiselect:
-            return gr.update(choices=choices, value=[v for v in value or [] if still_there(v, paths)])
+            kept = [v for v in value or [] if still_there(v, paths)]
+            return gr.update(choices=choices) if kept == list(value or []) else gr.update(choices=choices, value=kept)
         if still_there(value, paths):
-            return gr.update(choices=choices, value=value)
+            return gr.update(choices=choices)
         return gr.update(choices=choices, value=choices[0][1] if choices and self.pick_newest else None)
 
 
