@@ -1,8 +1,11 @@
-"""What the tabs that generate share: a cancel flag per browser session, and one generation from a checkpoint."""
+"""What the use tabs share: a cancel flag per browser session, one generation from a checkpoint, and how a
+handler's mistakes are shown."""
 from __future__ import annotations
 
+import functools
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import gradio as gr
@@ -24,6 +27,27 @@ class CancelFlags:
     def cancel(self, session: str) -> None:
         if session in self.flags:
             self.flags[session].set()
+
+
+def reports_errors(outputs: int, status: int = 0):
+    """A tab's handler whose mistakes show as one line in its status Markdown next to its button, while the other
+    outputs keep what they show: a gr.Error raised into the page covers every output with an "Error" badge.
+    (The named API endpoints call the same run_* functions and still raise, so a client gets the error.)"""
+    def wrap(handler):
+        @functools.wraps(handler)  # Gradio reads the signature through it (gr.Request, gr.Progress parameters)
+        def reporting(*args, **kwargs):
+            try:
+                return handler(*args, **kwargs)
+            except gr.Error as exc:
+                message = exc.message
+            except Exception as exc:  # a bug or a broken model file: say what, keep the traceback in the log
+                traceback.print_exc()
+                message = f"{type(exc).__name__}: {exc}"
+            values = [gr.skip()] * outputs
+            values[status] = f"⚠️ {message}"
+            return values if outputs > 1 else values[0]
+        return reporting
+    return wrap
 
 
 def step_callback(on_step=None, cancelled: threading.Event | None = None):

@@ -11,7 +11,9 @@ import gradio as gr
 from pipelines.api import SAMPLERS, SampleRequest, chain, families_of_kind, save_chain
 
 from .. import views
+from ..choices import follow_family
 from ..exports import new_folder
+from ..generation import reports_errors
 
 UPSCALERS = families_of_kind("upscaler")
 
@@ -23,7 +25,7 @@ def run_chain(generator: str, upscaler: str, request: SampleRequest, passes: int
         raise gr.Error("Pick a generator checkpoint (diffusion, GAN or text-to-image).")
     if not upscaler:
         raise gr.Error("Pick a super-resolution model, or drop a .pth / .safetensors file.")
-    on_step = (lambda stage, done, total: progress(done / total, desc=f"{stage}: {done} of {total}")) if progress else None
+    on_step = (lambda stage, done, total: progress(done / total, desc=f"{stage}: {done} of {total}")) if progress is not None else None
     try:
         result = chain(generator, upscaler, request, int(passes), float(unsharp), 2.0, float(gamma), progress=on_step)
     except (FileNotFoundError, OSError, ValueError) as exc:
@@ -48,18 +50,18 @@ def run_chain(generator: str, upscaler: str, request: SampleRequest, passes: int
 
 def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
     """Returns the two send buttons and the state holding {"low": [...], "upscaled": [...]} for app.py to wire."""
-    store = studio.manager.store
     with gr.Row():
-        generator = gr.Dropdown(views.checkpoint_choices(store, views.ALL_GENERATORS), label="Generator", scale=3,
-                                allow_custom_value=True, elem_id="chain-generator", info="Generates the low-resolution images.")
-        upscaler = gr.Dropdown(views.checkpoint_choices(store, UPSCALERS), label="Super-resolution model", scale=3,
-                               allow_custom_value=True, elem_id="chain-upscaler", info="A trained run, or a model file path.")
+        generator = studio.lists.add(gr.Dropdown(
+            [], label="Generator", scale=3, allow_custom_value=True, elem_id="chain-generator",
+            info="Generates the low-resolution images: diffusion, GAN or text-to-image."), views.ALL_GENERATORS)
+        upscaler = studio.lists.add(gr.Dropdown(
+            [], label="Super-resolution model", scale=3, allow_custom_value=True, elem_id="chain-upscaler",
+            info="A trained run, or a model file path."), UPSCALERS)
         model_file = gr.File(label="…or drop a model file", file_types=[".pth", ".safetensors"], scale=2, height=140)
-        refresh = gr.Button("↻", scale=0, min_width=40, elem_id="chain-refresh")
     with gr.Row():
-        prompt = gr.Textbox("a red circle on a blue background", label="Prompt (text-to-image generators)", scale=3,
-                            elem_id="chain-prompt")
-        negative = gr.Textbox(label="Negative prompt", scale=2)
+        prompt = gr.Textbox(label="Prompt (text-to-image generators)", scale=3, elem_id="chain-prompt",
+                            placeholder="Describe the image, e.g. a red circle on a blue background")
+        negative = gr.Textbox(label="Negative prompt", placeholder="Optional", scale=2)
     with gr.Row():
         num = gr.Slider(1, 8, value=4, step=1, label="Images")
         seed = gr.Number(0, precision=0, label="Seed")
@@ -72,9 +74,13 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
             steps = gr.Slider(1, 200, value=20, step=1, label="Steps")
             guidance = gr.Slider(1, 10, value=3, step=0.5, label="Guidance")
             class_label = gr.Number(-1, precision=0, minimum=-1, label="Class (-1: all)")
-            truncation = gr.Slider(0, 3, value=0, step=0.1, label="Truncation (GAN)")
-    go = gr.Button("Generate and upscale", variant="primary", elem_id="chain-run")
-    note = gr.Markdown(elem_id="chain-note")
+            truncation = gr.Slider(0, 3, value=0, step=0.1, label="Truncation")
+    follow_family(generator, views.ALL_GENERATORS, {
+        "prompt": [prompt, negative], "sampler": [sampler], "steps": [steps], "guidance": [guidance],
+        "class": [class_label], "truncation": [truncation]})
+    with gr.Row(equal_height=True):
+        go = gr.Button("Generate and upscale", variant="primary", elem_id="chain-run", scale=1)
+        note = gr.Markdown(elem_id="chain-note", min_height=40)
     comparison = gr.Image(label="Low-res (enlarged, unsmoothed) · bicubic · super-resolved", type="filepath",
                           elem_id="chain-comparison")
     gallery = gr.Gallery(label="Each image: generated · bicubic · super-resolved", columns=3, height=480,
@@ -85,6 +91,7 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
         send_up = gr.Button("Send the upscaled images to Upscale", elem_id="chain-send-upscaled")
     outputs = gr.State({"low": [], "upscaled": []})
 
+    @reports_errors(outputs=5, status=0)
     def on_chain(gen, up, dropped, p, neg, n, sd, n_passes, smp, n_steps, g, cls, trunc, sharp, gam, progress=gr.Progress()):
         asked = SampleRequest.of(prompt=p, negative_prompt=neg, num=n, seed=sd, sampler=smp, steps=n_steps, guidance=g,
                                  class_label=cls, truncation=trunc)
@@ -93,8 +100,5 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
 
     go.click(on_chain, [generator, upscaler, model_file, prompt, negative, num, seed, passes, sampler, steps, guidance,
                         class_label, truncation, unsharp, gamma], [note, comparison, gallery, download, outputs],
-             api_visibility="private")
-    refresh.click(lambda: (gr.update(choices=views.checkpoint_choices(store, views.ALL_GENERATORS)),
-                           gr.update(choices=views.checkpoint_choices(store, UPSCALERS))), None, [generator, upscaler],
-                  api_visibility="private")
+             api_visibility="private", show_progress_on=comparison)
     return send_low, send_up, outputs

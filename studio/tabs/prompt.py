@@ -17,8 +17,8 @@ from pipelines.api import (
     sample,
 )
 
-from .. import views
-from ..generation import CancelFlags, step_callback
+from ..choices import follow_family
+from ..generation import CancelFlags, reports_errors, step_callback
 
 TEXT_FAMILIES = families_of_kind("text")
 HISTORY = 30  # prompts remembered per session
@@ -28,6 +28,8 @@ def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=N
     """Generate and save PNGs; returns their paths and a line saying what was made."""
     if not checkpoint or not Path(checkpoint).is_dir():
         raise gr.Error("Pick a text-to-image checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
+    if not request.prompt:  # the grey example in the box is a placeholder, never sent
+        raise gr.Error("Prompt: empty; describe the image you want.")
     start = time.perf_counter()
 
     try:
@@ -48,32 +50,35 @@ def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=N
 
 def build(studio):
     """Returns the "send to upscale" button and the picked image, which the app wires to the Upscale tab."""
-    flags, store = CancelFlags(), studio.manager.store
-    with gr.Row():
-        checkpoint = gr.Dropdown(views.checkpoint_choices(store, TEXT_FAMILIES), label="Checkpoint", allow_custom_value=True,
-                                 scale=4, info="A text-to-image run's final, best or intermediate checkpoint.", elem_id="prompt-checkpoint")
-        refresh = gr.Button("↻", scale=0, min_width=40)
-    prompt = gr.Textbox(label="Prompt", placeholder="a red circle on a blue background", elem_id="prompt-text")
-    negative = gr.Textbox(label="Negative prompt", info="What guidance steers away from (empty: the unconditional model).",
-                          elem_id="prompt-negative")
+    flags = CancelFlags()
+    checkpoint = studio.lists.add(gr.Dropdown(
+        [], label="Checkpoint", allow_custom_value=True, elem_id="prompt-checkpoint",
+        info="A text-to-image run's final, best or intermediate checkpoint, newest run first."), TEXT_FAMILIES)
+    prompt = gr.Textbox(label="Prompt", placeholder="Describe the image, e.g. a red circle on a blue background",
+                        elem_id="prompt-text")
+    negative = gr.Textbox(label="Negative prompt", placeholder="Optional: what guidance steers away from",
+                          info="Empty: the unconditional model.", elem_id="prompt-negative")
     with gr.Row():
         guidance = gr.Slider(1, 15, value=3, step=0.5, label="Guidance", info="Classifier-free guidance; 1 is none.")
         steps = gr.Slider(1, 1000, value=20, step=1, label="Steps")
         sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler")
         seed = gr.Number(0, precision=0, label="Seed", info="Image i uses seed + i.")
         num = gr.Slider(1, 64, value=8, step=1, label="Number of images")
-    with gr.Row():
-        go = gr.Button("Generate", variant="primary", elem_id="prompt-generate")
-        cancel = gr.Button("Cancel")
-    took = gr.Markdown(elem_id="prompt-time")
+    with gr.Row(equal_height=True):
+        go = gr.Button("Generate", variant="primary", elem_id="prompt-generate", scale=1)
+        cancel = gr.Button("Cancel", scale=0, min_width=100)
+        took = gr.Markdown(elem_id="prompt-time", min_height=40)
     gallery = gr.Gallery(label="Images (click one to pick it)", columns=8, height="auto", elem_id="prompt-gallery")
     with gr.Row():
         history = gr.Dropdown([], label="Prompts of this session", info="Pick one to use it again.", scale=4, elem_id="prompt-history")
         send = gr.Button("Send the picked image to Upscale", scale=2, elem_id="prompt-send")
     picked = gr.State(None)
     past = gr.State([])
+    follow_family(checkpoint, TEXT_FAMILIES, {"prompt": [prompt, negative], "guidance": [guidance], "steps": [steps],
+                                              "sampler": [sampler]})
 
     # Not called `generate`: Gradio names an event after its function, which would take the /generate API name.
+    @reports_errors(outputs=5, status=1)
     def generate_from_prompt(ckpt, text, neg, g, n_steps, smp, sd, n, prompts, request: gr.Request, progress=gr.Progress()):
         cancelled = flags.fresh(request.session_hash or "")
         try:
@@ -81,13 +86,14 @@ def build(studio):
             paths, line = run_prompt(ckpt, asked, studio.workspace / "exports" / "prompt",
                                      lambda info: progress((info["step"], info["total"]), desc="sampling", unit="steps"), cancelled)
         except Cancelled as exc:
-            return gr.update(), f"Cancelled ({exc}).", prompts, gr.update(), None
+            return gr.skip(), f"Cancelled ({exc}).", prompts, gr.skip(), None
         prompts = [text] + [p for p in prompts if p != text][:HISTORY - 1]
         shown = [(p, text) for p in paths]
         return shown, line, prompts, gr.update(choices=prompts, value=None), paths[0]
 
     go.click(generate_from_prompt, [checkpoint, prompt, negative, guidance, steps, sampler, seed, num, past],
-             [gallery, took, past, history, picked], api_visibility="private")
+             [gallery, took, past, history, picked], api_visibility="private", show_progress_on=gallery)
+
     def on_cancel(request: gr.Request):
         flags.cancel(request.session_hash or "")
 
@@ -97,6 +103,4 @@ def build(studio):
     cancel.click(on_cancel, None, None, api_visibility="private")
     history.select(lambda value: value, history, prompt, api_visibility="private")
     gallery.select(on_pick, None, picked, api_visibility="private")
-    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store, TEXT_FAMILIES)), None, checkpoint,
-                  api_visibility="private")
     return send, picked

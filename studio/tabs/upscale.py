@@ -20,8 +20,8 @@ from pipelines.api import (
     upscale_image,
 )
 
-from .. import views
 from ..exports import new_folder
+from ..generation import reports_errors
 
 
 @dataclass
@@ -58,7 +58,7 @@ def run_upscale(files: list[str], model_path: str, outscale: float, tile: int, t
             img = open_checked(file, scale)
             start = time.perf_counter()
             on_tile = (lambda done, total, n=n: progress((n + done / total) / len(files), desc=f"{name}: tile {done} of {total}")) \
-                if progress else None
+                if progress is not None else None
             result = upscale_image(upscaler, img, scale, int(tile), int(tile_pad), progress=on_tile)
             seconds = time.perf_counter() - start
         except UpscaleError as exc:
@@ -91,16 +91,14 @@ def summary(results: list[Upscaled], failures: list[tuple[str, str]], label: str
 
 def build(studio) -> gr.File:
     """Returns the images input, which other tabs send images to."""
-    store = studio.manager.store
     with gr.Row():
         with gr.Column(scale=3):
             files = gr.File(label="Images to upscale: drop one or many", file_count="multiple", elem_id="upscale-files")
         with gr.Column(scale=2):
-            with gr.Row():
-                model = gr.Dropdown(views.checkpoint_choices(store, families_of_kind("upscaler")), label="Model", allow_custom_value=True, scale=4,
-                                    info="A trained super-resolution run (final/, best/ or a checkpoint), or a model file path.",
-                                    elem_id="upscale-model")
-                refresh = gr.Button("↻", scale=0, min_width=40)
+            model = studio.lists.add(gr.Dropdown(
+                [], label="Model", allow_custom_value=True, elem_id="upscale-model",
+                info="A trained super-resolution run (final/, best/ or a checkpoint), newest first, or a model file path."),
+                families_of_kind("upscaler"))
             model_file = gr.File(label="…or drop a model file (.pth / .safetensors, e.g. an official Real-ESRGAN one)",
                                  file_types=[".pth", ".safetensors"], elem_id="upscale-model-file")
             with gr.Row():
@@ -108,7 +106,9 @@ def build(studio) -> gr.File:
                 tile = gr.Number(256, label="Tile size", minimum=0, precision=0, info="Input pixels per tile (0: whole image).")
                 tile_pad = gr.Number(16, label="Tile padding", minimum=0, precision=0, info="Context around each tile.")
             go = gr.Button("Upscale", variant="primary", elem_id="upscale-run")
-    status = gr.Markdown(elem_id="upscale-status")
+            # Under the button, where the person is looking: the tile-by-tile progress shows here.
+            status = gr.Markdown("Progress and results show here.", elem_id="upscale-status", container=True,
+                                 min_height=90)
     with gr.Row():
         shown = gr.Dropdown([], label="Showing", info="Which result the views below show.", elem_id="upscale-shown", scale=2)
         download = gr.File(label="Download (one PNG, or a zip of all)", elem_id="upscale-download", scale=3)
@@ -123,6 +123,7 @@ def build(studio) -> gr.File:
             return None, []
         return (r.bicubic, r.output), [(r.source, "input"), (r.bicubic, "bicubic"), (r.output, "model")]
 
+    @reports_errors(outputs=6, status=0)
     def on_upscale(paths, picked, dropped, scale, tile_size, pad, progress=gr.Progress()):
         model_path = dropped or picked
         require_inputs(paths, model_path)  # before any folder is made
@@ -140,7 +141,6 @@ def build(studio) -> gr.File:
                 before_after, gallery)
 
     go.click(on_upscale, [files, model, model_file, outscale, tile, tile_pad],
-             [status, results_state, shown, download, slider, side], api_visibility="private")
+             [status, results_state, shown, download, slider, side], api_visibility="private", show_progress_on=status)
     shown.change(views_of, [results_state, shown], [slider, side], api_visibility="private")
-    refresh.click(lambda: gr.update(choices=views.checkpoint_choices(store, families_of_kind("upscaler"))), None, model, api_visibility="private")
     return files

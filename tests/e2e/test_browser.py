@@ -82,10 +82,9 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
     wait_for(lambda: "stopped" in progress_text(page), what="the second stop")
 
     page.get_by_role("tab", name="Generate").click()
-    page.get_by_role("button", name="↻ Refresh list").click()
-    page.wait_for_timeout(500)
-    page.locator("#gen-checkpoint input").click()
-    page.get_by_role("option").first.click()
+    # The list fills itself (no refresh button) and picks the newest run's newest checkpoint.
+    wait_for(lambda: page.locator("#gen-checkpoint input").input_value().startswith("ddpm-digits-8 · "), timeout=120,
+             what="the Generate list to fill itself")
     page.locator("#generate").click()
     page.get_by_text(re.compile(r"16 images of 8x8 in")).wait_for()
     assert page.locator("#gallery img").count() >= 16
@@ -179,8 +178,6 @@ def test_super_resolution_pairs_training_and_upscaling_by_clicking(launch, brows
     (tmp_path / "readme.txt").write_text("not an image")
     page.get_by_role("tab", name="Upscale").click()
     page.locator("#upscale-files input[type=file]").set_input_files([str(small), str(tmp_path / "readme.txt")])
-    page.get_by_role("button", name="↻").click()
-    page.wait_for_timeout(500)
     page.locator("#upscale-model input").click()
     page.get_by_role("option", name=re.compile("sr-hr-64 · final")).click()
     page.locator("#upscale-run").click()
@@ -206,8 +203,6 @@ def test_prompt_tab_generates_remembers_and_sends_to_upscale(launch, browser_pag
     page = browser_page
     page.goto(app.url)
     page.get_by_role("tab", name="Prompt").click()
-    page.get_by_role("button", name="↻").first.click()
-    page.wait_for_timeout(500)
     page.locator("#prompt-checkpoint input").click()
     page.get_by_role("option", name=re.compile(f"{name} · final")).click()
     page.locator("#prompt-text textarea").fill("a red circle on a blue background")
@@ -235,8 +230,6 @@ def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, 
     page.goto(app.url)
 
     page.get_by_role("tab", name="Compare").click()
-    page.locator("#compare-refresh").click()
-    page.wait_for_timeout(500)
     page.locator("#compare-checkpoints input").click()
     for option in (f"{name} · final", f"{name} · checkpoint-"):  # a multiselect list stays open between picks
         page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
@@ -244,13 +237,11 @@ def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, 
     page.keyboard.press("Escape")
     page.locator("#compare-run").click()
     page.locator("#compare-note").get_by_text(re.compile(r"2 checkpoints, 4 images each")).wait_for()
-    assert page.locator("#compare-grid img").count() == 1 and page.locator("#compare-slider").is_visible()
+    assert page.locator("#compare-grid img").count() == 8 and page.locator("#compare-slider").is_visible()
     assert page.locator("#compare-table").get_by_text("8px", exact=True).count() >= 2
     shoot(page, "14-compare")
 
     page.get_by_role("tab", name="Interpolate").click()
-    page.locator("#interp-refresh").click()
-    page.wait_for_timeout(500)
     page.locator("#interp-checkpoint input").click()
     page.get_by_role("option", name=re.compile(re.escape(f"{name} · final"))).click()
     page.locator("#interpolate").click()
@@ -260,8 +251,6 @@ def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, 
     assert "interpolation" in page.locator("#interpolation-download").inner_text()
 
     page.get_by_role("tab", name="Chain").click()
-    page.locator("#chain-refresh").click()
-    page.wait_for_timeout(500)
     page.locator("#chain-generator input").click()
     page.get_by_role("option", name=re.compile(re.escape(f"{name} · final"))).click()
     page.locator("#chain-upscaler input").fill(str(sr_model))
