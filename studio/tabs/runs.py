@@ -10,6 +10,7 @@ from pipelines.api import FAMILIES
 from pipelines.store import RunStore
 
 from .. import views
+from . import sweeps
 
 REFRESH_SECONDS = 2.0
 MAX_CHARTS = 3  # the most charts of its own a family shows (Form.charts)
@@ -139,7 +140,7 @@ def build(studio) -> gr.Dropdown:
                      js="(name) => (name && confirm('Delete run ' + name + ' and all its files?')) ? name : ''")
     duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
                         [run, edits], action, api_visibility="private")
-
+    sweeps.build(studio)
     return run
 
 
