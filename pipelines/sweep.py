@@ -98,6 +98,7 @@ def plan_sweep(base: RunConfig | dict, axes: list[Axis], sample: int | None = No
     for axis in axes:
         for value in axis.values:
             for field_, msg in _problems(raw, {axis.key: value}):
+                msg = re.sub(r" \(got .*\)$", "", msg)  # the value is named first
                 errors.append((axis.key, f"value {_show(value)}: {msg}" if field_ == axis.key else f"value {_show(value)}: {field_}: {msg}"))
     if errors:  # combinations of refused values would only repeat the same errors
         raise ConfigError(list(dict.fromkeys(errors)))

@@ -73,3 +73,17 @@ def test_a_two_by_two_sweep_from_the_command_line(tmp_path):
                    "--sweep", "training.learning_rate=1e-3", "--sweep", "training.batch_size=16")
     assert done.returncode == 0, done.stderr
     assert store.sweep_runs("ddpm-digits-8-sweep-2") == ["ddpm-digits-8-lr1e-3-bs16-2"]
+
+
+def test_a_store_made_before_sweeps_gets_the_column(tmp_path):
+    import sqlite3
+
+    RunStore(tmp_path).create_run("old", "ddpm", "digits", 8, "family: ddpm\n", str(tmp_path / "old"))
+    with sqlite3.connect(tmp_path / RunStore.FILENAME) as conn:  # as a store of an earlier version was
+        conn.execute("ALTER TABLE runs DROP COLUMN sweep")
+        conn.execute("DROP TABLE sweeps")
+    store = RunStore(tmp_path)
+    assert store.get_run("old")["sweep"] is None and store.sweeps() == []
+    store.create_sweep("s", ["training.epochs"])
+    store.update_run("old", sweep="s")
+    assert store.sweeps() == ["s"] and store.sweep_runs("s") == ["old"] and store.sweep_keys("s") == ["training.epochs"]

@@ -54,7 +54,7 @@ def build(studio) -> None:
         main = pd.DataFrame(sweep_curves(store, picked, "main", x, labels), columns=[x, "value", "run"])
         found = sweep_table(store, picked, keys)
         x_title = "step" if x == "step" else "minutes since the run started"
-        metric = found.metric or "each run's own metric (they differ: not compared)"
+        metric = found.metric or ("each run's own metric (they differ: not compared)" if found.rows else "metric")
         return (gr.LinePlot(value=loss, x=x, x_title=x_title), gr.LinePlot(value=main, x=x, x_title=x_title, y_title=metric),
                 summary_text(found, len(picked)), pd.DataFrame(found.rows, columns=found.columns),
                 "\n".join(best_checkpoints(store, found)))
