@@ -47,6 +47,6 @@ def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 
         for button, key in ((send_low, "low"), (send_upscaled, "upscaled")):
             button.click(lambda made, key=key: (made[key] or gr.update(), gr.Tabs(selected="upscale")), chained,
                          [built["Upscale"], tabs], api_visibility="private")
-        sweeps.connect_compare(demo, tabs)
+        sweeps.connect_compare(demo, tabs, studio)
         api.register(studio)
     return demo, studio

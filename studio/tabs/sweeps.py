@@ -10,6 +10,8 @@ import pandas as pd
 
 from pipelines.api import sweep_curves, sweep_labels, sweep_table
 
+from .. import views
+
 REFRESH_SECONDS = 3.0
 X_AXES = {"step": "step", "wall clock": "minutes"}  # the toggle's choice -> the column (sweep_curves' x)
 MAX_COMPARED = 8  # what the Compare tab takes
@@ -21,15 +23,26 @@ def build(studio) -> None:
         gr.Markdown("Pick a sweep to select its runs, or pick runs yourself: their loss and main metric (FID/FD, PSNR, "
                     "prompt alignment or CLIP score) on one chart each, one line per run.")
         with gr.Row():
+            # Custom values allowed: the choices are read when the accordion opens, and the API may name newer runs.
             sweep = gr.Dropdown(store.sweeps(), value=None, label="Sweep", scale=2, elem_id="sweep-picker",
+                                allow_custom_value=True,
                                 info="Selects the runs of a grid started with Start sweep or --sweep.")
             runs = gr.Dropdown(_names(store), value=[], multiselect=True, label="Runs", scale=4, elem_id="compare-runs",
+                               allow_custom_value=True,
                                info="Any runs, in a sweep or not.")
             x_axis = gr.Radio(list(X_AXES), value="step", label="x axis", scale=1, elem_id="sweep-x-axis")
-        with gr.Row():
-            loss_plot = gr.LinePlot(x="step", y="value", color="run", label="Loss (lower is better)", y_title="loss",
-                                    elem_id="sweep-loss-plot")
-            metric_plot = gr.LinePlot(x="step", y="value", color="run", label="Main metric", elem_id="sweep-metric-plot")
+        # One pair of charts per x axis, shown in turn: a chart whose x column changes after it is drawn keeps the old
+        # axis in one of the two plots, while a chart that is only hidden and shown again is reliable.
+        plots = {}
+        for axis, column in X_AXES.items():
+            x_title = "step" if column == "step" else "minutes since the run started"
+            suffix = "" if column == "step" else "-minutes"
+            with gr.Row():
+                plots[axis] = (gr.LinePlot(x=column, y="value", color="run", x_title=x_title, y_title="loss",
+                                           label="Loss (lower is better)", elem_id=f"sweep-loss-plot{suffix}",
+                                           visible=column == "step"),
+                               gr.LinePlot(x=column, y="value", color="run", x_title=x_title, label="Main metric",
+                                           elem_id=f"sweep-metric-plot{suffix}", visible=column == "step"))
         summary = gr.Markdown(elem_id="sweep-summary")
         table = gr.Dataframe(label="Runs side by side (click a header to sort; ★ the best)", interactive=False,
                              elem_id="sweep-table")
@@ -48,18 +61,22 @@ def build(studio) -> None:
         """The charts' data, the table, a summary and the checkpoints to compare (also the API's compare_runs)."""
         picked = [r for r in picked or [] if store.exists(r)]
         keys = store.sweep_keys(name) if name and set(picked) <= set(store.sweep_runs(name)) else None
-        x = X_AXES.get(axis, "step")
+        axis = axis if axis in X_AXES else "step"
         labels = sweep_labels(store, picked, keys)
-        loss = pd.DataFrame(sweep_curves(store, picked, "loss", x, labels), columns=[x, "value", "run"])
-        main = pd.DataFrame(sweep_curves(store, picked, "main", x, labels), columns=[x, "value", "run"])
         found = sweep_table(store, picked, keys)
-        x_title = "step" if x == "step" else "minutes since the run started"
         metric = found.metric or ("each run's own metric (they differ: not compared)" if found.rows else "metric")
-        return (gr.LinePlot(value=loss, x=x, x_title=x_title), gr.LinePlot(value=main, x=x, x_title=x_title, y_title=metric),
-                summary_text(found, len(picked)), pd.DataFrame(found.rows, columns=found.columns),
+        charts = []
+        for shown, column in X_AXES.items():
+            if shown != axis:  # the hidden pair keeps its data until it is shown again
+                charts += [gr.update(visible=False)] * 2
+                continue
+            loss = pd.DataFrame(sweep_curves(store, picked, "loss", column, labels), columns=[column, "value", "run"])
+            main = pd.DataFrame(sweep_curves(store, picked, "main", column, labels), columns=[column, "value", "run"])
+            charts += [gr.update(value=loss, visible=True), gr.update(value=main, y_title=metric, visible=True)]
+        return (*charts, summary_text(found, len(picked)), pd.DataFrame(found.rows, columns=found.columns),
                 "\n".join(best_checkpoints(store, found)))
 
-    outputs = [loss_plot, metric_plot, summary, table, paths]
+    outputs = [*(c for pair in plots.values() for c in pair), summary, table, paths]
     runs.change(refresh, [sweep, runs, x_axis], outputs, api_name="compare_runs", show_progress="hidden")
     for event in (x_axis.change, timer.tick):
         event(refresh, [sweep, runs, x_axis], outputs, api_visibility="private", show_progress="hidden")
@@ -72,7 +89,7 @@ def build(studio) -> None:
     # The button is connected to the Compare tab by connect_compare, once every tab is built
 
 
-def connect_compare(demo: gr.Blocks, tabs: gr.Tabs) -> None:
+def connect_compare(demo: gr.Blocks, tabs: gr.Tabs, studio) -> None:
     """The button sends the listed checkpoints to the Compare tab's picker and opens the tab (found by their elem_ids,
     so that neither tab's module knows the other)."""
     by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
@@ -82,7 +99,9 @@ def connect_compare(demo: gr.Blocks, tabs: gr.Tabs) -> None:
         chosen = [p for p in (text or "").splitlines() if p.strip()][:MAX_COMPARED]
         if len(chosen) < 2:
             raise gr.Error("The runs need at least two saved checkpoints (best/ or final/) to compare.")
-        return gr.update(value=chosen), gr.Tabs(selected="compare")
+        # the picker's choices read again, so that the new checkpoints show by their labels (run · best (step N))
+        choices = views.checkpoint_choices(studio.manager.store, views.ALL_GENERATORS)
+        return gr.update(choices=choices, value=chosen), gr.Tabs(selected="compare")
 
     button.click(send, paths, [picker, tabs], api_visibility="private")
 

@@ -68,13 +68,15 @@ def test_a_two_by_two_sweep_from_the_train_tab(launch, browser_page, shoot):
     table = page.locator("#sweep-table")
     wait_for(lambda: all(name in table.inner_text() for name in RUNS), timeout=120, what="the four runs in the table")
     page.locator("#sweep-x-axis").get_by_text("wall clock").click()
-    page.locator("#sweep-metric-plot").get_by_text(re.compile("minutes since the run started")).first.wait_for()
+    page.locator("#sweep-metric-plot-minutes").get_by_text(re.compile("minutes since the run started")).first.wait_for()
+    assert not page.locator("#sweep-metric-plot").is_visible()
     page.locator("#sweep-table").scroll_into_view_if_needed()
     shoot(page, "sweep-2-compared")
 
     # The overlaid charts' data (read through the app's API, as the page gets it): one series per run, by its values.
-    loss, metric, summary, rows, paths = app.client().predict(SWEEP, RUNS, "step", api_name="/compare_runs")
+    loss, metric, _, _, _, rows, paths = app.client().predict(SWEEP, RUNS, "step", api_name="/compare_runs")
     for plot in (loss, metric):
+        plot = plot if "columns" in plot else plot["value"]  # a plot returned as an update carries its value inside
         column = plot["columns"].index("run")
         assert {row[column] for row in plot["data"]} == {"lr=1e-3 bs=16", "lr=1e-3 bs=32", "lr=3e-3 bs=16", "lr=3e-3 bs=32"}
     starred = [row[1] for row in rows["data"] if row[0] == "★"]
@@ -85,5 +87,6 @@ def test_a_two_by_two_sweep_from_the_train_tab(launch, browser_page, shoot):
 
     page.get_by_role("button", name="Open the best checkpoints in the Compare tab").click()
     picker = page.locator("#compare-checkpoints")
-    wait_for(lambda: picker.is_visible() and best in picker.inner_text(), timeout=120, what="the checkpoints in the Compare tab")
+    wait_for(lambda: picker.is_visible() and f"{best} · best" in picker.inner_text(), timeout=120,
+             what="the checkpoints in the Compare tab, by their labels")
     shoot(page, "sweep-3-in-compare")
