@@ -17,6 +17,8 @@ subpackages: functions of the same names on the package would be shadowed when t
     push_model(checkpoint, repo, private, revision) -> the Hub URL (HubError: one line saying why not)
     export_run(run_folder, out) / import_run(zip, workspace) -> a run as a zip; the imported run's name
     tracker_locations(store, name), check_trackers(config), read_card(folder) -> trackers and model cards
+    parse_sweep(specs), plan_sweep(config, axes, sample, seed), queue_sweep(store, plans, start) -> a grid of runs
+    sweep_table(store, runs, keys), sweep_curves(store, runs, metric, x), sweep_labels(store, runs, keys) -> comparing them
 """
 from __future__ import annotations
 
@@ -45,6 +47,10 @@ from .sample.images import (
     upscale_for_display,
 )
 from .sample.request import Cancelled, SampleRequest
+from .sweep import MAX_FIELDS as MAX_SWEEP_FIELDS
+from .sweep import parse_specs as parse_sweep
+from .sweep import plan_sweep, queue_sweep, sweep_curves, sweep_table
+from .sweep import run_labels as sweep_labels
 
 SAMPLERS = typing.get_args(SAMPLER_NAMES)  # their names; the diffusers schedulers are in sample/diffusion.py
 
@@ -99,6 +105,7 @@ __all__ = [
     "DEGRADATIONS",
     "FAMILIES",
     "IMAGE_SUFFIXES",
+    "MAX_SWEEP_FIELDS",
     "RESIZE_METHODS",
     "SAMPLERS",
     "Cancelled",
@@ -134,11 +141,14 @@ __all__ = [
     "metric_label",
     "notify_run_ended",
     "open_checked",
+    "parse_sweep",
     "pil_images",
     "plan_pairs",
+    "plan_sweep",
     "prepare_pairs",
     "prepare_run",
     "push_model",
+    "queue_sweep",
     "read_card",
     "run_checkpoints",
     "sample",
@@ -146,6 +156,9 @@ __all__ = [
     "save_gif",
     "save_mp4",
     "smooth",
+    "sweep_curves",
+    "sweep_labels",
+    "sweep_table",
     "tracker_locations",
     "train",
     "upscale_for_display",

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-amp", action="store_true", help="train in full precision (same as --set training.mixed_precision=no)")
     t.add_argument("--no-compile", action="store_true", help="do not torch.compile (same as --set training.compile=off)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                   help="train a grid of runs over this field's values, e.g. --sweep training.learning_rate=5e-5,1e-4,2e-4 "
+                        "(repeatable, up to 3 fields; values are YAML scalars)")
+    t.add_argument("--sweep-sample", type=int, metavar="N", help="train N combinations of the grid drawn at random")
+    t.add_argument("--sweep-seed", type=int, default=0, help="seed of --sweep-sample (default 0)")
+    t.add_argument("--sweep-name", help="name of the sweep in the run store (default <family>-<dataset>-<size>-sweep)")
 
     s = sub.add_parser("sample", help="generate images from a checkpoint folder")
     s.add_argument("--checkpoint", help="a run's checkpoint-<step>/, best/ or final/ folder (diffusion or GAN), or a diffusers folder")
@@ -163,6 +169,8 @@ def cmd_train(args) -> int:
     if args.no_compile:
         overrides.append("training.compile=off")
     config = None
+    if args.sweep or args.sweep_sample:
+        return cmd_sweep(args, overrides)
     try:
         if args.resume is None and args.run_name is None:
             config = load_config(args.config or DEFAULT_CONFIG, overrides)
@@ -202,6 +210,64 @@ def cmd_train(args) -> int:
     if PartialState().is_main_process:
         print(f"run {row['name']} {row['status']} at step {row['step']}: {row['folder']}")
     return 0
+
+
+def cmd_sweep(args, overrides: list[str]) -> int:
+    """A grid of runs: every config is checked before any run is made, then the runs train one after another in this
+    process (Ctrl-C stops the current one; the rest stay unstarted, marked stopped, and resume like any run)."""
+    from .config import ConfigError, load_config
+    from .data import check_dataset
+    from .ecosystem.trackers import check_trackers
+    from .metrics.extractors import check_extractor
+    from .store import RunStore
+    from .sweep import parse_specs, plan_sweep, queue_sweep, sweep_table
+
+    if args.resume or args.run_name or args.name:
+        print("error: --sweep names its own runs and starts new ones: it does not go with --name, --resume or --run-name",
+              file=sys.stderr)
+        return 2
+    try:
+        if not args.sweep:
+            raise ConfigError([("--sweep-sample", "needs --sweep key=v1,v2")])
+        plans = plan_sweep(load_config(args.config or DEFAULT_CONFIG, overrides), parse_specs(args.sweep),
+                           args.sweep_sample, args.sweep_seed)
+        for plan in plans:
+            check_dataset(plan.config.data.dataset)
+            check_extractor(plan.config)
+            check_trackers(plan.config)
+    except (ConfigError, ValueError) as exc:
+        print(f"config error (nothing was queued):\n{exc}", file=sys.stderr)
+        return 2
+    from .train.run import prepare_run
+
+    store = RunStore(args.workspace)
+    sweep, runs = queue_sweep(store, plans, lambda config: prepare_run(config, args.workspace)[0], args.sweep_name)
+    print(f"sweep {sweep}: {len(runs)} runs queued: {', '.join(runs)}")
+    failed = 0
+    for i, name in enumerate(runs):
+        if store.get_run(name)["status"] != "queued":  # stopped meanwhile (from the app, say)
+            continue
+        print(f"[{i + 1}/{len(runs)}] {name}")
+        code = cmd_train(argparse.Namespace(**{**vars(args), "sweep": [], "sweep_sample": None, "run_name": name,
+                                               "config": None, "overrides": []}))
+        failed += code != 0
+        if code == 130 or store.get_run(name)["status"] == "stopped":  # a person stopped it: stop the sweep
+            for rest in runs[i + 1:]:
+                store.transition(rest, ("queued",), "stopped", error="the sweep was stopped before this run started")
+            print(f"sweep {sweep} stopped; resume its runs one by one (python -m pipelines train --resume ...)", file=sys.stderr)
+            return 130
+    table = sweep_table(store, runs, list(plans[0].values))
+    print(f"\nsweep {sweep}" + (f" ({table.metric})" if table.metric else ""))
+    print(format_table(table.columns, table.rows))
+    if table.best:
+        print(f"best run: {table.best} ({store.get_run(table.best)['folder']})")
+    return 1 if failed else 0
+
+
+def format_table(columns: list[str], rows: list[list]) -> str:
+    cells = [[("" if v is None else str(v)) for v in row] for row in [columns, *rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
 
 
 def request_of(args, checkpoint=None):

@@ -6,6 +6,7 @@ that its process still lives (one /proc read), so a run killed with -9 shows as 
 """
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
@@ -42,7 +43,13 @@ CREATE TABLE IF NOT EXISTS runs (
     phase_done INTEGER,
     phase_total INTEGER,
     end_reason TEXT,
-    budget_ends_at REAL
+    budget_ends_at REAL,
+    sweep TEXT
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    name TEXT PRIMARY KEY,
+    keys TEXT NOT NULL,
+    created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS metrics (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -83,7 +90,7 @@ EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor"
                      "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
               "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase", "pid_start",
-              "phase_done", "phase_total", "end_reason", "budget_ends_at")
+              "phase_done", "phase_total", "end_reason", "budget_ends_at", "sweep")
 
 
 class RunStore:
@@ -100,9 +107,11 @@ class RunStore:
             have = {r["name"] for r in conn.execute("PRAGMA table_info(runs)")}
             # phase: what a run does outside its steps ("preparing data", "final evaluation"), phase_done/phase_total its
             # counts; pid_start: see process_start(); end_reason: why training ended (the loop's stop reason, or "epochs");
-            # budget_ends_at: when the time budget of this start or resume runs out (the whole run's, evaluations included)
+            # budget_ends_at: when the time budget of this start or resume runs out (the whole run's, evaluations included);
+            # sweep: the name of the sweep (grid of runs) a run belongs to, if any
             for column, kind in (("warning", "TEXT"), ("phase", "TEXT"), ("pid_start", "INTEGER"), ("phase_done", "INTEGER"),
-                                 ("phase_total", "INTEGER"), ("end_reason", "TEXT"), ("budget_ends_at", "REAL")):
+                                 ("phase_total", "INTEGER"), ("end_reason", "TEXT"), ("budget_ends_at", "REAL"),
+                                 ("sweep", "TEXT")):
                 if column not in have:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
@@ -217,6 +226,29 @@ class RunStore:
 
     def delete_run(self, name: str) -> None:
         self._conn().execute("DELETE FROM runs WHERE id=?", (self._run_id(name),))
+
+    # Sweeps: grids of runs ---------------------------------------------------------------------------
+
+    def create_sweep(self, name: str, keys: list[str]) -> None:
+        """A sweep over the dotted config `keys` (its runs carry its name in their `sweep` column)."""
+        self._conn().execute("INSERT INTO sweeps (name, keys, created_at) VALUES (?,?,?)", (name, json.dumps(keys), time.time()))
+
+    def sweep_exists(self, name: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM sweeps WHERE name=?", (name,)).fetchone() is not None
+
+    def sweep_keys(self, name: str) -> list[str]:
+        row = self._conn().execute("SELECT keys FROM sweeps WHERE name=?", (name,)).fetchone()
+        return json.loads(row["keys"]) if row else []
+
+    def sweeps(self) -> list[str]:
+        """Sweeps that still have runs, newest first."""
+        rows = self._conn().execute("SELECT s.name FROM sweeps s WHERE EXISTS (SELECT 1 FROM runs r WHERE r.sweep=s.name) "
+                                    "ORDER BY s.created_at DESC")
+        return [r["name"] for r in rows]
+
+    def sweep_runs(self, name: str) -> list[str]:
+        """The names of a sweep's runs, in the order they were queued."""
+        return [r["name"] for r in self._conn().execute("SELECT name FROM runs WHERE sweep=? ORDER BY id", (name,))]
 
     # Metrics and artifacts --------------------------------------------------------------------------
 

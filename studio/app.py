@@ -9,7 +9,7 @@ import gradio as gr
 from . import api
 from .choices import CheckpointLists
 from .runs import RunManager
-from .tabs import chain, compare, generate, interpolate, prompt, runs, train, upscale
+from .tabs import chain, compare, generate, interpolate, prompt, runs, sweeps, train, upscale
 
 TABS = [("Train", train.build), ("Runs", runs.build), ("Generate", generate.build), ("Prompt", prompt.build),
         ("Compare", compare.build), ("Interpolate", interpolate.build), ("Upscale", upscale.build), ("Chain", chain.build)]
@@ -58,5 +58,6 @@ def build_app(workspace: str | Path = "checkpoints", max_concurrent_runs: int = 
         for button, key in ((send_low, "low"), (send_upscaled, "upscaled")):
             button.click(lambda made, key=key: (made[key] or gr.update(), gr.Tabs(selected="upscale")), chained,
                          [built["Upscale"], tabs], api_visibility="private")
+        sweeps.connect_compare(demo, tabs, studio)
         api.register(studio)
     return demo, studio

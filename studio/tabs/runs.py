@@ -10,7 +10,7 @@ from pipelines.api import FAMILIES
 from pipelines.store import RunStore
 
 from .. import views
-from . import run_charts, share
+from . import run_charts, share, sweeps
 
 REFRESH_SECONDS = 2.0
 MAX_CHARTS = 3  # the most charts of its own a family shows (Form.charts)
@@ -180,6 +180,7 @@ def build(studio) -> gr.Dropdown:
     duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
                         [run, edits], action, api_visibility="private")
     share.build(studio, run)
+    sweeps.build(studio)
     return run
 
 

@@ -36,7 +36,7 @@ from ..forms import (
     set_path,
 )
 from ..uploads import UploadError, unpack_images_zip
-from . import pairs
+from . import pairs, sweep_form
 
 # Parts of the form that a family asks for by name (Form.extras): preparing LR pairs for super-resolution.
 EXTRAS = {"lr-pairs": pairs.build}
@@ -211,6 +211,7 @@ def build(studio) -> None:
 
     start.click(on_start, {family, preset, yaml_box, dataset, confirmed, *components},
                 [status, confirmed, dataset, *components], api_visibility="private")
+    sweep_form.build(studio, family, form_config, {family, preset, yaml_box, dataset, *components})
 
 
 def field_note(problem: str | None, tip: str):
