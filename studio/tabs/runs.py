@@ -176,7 +176,8 @@ def build(studio) -> gr.Dropdown:
         names = _names(store)
         return message, gr.update(choices=names, value=name if name in names else None)
 
-    delete_btn.click(delete, [run, delete_answer], [action, run], api_visibility="private", js=CONFIRM_DELETE)
+    delete_btn.click(delete, [run, delete_answer], [action, run], api_visibility="private", js=CONFIRM_DELETE,
+                     show_progress="hidden")  # a cancelled delete shows nothing, not even a timer
     duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
                         [run, edits], action, api_visibility="private")
     share.build(studio, run)

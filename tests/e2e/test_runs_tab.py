@@ -88,7 +88,8 @@ def test_charts_follow_the_picked_run_and_runs_are_deleted_as_asked(launch, brow
     assert dialogs[-1] == "Delete run ddpm-budget and all its files?"
     pick(page, "gan")  # (the next thing the page does completes after the cancelled one would have)
     wait_for(lambda: shows(page, "lr-plot", ["lr", "d_lr"]), timeout=120, what="the GAN again")
-    assert RunStore(ws).exists("ddpm-budget") and page.locator("#run-action").inner_text().strip() == ""
+    assert RunStore(ws).exists("ddpm-budget")
+    wait_for(lambda: page.locator("#run-action").inner_text().strip() == "", timeout=60, what="no message")
 
     # A queued run is deleted; a running one is stopped first, after a confirmation that says it is running.
     client = app.client()

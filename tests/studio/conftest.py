@@ -22,24 +22,36 @@ class App:
     """`python app.py` in a subprocess on a free port."""
 
     def __init__(self, workspace, *args):
-        self.workspace, self.port = workspace, free_port()
+        self.workspace = workspace
+        for _ in range(3):  # the free port may be taken by another process before the app binds it: take another
+            output = self.start(*args)
+            if output is None:
+                return
+            if "Cannot find empty port" not in output and "already in use" not in output:
+                break
+        raise RuntimeError(f"app exited: {output}")
+
+    def start(self, *args) -> str | None:
+        """Start the app on a free port; None once it serves its page, else what it printed before it exited."""
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.gradio_tmp = Path(workspace).parent / f"gradio-tmp-{self.port}"
-        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), "--workspace", str(workspace), *args],
-                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        self.gradio_tmp = Path(self.workspace).parent / f"gradio-tmp-{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port), "--workspace", str(self.workspace),
+                                      *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False",
                                           "GRADIO_TEMP_DIR": str(self.gradio_tmp)})
-        deadline = time.time() + 90
+        deadline = time.time() + 300  # generous: a busy machine imports Gradio slowly
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"app exited: {self.proc.stdout.read()}")
+                return self.proc.stdout.read()
             try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    return
+                answered = httpx.get(self.url, timeout=2).status_code == 200
             except httpx.HTTPError:
-                pass
+                answered = False
+            if answered and self.proc.poll() is None:  # our app answered, not another process on that port
+                return None
             time.sleep(0.3)
-        raise RuntimeError("app did not start within 90 s")
+        raise RuntimeError("app did not start within 300 s")
 
     def client(self):
         from gradio_client import Client
