@@ -2,7 +2,7 @@
 import re
 
 from pipelines.store import RunStore
-from tests.studio.conftest import App, wait_for, wait_for_status  # noqa: F401  (the launch fixture comes from tests/studio)
+from tests.studio.conftest import App, fill_form, wait_for, wait_for_status  # noqa: F401  (the launch fixture comes from tests/studio)
 
 pytest_plugins = ["tests.studio.conftest"]
 
@@ -26,10 +26,7 @@ def test_train_watch_stop_resume_and_generate_by_clicking(launch, browser_page, 
     app = launch()
     page = browser_page
     page.goto(app.url)
-    for field, value in TINY_FORM.items():
-        box = page.locator(f"#field-{field} input")
-        box.fill(value)
-        box.press("Tab")
+    fill_form(page, TINY_FORM)
     page.wait_for_timeout(500)
     # An out-of-range value marks its field with the allowed range, and nothing else changes.
     size = page.locator("#field-data-image-size input")
@@ -106,10 +103,7 @@ def test_a_gan_from_the_train_tab_with_its_balance_chart(launch, browser_page, s
     page.get_by_role("option", name="GAN (SAGAN-style)").click()
     page.locator("#field-gan-loss").wait_for()
     wait_for(lambda: page.locator("#train-preset input").input_value() == "gan_digits16.yaml", what="the GAN preset")
-    for field, value in GAN_FORM.items():
-        box = page.locator(f"#field-{field} input")
-        box.fill(value)
-        box.press("Tab")
+    fill_form(page, GAN_FORM)
     page.wait_for_timeout(500)
     shoot(page, "7-gan-form")
     page.get_by_role("button", name="Start training").click()
@@ -147,10 +141,7 @@ def test_super_resolution_pairs_training_and_upscaling_by_clicking(launch, brows
     wait_for(lambda: page.locator("#train-preset input").input_value() == "sr_lite_x4.yaml", what="the SR preset")
     page.locator("#field-model-size input").click()
     page.get_by_role("option", name="ultra_lite").click()
-    for field, value in SR_FORM.items():
-        box = page.locator(f"#field-{field} input")
-        box.fill(value)
-        box.press("Tab")
+    fill_form(page, SR_FORM)
     page.get_by_text("Prepare LR pairs from a folder").click()
     page.locator("#pairs-input textarea, #pairs-input input").first.fill(str(hr))
     page.get_by_label("HR size").fill("64")

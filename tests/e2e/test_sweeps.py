@@ -2,7 +2,7 @@
 import re
 
 from pipelines.store import RunStore
-from tests.studio.conftest import wait_for
+from tests.studio.conftest import fill_form, wait_for
 
 pytest_plugins = ["tests.studio.conftest"]
 
@@ -27,10 +27,7 @@ def test_a_two_by_two_sweep_from_the_train_tab(launch, browser_page, shoot):
     app = launch("--max-concurrent-runs", "2")
     page = browser_page
     page.goto(app.url)
-    for field, value in TINY_FORM.items():
-        box = page.locator(f"#field-{field} input")
-        box.fill(value)
-        box.press("Tab")
+    fill_form(page, TINY_FORM)
     page.get_by_role("button", name=re.compile(r"^Sweep: a grid of runs")).click()
     # A bad value is refused, naming the field and the value, and nothing is queued.
     sweep_values(page, ["1e-3, 3e-3", "16, -3"])

@@ -89,6 +89,14 @@ def tiny_yaml(**training) -> str:
     return yaml.safe_dump(tiny_config(training={"epochs": 2, **training}).model_dump(mode="json"))
 
 
+def fill_form(page, values: dict[str, str]) -> None:
+    """Type each value into the Train tab's field of that name (`data-image-size`), leaving it as a person does."""
+    for field, value in values.items():
+        box = page.locator(f"#field-{field} input")
+        box.fill(value)
+        box.press("Tab")
+
+
 def wait_for(predicate, timeout=900, every=0.3, what="condition"):
     """Until `predicate` holds. The limit is generous: on a loaded machine runs train many times slower; a wait that
     can fail sooner (a run that failed) says so in the predicate."""
