@@ -87,6 +87,7 @@ prepare_pairs = _deferred(".data.pairs:prepare_pairs")
 
 # Models and sampling
 load = _deferred(".sample.models:load_model")
+samplers_of_folder = _deferred(".objectives:samplers_of_folder")
 sample = _deferred(".sample.models:sample_model")
 interpolate = _deferred(".sample.models:interpolate_model")
 interpolate_prompts = _deferred(".sample.models:interpolate_prompts_model")
@@ -152,6 +153,7 @@ __all__ = [
     "read_card",
     "run_checkpoints",
     "sample",
+    "samplers_of_folder",
     "save_chain",
     "save_gif",
     "save_mp4",

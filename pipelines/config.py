@@ -92,14 +92,46 @@ class ModelConfig(Section):
 
 
 class DiffusionConfig(Section):
-    num_train_timesteps: int = Field(1000, ge=10, le=10000, description="Diffusion steps during training.")
-    beta_schedule: Literal["linear", "cosine", "sigmoid"] = Field("cosine", description="Noise schedule.")
-    prediction: Literal["epsilon", "v", "sample"] = Field("v", description="What the UNet predicts: the noise, the velocity v, or the clean image.")
-    loss_weighting: Literal["none", "min_snr"] = Field("min_snr", description="Per-timestep loss weights: none, or min-SNR-gamma.")
-    snr_gamma: float = Field(5.0, gt=0, description="Gamma of min-SNR weighting.")
+    objective: Literal["ddpm", "flow", "edm"] = Field(
+        "ddpm", description="Training objective: ddpm (a noise schedule and a prediction target), flow (rectified flow: "
+        "straight paths, the velocity), or edm (Karras et al.'s preconditioned denoiser).")
+    # ddpm
+    num_train_timesteps: int = Field(1000, ge=10, le=10000, description="ddpm: diffusion steps during training.")
+    beta_schedule: Literal["linear", "cosine", "sigmoid"] = Field("cosine", description="ddpm: noise schedule.")
+    prediction: Literal["epsilon", "v", "sample"] = Field("v", description="ddpm: what the UNet predicts: the noise, the velocity v, or the clean image.")
+    loss_weighting: Literal["none", "min_snr"] = Field("min_snr", description="ddpm: per-timestep loss weights: none, or min-SNR-gamma.")
+    snr_gamma: float = Field(5.0, gt=0, le=1000, description="ddpm: gamma of min-SNR weighting.")
+    # flow
+    timestep_sampling: Literal["uniform", "logit_normal"] = Field(
+        "logit_normal", description="flow: how training draws t in [0, 1]: uniform, or logit-normal (more weight mid-way).")
+    logit_mean: float = Field(0.0, ge=-5, le=5, description="flow: mean of the logit-normal t.")
+    logit_std: float = Field(1.0, gt=0, le=5, description="flow: standard deviation of the logit-normal t.")
+    shift: float = Field(1.0, gt=0, le=100, description="flow: resolution shift s of t (t' = s t / (1 + (s - 1) t)), in training "
+                         "and sampling alike; above 1 for large images (SD3 uses 3 at 1024 px).")
+    # edm
+    p_mean: float = Field(-1.2, ge=-10, le=10, description="edm: mean of log sigma during training (log-normal noise levels).")
+    p_std: float = Field(1.2, gt=0, le=10, description="edm: standard deviation of log sigma during training.")
+    sigma_data: float | None = Field(None, gt=0, le=10, description="edm: standard deviation of the data (empty: measured on the training images).")
+
+    @model_validator(mode="after")
+    def _options_of_the_objective(self) -> DiffusionConfig:
+        """A field of another objective set away from its default would be silently ignored: refuse it."""
+        for name, owner in OBJECTIVE_FIELDS.items():
+            if owner != self.objective and getattr(self, name) != DiffusionConfig.model_fields[name].default:
+                raise ValueError(f"{name}: an option of objective {owner}, "
+                                 f"not of {self.objective} ({OBJECTIVE_REASONS[self.objective]})")
+        return self
 
 
-SAMPLER_NAMES = Literal["ddpm", "ddim", "dpm++", "pndm", "euler"]
+OBJECTIVE_FIELDS = {"num_train_timesteps": "ddpm", "beta_schedule": "ddpm", "prediction": "ddpm", "loss_weighting": "ddpm",
+                    "snr_gamma": "ddpm", "timestep_sampling": "flow", "logit_mean": "flow", "logit_std": "flow",
+                    "shift": "flow", "p_mean": "edm", "p_std": "edm", "sigma_data": "edm"}
+OBJECTIVE_REASONS = {"ddpm": "it draws discrete timesteps from its beta schedule",
+                     "flow": "it always predicts the velocity on straight paths, with unit loss weights",
+                     "edm": "its preconditioning fixes the target and the loss weight per sigma"}
+
+
+SAMPLER_NAMES = Literal["ddpm", "ddim", "dpm++", "pndm", "euler", "heun"]
 EXTRACTOR_NAMES = Literal["auto", "inception", "digits-cnn", "hog-colour"]
 
 
@@ -182,6 +214,17 @@ class RunConfig(Section):
         return self
 
 
+def check_samplers(config: RunConfig) -> None:
+    """The sample grids' and the evaluations' samplers must sample the config's diffusion objective."""
+    from .objectives import SAMPLERS_BY_OBJECTIVE
+
+    objective = config.diffusion.objective
+    allowed = SAMPLERS_BY_OBJECTIVE[objective]
+    for field, name in (("training.sample_sampler", config.training.sample_sampler), ("evaluation.sampler", config.evaluation.sampler)):
+        if name not in allowed:
+            raise ValueError(f"{field}: {name} does not sample objective {objective}; allowed: {', '.join(allowed)}")
+
+
 def norm_groups(base_channels: int) -> int:
     """GroupNorm groups that divide every level's channels (multiples of base_channels)."""
     return 32 if base_channels % 32 == 0 else 8 if base_channels % 8 == 0 else 4
@@ -214,6 +257,10 @@ def _describe(err: dict) -> tuple[str, str]:
         named = re.match(r"([a-z_]+(?:\.[a-z_]+)+)(:?)\s", msg) if not err["loc"] else None
         if named:
             return named.group(1), msg[named.end():] if named.group(2) else msg
+        # A section's own check names its field first ("prediction: ..."): the path goes on with that name.
+        own = re.match(r"([a-z_]+): ", msg) if err["loc"] else None
+        if own:
+            return f"{loc}.{own.group(1)}", msg[own.end():]
     return loc, f"{msg} (got {err.get('input')!r})" if "input" in err and not isinstance(err["input"], dict) else msg
 
 

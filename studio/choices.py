@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.api import FAMILIES, family_of
+from pipelines.api import FAMILIES, SAMPLERS, family_of, samplers_of_folder
 
 from . import views
 
@@ -132,3 +132,33 @@ def follow_family(dropdown: gr.Dropdown, families: tuple[str, ...], controls: di
 def with_options(families_of_choice: tuple[str, ...], option: str) -> tuple[str, ...]:
     """The families among these whose models take a sampling option (e.g. the ones with samplers to compare)."""
     return tuple(n for n in families_of_choice if n in FAMILIES and option in FAMILIES[n].sample_options)
+
+
+def sampler_choices(paths) -> list[str]:
+    """The samplers that every picked diffusion checkpoint's objective can use (ddpm, flow and edm models each have
+    theirs); every sampler name before a diffusion checkpoint is picked."""
+    allowed = None
+    for path in [paths] if isinstance(paths, str) else paths or []:
+        own = samplers_of_folder(path) if path and Path(path).is_dir() else None
+        if own is not None:
+            allowed = own if allowed is None else tuple(s for s in allowed if s in own)
+    return list(SAMPLERS if allowed is None else allowed)
+
+
+def follow_samplers(dropdown: gr.Dropdown, pickers: list) -> None:
+    """Offer in each sampler picker (a dropdown, or a checkbox group) only what the picked checkpoint(s) can use,
+    keeping the picks that still apply."""
+
+    def follow(picked, *values):
+        choices = sampler_choices(picked)
+        updates = []
+        for value in values:
+            if isinstance(value, list):
+                kept = [v for v in value if v in choices]
+                updates.append(gr.update(choices=choices, value=kept or choices[:2]))
+            else:
+                keep = value if value in choices else ("dpm++" if "dpm++" in choices else choices[0])
+                updates.append(gr.update(choices=choices, value=keep))
+        return updates if len(updates) > 1 else updates[0]
+
+    dropdown.change(follow, [dropdown, *pickers], pickers, api_visibility="private", show_progress="hidden")

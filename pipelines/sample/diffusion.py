@@ -11,46 +11,10 @@ from typing import Callable
 
 import numpy as np
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerDiscreteScheduler,
-    PNDMScheduler,
-)
 
+from ..objectives import deterministic_sampler, make_sampler, samplers_of
+from ..objectives.ddpm import SAMPLERS, make_noise_scheduler
 from .request import Cancelled  # re-exported: samplers raise it
-
-SAMPLERS = {
-    "ddpm": (DDPMScheduler, {}),
-    "ddim": (DDIMScheduler, {}),
-    "dpm++": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "pndm": (PNDMScheduler, {"skip_prk_steps": True}),
-    "euler": (EulerDiscreteScheduler, {}),
-}
-BETA_SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2", "sigmoid": "sigmoid"}
-PREDICTION_TYPES = {"epsilon": "epsilon", "v": "v_prediction", "sample": "sample"}
-
-
-def make_noise_scheduler(diffusion) -> DDPMScheduler:
-    return DDPMScheduler(num_train_timesteps=diffusion.num_train_timesteps,
-                         beta_schedule=BETA_SCHEDULES[diffusion.beta_schedule],
-                         prediction_type=PREDICTION_TYPES[diffusion.prediction],
-                         clip_sample=diffusion.prediction == "sample")
-
-
-def make_sampler(name: str, train_scheduler: DDPMScheduler):
-    """A sampler with exactly the training betas (passed explicitly: not every scheduler knows 'sigmoid')."""
-    if name not in SAMPLERS:
-        raise ValueError(f"sampler: unknown {name!r}; allowed: {', '.join(SAMPLERS)}")
-    cls, extra = SAMPLERS[name]
-    cfg = train_scheduler.config
-    if "clip_sample" in inspect.signature(cls.__init__).parameters:
-        # As in training (only for sample prediction): DDIM's and DDPM's default clipping of the predicted image
-        # to [-1, 1] washes out a guided v-prediction model's colours.
-        extra = {**extra, "clip_sample": cfg.clip_sample}
-    return cls(num_train_timesteps=cfg.num_train_timesteps, trained_betas=train_scheduler.betas.numpy().tolist(),
-               prediction_type=cfg.prediction_type, **extra)
 
 
 def seed_noise(seeds: list[int], shape: tuple[int, int, int]) -> torch.Tensor:
@@ -103,7 +67,7 @@ def denoise(unet, scheduler, noise: torch.Tensor, steps: int, cond: dict | None 
     uncond + guidance * (cond - uncond)."""
     device, dtype = unet.device, unet.dtype
     scheduler.set_timesteps(steps, device=device)
-    x = noise.to(device, dtype) * scheduler.init_noise_sigma
+    x = noise.to(device, dtype) * getattr(scheduler, "init_noise_sigma", 1.0)  # flow-matching schedulers start at 1
     generator = torch.Generator(device=device).manual_seed(seed)  # stochastic samplers (ddpm)
     guided = uncond is not None and guidance != 1.0
     on_device = lambda d: {k: v.to(device, dtype) if v.is_floating_point() else v.to(device) for k, v in d.items()}  # noqa: E731
@@ -112,7 +76,7 @@ def denoise(unet, scheduler, noise: torch.Tensor, steps: int, cond: dict | None 
         kwargs = {k: torch.cat([v, on_device(uncond)[k]]) for k, v in kwargs.items()}
     total = len(scheduler.timesteps)
     for i, t in enumerate(scheduler.timesteps):
-        inp = scheduler.scale_model_input(x, t)
+        inp = scheduler.scale_model_input(x, t) if hasattr(scheduler, "scale_model_input") else x
         if guided:
             c, u = unet(torch.cat([inp, inp]), t, **kwargs).sample.chunk(2)
             out = u + guidance * (c - u)
@@ -153,6 +117,6 @@ def slerp_frames(seed_a: int, seed_b: int, frames: int, shape) -> torch.Tensor:
     return torch.stack([slerp(a, b, t) for t in ts])
 
 
-__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "seed_noise", "seed_classes", "slerp", "slerp_frames",
+__all__ = ["SAMPLERS", "make_noise_scheduler", "make_sampler", "samplers_of", "deterministic_sampler", "seed_noise", "seed_classes", "slerp", "slerp_frames",
            "class_conditioning", "denoise", "batch_progress",
            "to_uint8", "batches", "Cancelled"]

@@ -11,7 +11,7 @@ import gradio as gr
 from pipelines.api import SAMPLERS, SampleRequest, chain, families_of_kind, save_chain
 
 from .. import views
-from ..choices import follow_family
+from ..choices import follow_family, follow_samplers
 from ..exports import new_folder
 from ..generation import reports_errors
 
@@ -78,6 +78,7 @@ def build(studio) -> tuple[gr.Button, gr.Button, gr.State]:
     follow_family(generator, views.ALL_GENERATORS, {
         "prompt": [prompt, negative], "sampler": [sampler], "steps": [steps], "guidance": [guidance],
         "class": [class_label], "truncation": [truncation]})
+    follow_samplers(generator, [sampler])
     with gr.Row(equal_height=True):
         go = gr.Button("Generate and upscale", variant="primary", elem_id="chain-run", scale=1)
         note = gr.Markdown(elem_id="chain-note", min_height=40)

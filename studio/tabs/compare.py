@@ -23,7 +23,7 @@ from pipelines.api import (
 )
 
 from .. import views
-from ..choices import follow_family, with_options
+from ..choices import follow_family, follow_samplers, with_options
 from ..exports import new_folder
 from ..generation import reports_errors
 
@@ -153,6 +153,7 @@ def build(studio) -> None:
     follow_family(checkpoints, views.ALL_GENERATORS, {
         "prompt": [prompt, negative], "sampler": [sampler], "steps": [steps], "class": [class_label],
         "guidance": [guidance], "truncation": [truncation]})
+    follow_samplers(checkpoints, [sampler])
 
     with gr.Accordion("Samplers and step counts, one checkpoint", open=False):
         with gr.Row():
@@ -168,6 +169,7 @@ def build(studio) -> None:
         samplers_grid = gr.Image(label="Samplers side by side", type="filepath", elem_id="samplers-grid")
         samplers_table = gr.Dataframe(headers=["sampler", "steps", "seconds"], interactive=False)
     follow_family(one, with_samplers, {"prompt": [one_prompt]})
+    follow_samplers(one, [samplers])
 
     @reports_errors(outputs=6, status=0)
     def on_compare(paths, p, neg, smp, n_steps, sd, n, cls, g, trunc, progress=gr.Progress()):

@@ -7,7 +7,7 @@ from PIL import Image
 from pipelines.api import SAMPLERS, Cancelled, SampleRequest
 
 from .. import views
-from ..choices import follow_family
+from ..choices import follow_family, follow_samplers
 from ..generation import CancelFlags, reports_errors, run_generation
 
 
@@ -18,7 +18,7 @@ def build(studio) -> None:
         info="Any run's final, best or intermediate checkpoint (diffusion or GAN), newest run first; or type the path "
              "of a diffusers folder. The list follows the runs."), views.GENERATORS)
     with gr.Row():
-        sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler", elem_id="gen-sampler", info="dpm++ is good at 20 steps; ddpm needs ~1000.")
+        sampler = gr.Dropdown(list(SAMPLERS), value="dpm++", label="Sampler", elem_id="gen-sampler", info="Those the checkpoint's objective can use. dpm++ is good at 20 steps; ddpm needs ~1000; heun (edm, flow) takes 2 evaluations a step.")
         steps = gr.Slider(1, 1000, value=20, step=1, label="Steps", elem_id="gen-steps")
         seed = gr.Number(0, precision=0, label="Seed", info="Image i uses seed + i.")
         num = gr.Slider(1, 64, value=16, step=1, label="Number of images")
@@ -34,6 +34,7 @@ def build(studio) -> None:
     gr.Markdown("Between two seeds or two prompts: the **Interpolate** tab. Checkpoints side by side: **Compare**.")
     follow_family(checkpoint, views.GENERATORS, {"sampler": [sampler], "steps": [steps], "guidance": [guidance],
                                                  "class": [class_label], "truncation": [truncation]})
+    follow_samplers(checkpoint, [sampler])
 
     @reports_errors(outputs=2, status=1)
     def generate_in_tab(ckpt, smp, n_steps, sd, n, cls, g, trunc, request: gr.Request, progress=gr.Progress()):

@@ -17,7 +17,7 @@ from pipelines.api import (
     sample,
 )
 
-from ..choices import follow_family
+from ..choices import follow_family, follow_samplers
 from ..generation import CancelFlags, reports_errors, step_callback
 
 TEXT_FAMILIES = families_of_kind("text")
@@ -76,6 +76,7 @@ def build(studio):
     past = gr.State([])
     follow_family(checkpoint, TEXT_FAMILIES, {"prompt": [prompt, negative], "guidance": [guidance], "steps": [steps],
                                               "sampler": [sampler]})
+    follow_samplers(checkpoint, [sampler])
 
     # Not called `generate`: Gradio names an event after its function, which would take the /generate API name.
     @reports_errors(outputs=5, status=1)

@@ -1,8 +1,7 @@
 import torch
 
 from pipelines.config import DiffusionConfig
-from pipelines.sample.diffusion import make_noise_scheduler
-from pipelines.families.ddpm.train import loss_weights
+from pipelines.objectives.ddpm import loss_weights, make_noise_scheduler
 
 
 def test_min_snr_weighting_is_the_same_objective_for_every_prediction_target():

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ...config import DiffusionConfig, ModelConfig, RunConfig, norm_groups
+from ...config import DiffusionConfig, ModelConfig, RunConfig, check_samplers, norm_groups
 
 
 class DDPMConfig(RunConfig):
@@ -21,4 +21,5 @@ class DDPMConfig(RunConfig):
         groups = norm_groups(self.model.base_channels)
         if self.model.base_channels % groups:
             raise ValueError("model.base_channels must be a multiple of 4")
+        check_samplers(self)
         return self

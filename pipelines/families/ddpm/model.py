@@ -12,14 +12,17 @@ from typing import Callable
 
 import numpy as np
 import torch
-from diffusers import DDPMScheduler, UNet2DModel
+from diffusers import UNet2DModel
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from ...checkpoints import read_meta
+from ...objectives import load_scheduler, objective_of
 from ...sample.diffusion import (
     batch_progress,
     batches,
     class_conditioning,
     denoise,
+    deterministic_sampler,
     make_sampler,
     seed_classes,
     seed_noise,
@@ -32,7 +35,7 @@ from ...sample.request import SampleRequest
 @dataclass
 class DiffusionModel:
     unet: UNet2DModel
-    scheduler: DDPMScheduler
+    scheduler: SchedulerMixin  # the training scheduler: names the objective, builds the samplers
     path: Path
     meta: dict = field(default_factory=dict)
     takes_prompt = False
@@ -72,6 +75,10 @@ class DiffusionModel:
         return self.meta.get("num_classes", n - 1 if n else 0) if n else 0
 
     @property
+    def objective(self) -> str:
+        return objective_of(self.scheduler)
+
+    @property
     def label(self) -> str:
         run, step = self.meta.get("run"), self.meta.get("step")
         return f"{run} step {step} {self.image_size}px" if run else f"{self.path.name} {self.image_size}px"
@@ -90,7 +97,7 @@ def load_diffusion(path: str | Path, device: str | torch.device = "cpu") -> Diff
     if sched_dir is None:
         raise FileNotFoundError(f"checkpoint: {path} has no scheduler/ (beside or inside it): the noise schedule "
                                 "the model was trained with is unknown")
-    scheduler = DDPMScheduler.from_pretrained(sched_dir)
+    scheduler = load_scheduler(sched_dir)
     return DiffusionModel(unet, scheduler, path, read_meta(path) or read_meta(path.parent))
 
 
@@ -122,10 +129,11 @@ def generate(model: DiffusionModel, sampler: str = "dpm++", steps: int = 20, num
 
 def interpolate(model: DiffusionModel, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
                 class_label: int | None = None, guidance: float = 1.0) -> np.ndarray:
-    """Frames between two seeds: spherical interpolation of the starting noise, deterministic DDIM."""
+    """Frames between two seeds: spherical interpolation of the starting noise, a deterministic sampler (DDIM for
+    ddpm, Euler for flow, Heun for edm)."""
     shape = (model.channels, model.image_size, model.image_size)
     noise = slerp_frames(seed_a, seed_b, frames, shape)
     labels = _labels(model, frames, class_label if class_label is not None else (0 if model.num_classes else None))
-    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps,
+    images = denoise(model.unet, make_sampler(deterministic_sampler(model.scheduler), model.scheduler), noise, steps,
                      *class_conditioning(labels, model.num_classes or None), guidance)
     return to_uint8(images)

@@ -8,10 +8,10 @@ import torch
 from diffusers import DDPMPipeline
 
 from ...models.unet import build_unet
+from ...objectives import make_objective
 from ...sample.diffusion import (
     class_conditioning,
     denoise,
-    make_noise_scheduler,
     make_sampler,
     seed_classes,
     seed_noise,
@@ -20,24 +20,12 @@ from ...sample.diffusion import (
 from ...train.family import SingleModelFamily
 
 
-def loss_weights(snr: torch.Tensor, prediction: str, weighting: str, gamma: float) -> torch.Tensor:
-    """min-SNR-gamma weights expressed for each prediction target (Hang et al. 2023).
-
-    For the x0 target the weight is min(snr, gamma); the epsilon loss equals the x0 loss times snr, and the
-    v loss the x0 loss times (snr + 1), so those targets divide by that factor.
-    """
-    if weighting == "none":
-        return torch.ones_like(snr)
-    clipped = snr.clamp(max=gamma)
-    return {"sample": clipped, "epsilon": clipped / snr, "v": clipped / (snr + 1)}[prediction]
-
-
 class DDPMFamily(SingleModelFamily):
     name = "ddpm"
 
     def __init__(self, config, splits, accelerator, precision, **context):
         super().__init__(config, splits, accelerator, precision, **context)
-        self.set_noise_schedule()
+        self.set_objective()
         self.num_classes = splits.num_classes if config.model.class_conditional else 0
         if config.model.class_conditional and not splits.num_classes:
             raise ValueError(f"model.class_conditional: dataset {config.data.dataset} has no labels")
@@ -45,10 +33,21 @@ class DDPMFamily(SingleModelFamily):
     def build_model(self) -> torch.nn.Module:
         return build_unet(self.config.model, self.config.data.image_size, self.config.data.channels, self.num_classes)
 
-    def set_noise_schedule(self) -> None:
-        self.noise_scheduler = make_noise_scheduler(self.config.diffusion)
-        alphas = self.noise_scheduler.alphas_cumprod
-        self.snr = (alphas / (1 - alphas)).clamp(min=1e-8)
+    def set_objective(self) -> None:
+        """The training objective (diffusion.objective) and the scheduler saved with the model."""
+        d = self.config.diffusion
+        sigma_data = None
+        if d.objective == "edm" and d.sigma_data is None:
+            sigma_data = self.data_std()
+            self.log.info("edm: sigma_data %.4f, measured on the training data", sigma_data)
+        self.objective = make_objective(d, sigma_data)
+        self.noise_scheduler = self.objective.scheduler
+
+    def data_std(self) -> float:
+        """Standard deviation of the training images in [-1, 1] (up to 4,096 of them, evenly spread)."""
+        train = self.splits.train
+        picked = np.linspace(0, len(train) - 1, min(len(train), 4096)).astype(int)
+        return float((train.read(picked).float() / 127.5 - 1).std())
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         labels = None
@@ -58,17 +57,10 @@ class DDPMFamily(SingleModelFamily):
         return self.denoising_loss(batch["images"], class_labels=labels)
 
     def denoising_loss(self, x0: torch.Tensor, **conditioning) -> tuple[torch.Tensor, dict[str, float]]:
-        """The weighted denoising loss of clean images (or latents) x0, the UNet given `conditioning`."""
-        d = self.config.diffusion
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, d.num_train_timesteps, (x0.shape[0],), device=x0.device)
-        xt = self.noise_scheduler.add_noise(x0, noise, t)
-        target = {"epsilon": noise, "sample": x0}.get(d.prediction)
-        if target is None:
-            target = self.noise_scheduler.get_velocity(x0, noise, t)
-        pred = self.model(xt, t, **conditioning).sample
+        """The objective's weighted loss on clean images (or latents) x0, the UNet given `conditioning`."""
+        x_in, timestep, target, weights = self.objective.training_pair(x0, torch.randn_like(x0))
+        pred = self.model(x_in, timestep, **conditioning).sample
         mse = (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
-        weights = loss_weights(self.snr.to(x0.device)[t], d.prediction, d.loss_weighting, d.snr_gamma)
         return (mse * weights).mean(), {"mse": mse.mean().item()}
 
     @torch.no_grad()
@@ -90,4 +82,5 @@ class DDPMFamily(SingleModelFamily):
     def meta(self) -> dict:
         d = self.config.data
         return {"image_size": d.image_size, "channels": d.channels, "num_classes": self.num_classes,
+                "objective": self.config.diffusion.objective,
                 "class_names": self.splits.class_names if self.num_classes else [], "dataset": d.dataset}

@@ -14,6 +14,7 @@ from ...config import (
     SAMPLER_NAMES,
     DataConfig,
     DiffusionConfig,
+    check_samplers,
     EarlyStoppingConfig,
     RunConfig,
     Section,
@@ -148,5 +149,6 @@ class T2IConfig(RunConfig):
             raise ValueError("data.channels: latent diffusion (latent.vae) works on RGB images; set data.channels: 3")
         if self.data.dataset in (None, ""):
             raise ValueError("data.dataset: empty (with dataset_name custom, give dataset_path)")
+        check_samplers(self)
         return self
 

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 from ...checkpoints import read_meta
+from ...objectives import load_scheduler, objective_of
 from ...sample.diffusion import (
     batch_progress,
     batches,
     denoise,
+    deterministic_sampler,
     make_sampler,
     seed_noise,
     slerp_frames,
@@ -33,7 +36,7 @@ TEXT_FILE = "text_encoder.json"
 @dataclass
 class TextModel:
     unet: UNet2DConditionModel
-    scheduler: DDPMScheduler
+    scheduler: SchedulerMixin
     encoder: TextEncoder
     path: Path
     meta: dict = field(default_factory=dict)
@@ -58,6 +61,10 @@ class TextModel:
     def images(self, x: torch.Tensor) -> np.ndarray:
         """uint8 images from what the sampler returns (decoded first in a latent model)."""
         return to_uint8(x if self.vae is None else decode(self.vae, x))
+
+    @property
+    def objective(self) -> str:
+        return objective_of(self.scheduler)
 
     @property
     def label(self) -> str:
@@ -107,7 +114,7 @@ def load_text_model(path: str | Path, device: str | torch.device = "cpu") -> Tex
         unet = load_lora_unet(path)
     else:
         unet = UNet2DConditionModel.from_pretrained(path / "unet", use_safetensors=True)
-    scheduler = DDPMScheduler.from_pretrained(path / "scheduler")
+    scheduler = load_scheduler(path / "scheduler")
     vae = load_vae(str(path / "vae"), device, use_safetensors=True) if (path / "vae").is_dir() else None
     return TextModel(unet.to(device).eval(), scheduler, TextEncoder(text["encoder"], text["max_length"], device), path,
                      read_meta(path), vae)
@@ -131,16 +138,16 @@ def generate_text(model: TextModel, prompt: str, negative_prompt: str = "", samp
 
 def interpolate_seeds(model: TextModel, prompt: str, seed_a: int, seed_b: int, frames: int = 8, steps: int = 50,
                       guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
-    """Frames of one prompt between two seeds: spherically interpolated starting noise, deterministic DDIM."""
+    """Frames of one prompt between two seeds: spherically interpolated starting noise, a deterministic sampler."""
     noise = slerp_frames(seed_a, seed_b, frames, model.noise_shape)
-    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps, model.conditioning([prompt] * frames),
+    images = denoise(model.unet, make_sampler(deterministic_sampler(model.scheduler), model.scheduler), noise, steps, model.conditioning([prompt] * frames),
                      model.conditioning([negative_prompt] * frames), guidance)
     return model.images(images)
 
 
 def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: int = 8, seed: int = 0, steps: int = 50,
                         guidance: float = 3.0, negative_prompt: str = "") -> np.ndarray:
-    """Frames between two prompts: linearly interpolated text states, the same starting noise, deterministic DDIM.
+    """Frames between two prompts: linearly interpolated text states, the same starting noise, a deterministic sampler.
     The first and last frames are exactly the two prompts' images."""
     a, b = model.conditioning([prompt_a]), model.conditioning([prompt_b])
     ts = torch.linspace(0, 1, frames)[:, None]
@@ -151,7 +158,7 @@ def interpolate_prompts(model: TextModel, prompt_a: str, prompt_b: str, frames: 
     weight = (1 - ts) * a["encoder_attention_mask"].float() + ts * b["encoder_attention_mask"].float()
     mask = (1 + torch.log(weight.clamp(min=1e-30)) / 10_000).clamp(min=0)
     noise = slerp_frames(seed, seed, frames, model.noise_shape)
-    images = denoise(model.unet, make_sampler("ddim", model.scheduler), noise, steps,
+    images = denoise(model.unet, make_sampler(deterministic_sampler(model.scheduler), model.scheduler), noise, steps,
                      {"encoder_hidden_states": states, "encoder_attention_mask": mask},
                      model.conditioning([negative_prompt] * frames), guidance)
     return model.images(images)

@@ -37,7 +37,6 @@ class T2IFamily(DDPMFamily):
 
     def __init__(self, config, splits, accelerator, precision, **context):
         SingleModelFamily.__init__(self, config, splits, accelerator, precision, **context)
-        self.set_noise_schedule()
         self.num_classes = 0
         captions = [c for part in (splits.train, splits.val, splits.test) for c in part.captions]
         if not any(captions):
@@ -54,6 +53,13 @@ class T2IFamily(DDPMFamily):
         self.vae = None
         if config.latent.vae:  # (in pixel space the config itself checks the UNet's levels)
             self.setup_latents(splits.train)
+        self.set_objective()  # after the latents: EDM measures the standard deviation of what the UNet denoises
+
+    def data_std(self) -> float:
+        if self.vae is None:
+            return super().data_std()
+        picked = np.linspace(0, len(self.latent_mean) - 1, min(len(self.latent_mean), 4096)).astype(int)
+        return float(self.latent_mean[picked].float().std())
 
     def setup_latents(self, images) -> None:
         c = self.config
@@ -192,7 +198,8 @@ class T2IFamily(DDPMFamily):
         d = self.config.data
         return {"image_size": d.image_size, "channels": d.channels, "num_classes": 0, "dataset": d.dataset,
                 "text_encoder": self.config.text.encoder, "prompts": list(self.config.sampling.prompts),
-                "vae": self.config.latent.vae, "lora_rank": self.config.model.lora_rank}
+                "vae": self.config.latent.vae, "lora_rank": self.config.model.lora_rank,
+                "objective": self.config.diffusion.objective}
 
     def evaluator(self, run, logger):
         """Alignment on shapes (the checker), and the CLIP score wherever a CLIP model can be had."""
