@@ -13,9 +13,10 @@
         --png docs/objectives.png
 
 Each recipe trains through the studio's own loop (`pipelines.train.run.train`) for the same budget of *training*
-time, evaluations excluded. The budget is counted in CPU seconds of this process (minutes x 60 x its threads), so
-that recipes trained one after another get the same compute on a machine whose other load comes and goes; the wall
-time is printed beside it. FD (the extractor of `--extractor`, `auto` as the studio picks it) of EMA samples
+time, evaluations excluded. The budget is counted in CPU seconds of this process: `--minutes` on a machine of
+`--cores` cores is minutes x 60 x cores CPU-seconds, so that recipes trained one after another get the same compute on
+a machine whose other load comes and goes (run it with `--threads 1` on a busy machine: no thread waits for another,
+so every CPU-second counted is work); the wall time is printed beside it. FD (the extractor of `--extractor`, `auto` as the studio picks it) of EMA samples
 (DPM-Solver++ 20 steps, the same seeds) against the training split at the times of `--at`, then, on each recipe's
 last weights, FD against sampler steps for each of the objective's samplers. Results go to a JSON file.
 """
@@ -103,7 +104,8 @@ def sampler_sweep(folder: Path, objective: str, scorer: Scorer, num: int) -> dic
 
 
 def run(args) -> dict:
-    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    threads = args.cores  # minutes are minutes of a machine with this many cores
     base = ["evaluation.every_epochs=0", "evaluation.final=false", "training.max_minutes=null",
             "training.sample_every_epochs=1000", "training.checkpoint_every_epochs=1000"]
     if args.dataset:
@@ -115,8 +117,8 @@ def run(args) -> dict:
     workspace = Path(args.workspace or tempfile.mkdtemp(prefix="objectives-"))
     splits = load_splits(config.data, workspace)
     scorer = Scorer(config.data.dataset, splits.train, "train", args.extractor, workspace / "cache")
-    print(f"torch {torch.__version__}, {threads} threads; {args.preset} on {config.data.dataset} "
-          f"({len(splits.train)} training images); budget {args.minutes:g} min x {threads} threads = {budget:.0f} CPU-s "
+    print(f"torch {torch.__version__}, {args.threads} threads; {args.preset} on {config.data.dataset} "
+          f"({len(splits.train)} training images); budget {args.minutes:g} min x {threads} cores = {budget:.0f} CPU-s "
           f"of training each; FD ({scorer.extractor_name}), {args.num} samples vs {len(scorer.real)} real", flush=True)
     results = {"preset": args.preset, "dataset": config.data.dataset, "minutes": args.minutes, "threads": threads,
                "extractor": scorer.extractor_name, "num": args.num, "sweep_num": args.sweep_num, "recipes": {}}
@@ -176,7 +178,7 @@ def chart(files: list[str], png: str) -> None:
                 steps = sorted(int(k) for k in row)
                 bottom.plot(steps, [row[str(s)]["fd"] if str(s) in row else row[s]["fd"] for s in steps], "o-",
                             label=f"{name} {sampler}")
-        top.set(title=f"{res['dataset']} ({res['preset']})", xlabel=f"training minutes ({res['threads']} threads)",
+        top.set(title=f"{res['dataset']} ({res['preset']})", xlabel=f"training minutes of a {res['threads']}-core machine (CPU time)",
                 ylabel=f"FD ({res['extractor']}), lower is better", yscale="log")
         bottom.set(xlabel="sampler steps", ylabel="FD of the final weights", xscale="log", yscale="log")
         top.legend()
@@ -191,6 +193,8 @@ def main():
     p.add_argument("--preset", default="ddpm_digits16.yaml", help="config in configs/: the UNet, data and optimiser")
     p.add_argument("--dataset", help="override data.dataset (e.g. the unpacked CIFAR-10 folder)")
     p.add_argument("--minutes", type=float, default=5.0, help="training budget of each recipe (x threads in CPU time)")
+    p.add_argument("--cores", type=int, default=2, help="the budget is minutes on a machine of this many cores")
+    p.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads of this process")
     p.add_argument("--at", type=float, nargs="+", default=[0.125, 0.25, 0.5, 0.75, 1.0], help="FD at these budget shares")
     p.add_argument("--num", type=int, default=1000, help="samples per FD during training")
     p.add_argument("--sweep-num", type=int, default=500, help="samples per FD of the sampler sweep")

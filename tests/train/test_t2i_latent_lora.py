@@ -116,3 +116,18 @@ def test_lora_needs_a_pretrained_unet():
     with pytest.raises(ValueError, match="model.lora_rank"):
         validate_config({"family": "t2i", "model": {"lora_rank": 8}})
     assert validate_config({"family": "t2i", "model": {"lora_rank": 8, "pretrained": "x"}}).model.lora_rank == 8
+
+
+@pytest.mark.parametrize("objective, latent_space", [("flow", False), ("edm", True)], ids=["flow-pixels", "edm-latents"])
+def test_text_to_image_trains_and_samples_with_flow_and_edm(tmp_path, tiny_vae, objective, latent_space):
+    raw = tiny_t2i().model_dump(mode="json")
+    raw["diffusion"] = {"objective": objective}
+    if latent_space:
+        raw["latent"]["vae"], raw["model"]["cross_attention_resolutions"] = str(tiny_vae), [4]
+    row = train(validate_config(raw), tmp_path, progress=False)
+    model = load_model(tmp_path / row["name"] / "final")
+    assert model.objective == objective
+    if objective == "edm":  # sigma_data was measured on the latents the UNet denoises, not on the pixels
+        assert model.scheduler.config.sigma_data != pytest.approx(0.5)
+    images = sample_model(model, sampler="heun", steps=3, num=2, seed=0, guidance=3.0, prompt=PROMPT)
+    assert images.shape == (2, 16, 16, 3) and images.std() > 1
