@@ -41,8 +41,8 @@ def check_trackers(config) -> None:
         elif name == "mlflow" and (user_mlflow_uri() or "sqlite:").startswith("sqlite:") \
                 and not all(importlib.util.find_spec(m) is not None for m in ("sqlalchemy", "alembic")):
             # mlflow-skinny has no SQLite store of its own: a local store needs what full mlflow brings.
-            errors.append(("training.log_with", "mlflow's local SQLite store needs sqlalchemy and alembic: "
-                           "pip install mlflow (or sqlalchemy alembic), or set MLFLOW_TRACKING_URI to a server"))
+            errors.append(("training.log_with", ("mlflow's local SQLite store needs sqlalchemy and alembic: pip install "
+                                                 "mlflow (or sqlalchemy alembic), or set MLFLOW_TRACKING_URI to a server")))
     if errors:
         raise ConfigError(errors)
 

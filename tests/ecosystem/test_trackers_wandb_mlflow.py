@@ -45,7 +45,7 @@ CHILD = textwrap.dedent("""
 
 def can_unshare_network() -> bool:
     try:
-        return subprocess.run(["unshare", "--net", "true"], capture_output=True, timeout=60).returncode == 0
+        return subprocess.run(["unshare", "--net", "true"], check=False, capture_output=True, timeout=60).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -67,7 +67,8 @@ def real_run(tmp_path_factory):
     isolated = can_unshare_network()
     command = (["unshare", "--net"] if isolated else []) + [sys.executable, "-c", CHILD, str(ws)]
     # A generous deadline, not a timing: a run that waits on the network would hang here instead of finishing.
-    done = subprocess.run(command, cwd=elsewhere, env=offline_env(tmp), capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(command, check=False, cwd=elsewhere, env=offline_env(tmp), capture_output=True, text=True,
+                          timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["row"]["status"] == "completed", out["row"]["error"]
@@ -97,7 +98,7 @@ def same_pixels(a: Path, b: Path) -> bool:
 def wandb_records(run_dir: Path) -> list[dict]:
     """The records of an offline run's .wandb log, through wandb's own reader (`wandb leet inspect --json`)."""
     done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
-                          capture_output=True, text=True, timeout=600)
+                          check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -140,7 +141,7 @@ def test_wandb_offline_run_has_metrics_config_and_grids(real_run):
     for epoch, step in ((1, 5), (2, 10)):
         [name] = grids[step]
         assert same_pixels(run_dir / "files" / name, folder / "samples" / f"epoch_{epoch}.png")
-    assert [r for r in records if r["type"] == "exit"][0]["exit"]["exit_code"] == 0  # finished
+    assert next(r for r in records if r["type"] == "exit")["exit"]["exit_code"] == 0  # finished
 
 
 def test_mlflow_run_has_metrics_params_and_grids(real_run):
