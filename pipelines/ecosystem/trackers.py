@@ -222,7 +222,8 @@ class Trackers(Callback):
             self.end_trackers(acc)
             library = type(exc).__module__.split(".")[0]
             which = library if library in self.config.training.log_with else "a tracker"
-            raise ConfigError([("training.log_with", f"{which} could not start: {type(exc).__name__}: {exc}")]) \
+            hint = " (or WANDB_MODE=offline: the run is kept in its folder, for wandb sync)" if which == "wandb" else ""
+            raise ConfigError([("training.log_with", f"{which} could not start: {type(exc).__name__}: {exc}{hint}")]) \
                 from exc
         if not acc.is_main_process:
             return
