@@ -13,6 +13,7 @@ import dataclasses
 import importlib.util
 import logging
 import math
+import os
 from pathlib import Path
 
 from ..config import ConfigError
@@ -26,6 +27,8 @@ PACKAGES = {
     "mlflow": (("mlflow",), "mlflow"),
 }
 ARTIFACT_KIND = "tracker"  # store artifacts of this kind: "<tracker>: <where it writes>"
+MLFLOW_DB = "mlflow.db"  # MLflow's store in the workspace when MLFLOW_TRACKING_URI is not set
+MLFLOW_ARTIFACTS = "mlartifacts"  # ...and the sample grids it logs, beside it
 
 
 def check_trackers(config) -> None:
@@ -35,8 +38,43 @@ def check_trackers(config) -> None:
         modules, package = PACKAGES[name]
         if not any(importlib.util.find_spec(m) is not None for m in modules):
             errors.append(("training.log_with", f"{name} is not installed: pip install {package}"))
+        elif name == "mlflow" and (user_mlflow_uri() or "sqlite:").startswith("sqlite:") \
+                and not all(importlib.util.find_spec(m) is not None for m in ("sqlalchemy", "alembic")):
+            # mlflow-skinny has no SQLite store of its own: a local store needs what full mlflow brings.
+            errors.append(("training.log_with", ("mlflow's local SQLite store needs sqlalchemy and alembic: pip install "
+                                                 "mlflow (or sqlalchemy alembic), or set MLFLOW_TRACKING_URI to a server")))
     if errors:
         raise ConfigError(errors)
+
+
+# URIs this process chose itself: mlflow.set_tracking_uri exports them as MLFLOW_TRACKING_URI, where they must
+# not pass for the user's choice in a later run of another workspace.
+_workspace_uris: set[str] = set()
+
+
+def user_mlflow_uri() -> str | None:
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    return uri if uri and uri not in _workspace_uris else None
+
+
+def mlflow_uri(workspace: Path) -> str:
+    """MLFLOW_TRACKING_URI when the user set it (a server, a database), else the workspace's own SQLite store, so
+    that every run of a workspace is in one place and none lands in whatever folder the studio was started from."""
+    return user_mlflow_uri() or f"sqlite:///{(workspace / MLFLOW_DB).resolve()}"
+
+
+def mlflow_options(run_name: str, workspace: Path) -> dict:
+    """accelerate's MLflowTracker arguments; with the workspace's store, grids go to <workspace>/mlartifacts/."""
+    import mlflow
+
+    users, uri = user_mlflow_uri(), mlflow_uri(workspace)
+    if not users:
+        _workspace_uris.add(uri)
+    mlflow.set_tracking_uri(uri)  # process-wide (and exported to the environment): set again at every run's start
+    if users:
+        return {"run_name": run_name}  # the server (or the user's store) decides where artifacts go
+    # Used when the experiment is created, i.e. by its first run; the default would be ./mlruns wherever we are.
+    return {"run_name": run_name, "logging_dir": str((workspace / MLFLOW_ARTIFACTS).resolve())}
 
 
 def accelerator_options(config, folder: Path) -> dict:
@@ -72,12 +110,16 @@ def location(tracker) -> str:
         return f"{tracker.logging_dir} (tensorboard --logdir {tracker.logging_dir})"
     if tracker.name == "wandb":
         run = tracker.run
-        return getattr(run, "url", None) or getattr(run, "dir", "") or "the W&B run"
+        if run.offline:  # run.dir is <run folder>/files; the folder itself is what `wandb sync` takes
+            folder = Path(run.dir).parent
+            return f"{folder} (offline: wandb sync {folder} uploads it)"
+        return run.url or run.dir
     if tracker.name == "mlflow":
         import mlflow
 
-        run = mlflow.active_run()
-        return f"{mlflow.get_tracking_uri()} (run {run.info.run_id})" if run else mlflow.get_tracking_uri()
+        uri, run = mlflow.get_tracking_uri(), mlflow.active_run()
+        see = f"; mlflow ui --backend-store-uri {uri}" if uri.startswith(("sqlite:", "file:")) else ""
+        return f"{uri} (run {run.info.run_id}{see})"
     return getattr(tracker, "logging_dir", "") or type(tracker).__name__
 
 
@@ -97,6 +139,7 @@ class TrackedStore:
     def __init__(self, store, accelerator, log: logging.Logger):
         self._store, self._accelerator, self._log = store, accelerator, log
         self._broken: set[str] = set()
+        self._last_step = 0  # the highest step logged so far (W&B refuses to go back: see log_scalars)
 
     def __getattr__(self, name):
         return getattr(self._store, name)
@@ -118,7 +161,17 @@ class TrackedStore:
         self._store.log_metrics(name, step, epoch, values)
         scalars = {k: float(v) for k, v in values.items() if math.isfinite(float(v))}
         scalars["epoch"] = float(epoch)
-        self._each("metrics", lambda t: t.log(scalars, step=step))
+        self._each("metrics", lambda t: self.log_scalars(t, scalars, step))
+
+    def log_scalars(self, tracker, scalars: dict, step: int) -> None:
+        if tracker.name == "wandb" and step < self._last_step:
+            # W&B drops a record with a step lower than one it has seen (the final evaluation is of best/, often
+            # an earlier step): log it at the latest step, with the step it belongs to as a value of its own.
+            prefix = next(iter(scalars)).rsplit("/", 1)[0]
+            tracker.log({**scalars, f"{prefix}/step": step}, step=self._last_step)
+        else:
+            tracker.log(scalars, step=step)
+        self._last_step = max(self._last_step, step)
 
     def log_evaluation(self, name: str, **values) -> None:
         self._store.log_evaluation(name, **values)
@@ -129,7 +182,7 @@ class TrackedStore:
         prefix = f"eval/{values['kind']}/{values['extractor']}_{values['split']}"
         scalars = {f"{prefix}/fd": values["fd"], f"{prefix}/kid": values["kid"],
                    f"{prefix}/num_samples": values["num_samples"]}
-        self._each("an evaluation", lambda t: t.log(scalars, step=values["step"]))
+        self._each("an evaluation", lambda t: self.log_scalars(t, scalars, values["step"]))
 
     def add_artifact(self, name: str, kind: str, path: str, step: int) -> None:
         self._store.add_artifact(name, kind, path, step)
@@ -157,11 +210,21 @@ class Trackers(Callback):
         self.final_logged: set[int] = set()
 
     def on_start(self, trainer) -> None:
-        acc = trainer.accelerator
-        (trainer.run.folder / "trackers").mkdir(exist_ok=True)  # W&B wants its local folder to exist
-        acc.init_trackers(self.config.training.tracker_project, config=flat_config(self.config),
-                          init_kwargs={"wandb": {"name": self.run_name, "dir": str(trainer.run.folder / "trackers")},
-                                       "mlflow": {"run_name": self.run_name}})
+        acc, folder = trainer.accelerator, trainer.run.folder
+        (folder / "trackers").mkdir(exist_ok=True)  # W&B wants its local folder to exist
+        init_kwargs = {"wandb": {"name": self.run_name, "dir": str(folder / "trackers")}}
+        if "mlflow" in self.config.training.log_with:
+            init_kwargs["mlflow"] = mlflow_options(self.run_name, folder.parent)
+        try:
+            acc.init_trackers(self.config.training.tracker_project, config=flat_config(self.config),
+                              init_kwargs=init_kwargs)
+        except Exception as exc:  # before any step: the run fails saying which tracker, as a missing package does
+            self.end_trackers(acc)
+            library = type(exc).__module__.split(".")[0]
+            which = library if library in self.config.training.log_with else "a tracker"
+            hint = " (or WANDB_MODE=offline: the run is kept in its folder, for wandb sync)" if which == "wandb" else ""
+            raise ConfigError([("training.log_with", f"{which} could not start: {type(exc).__name__}: {exc}{hint}")]) \
+                from exc
         if not acc.is_main_process:
             return
         have = {a["path"] for a in self.store.artifacts(self.run_name, ARTIFACT_KIND)}
@@ -180,7 +243,15 @@ class Trackers(Callback):
         trainer.accelerator.end_training()
 
     def on_exception(self, trainer, exc: BaseException) -> None:
-        trainer.accelerator.end_training()  # flush what was logged before the failure
+        self.end_trackers(trainer.accelerator)  # flush what was logged before the failure
+        trainer.accelerator.state.destroy_process_group()  # the rest of accelerator.end_training()
+
+    def end_trackers(self, accelerator) -> None:
+        for tracker in accelerator.trackers:  # one by one: a tracker that never started cannot finish
+            try:
+                tracker.finish()
+            except Exception as exc:  # noqa: BLE001  the run's own failure is the one to report
+                self.log.warning("tracker %s did not close: %s: %s", tracker.name, type(exc).__name__, exc)
 
 
 def tracker_locations(store, run_name: str) -> list[str]:
