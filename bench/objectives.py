@@ -133,7 +133,7 @@ def run(args) -> dict:
               flush=True)
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=1))
-    for name in args.recipes:
+    for name in args.sweep_recipes or args.recipes:
         entry = results["recipes"][name]
         print(f"samplers of {name} ({entry['objective']}), {args.sweep_num} samples each:", flush=True)
         entry["samplers"] = sampler_sweep(Path(entry["folder"]) / "final", entry["objective"], scorer, args.sweep_num)
@@ -200,6 +200,8 @@ def main():
     p.add_argument("--sweep-num", type=int, default=500, help="samples per FD of the sampler sweep")
     p.add_argument("--extractor", default="auto")
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    p.add_argument("--sweep-recipes", nargs="+", choices=list(RECIPES), help="the recipes whose samplers are swept "
+                   "(default: all)")
     p.add_argument("--workspace")
     p.add_argument("--out", help="write the results here (JSON), after each recipe")
     p.add_argument("--chart", nargs="+", metavar="JSON", help="only draw these results files")
