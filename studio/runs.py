@@ -186,10 +186,15 @@ class RunManager:
             job = self.queue.get()
             try:
                 self._claim_and_run(job)
-            except Exception:  # the store could not be read or written: this worker lives on for the runs queued next
+            except Exception as exc:  # the store could not be read or written: this worker lives on for the next runs
                 log.exception("run worker: run %s", job.name)
                 with self.lock:
                     self.active.pop(job.name, None)
+                try:
+                    self.store.transition(job.name, ("queued", "running"), "failed", ended_at=time.time(),
+                                          error=f"the run store failed as this run started or ended: {exc}")
+                except Exception:  # noqa: BLE001  still failing: the row stays as it was
+                    pass
 
     def _claim_and_run(self, job: Job) -> None:
         # Claim it (a run stopped or deleted while it waited is skipped). The pid of an earlier process is
@@ -245,8 +250,12 @@ class RunManager:
                 if not job.killed and time.time() > job.stop_at + self.stop_grace:
                     job.killed = True
                     os.killpg(proc.pid, signal.SIGKILL)  # the group: accelerate's workers too
-                elif not self.store.stop_requested(job.name):  # the child clears the flag as it starts: ask again
-                    self.store.request_stop(job.name)
+                else:
+                    try:
+                        if not self.store.stop_requested(job.name):  # the child clears the flag as it starts: ask again
+                            self.store.request_stop(job.name)
+                    except sqlite3.Error as exc:  # asked again at the next poll
+                        log.warning("run %s: stop request not written: %s", job.name, exc)
             time.sleep(0.2)
 
     def _recorded_end(self, name: str) -> bool:

@@ -124,3 +124,53 @@ def test_a_queued_run_is_deleted_and_a_running_one_only_when_asked_to_stop_first
     assert "stopping; it is deleted once its process has ended" in manager.delete(running, stop_running=True)
     wait_for(lambda: not manager.store.exists(running), what="the stopped run to be deleted")
     assert not (tmp_path / "ws" / running).exists()
+
+
+def test_a_webhook_that_answers_a_byte_at_a_time_holds_no_queued_run(tmp_path, monkeypatch):
+    """Probe: a server sending one byte every 3 s kept each finished run's process alive for minutes, and the next
+    queued run started that much later (after a normal end, and after kill -9, when the app posts)."""
+    from pipelines.ecosystem import notify
+    from tests.conftest import tiny_config
+    from tests.ecosystem.conftest import TrickleWebhook
+
+    hook = TrickleWebhook()
+    monkeypatch.setenv(notify.ENV_VAR, hook.url)
+    try:
+        manager = RunManager(tmp_path / "ws")
+        ended = manager.start(tiny_config(training={"epochs": 1}))
+        killed = manager.start(tiny_config(training={"epochs": 5000}))
+        last = manager.start(tiny_config(training={"epochs": 1}))
+        pid = wait_for(lambda: (r := manager.store.get_run(killed))["step"] >= 1 and r["pid"], what="the second run")
+        assert manager.store.get_run(ended)["status"] == "completed"
+        os.kill(pid, signal.SIGKILL)
+        wait_for_status(lambda: manager.store.get_run(last), "completed")  # the webhook never finishes answering
+        first_log = Path(manager.store.get_run(ended)["folder"]) / "log.txt"  # its process gave up on the POST itself
+        wait_for(lambda: "no complete answer within 10 s" in first_log.read_text(), what="the first run's webhook note")
+        assert manager.store.get_run(killed)["status"] == "interrupted"
+        wait_for(lambda: hook.requests >= 3, what="the app's post for the killed run")
+    finally:
+        hook.close()
+
+
+def test_a_store_error_as_a_run_starts_fails_that_run_and_the_worker_goes_on(tmp_path, monkeypatch):
+    """Probe: a run worker thread died on a store error, and queued runs never started."""
+    import sqlite3
+
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    claim, failures = RunStore.transition, []
+
+    def broken_once(store, name, before, after, **fields):
+        if after == "running" and not failures:
+            failures.append(name)
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return claim(store, name, before, after, **fields)
+
+    monkeypatch.setattr(RunStore, "transition", broken_once)
+    first = manager.start(tiny_config(training={"epochs": 1}))
+    second = manager.start(tiny_config(training={"epochs": 1}))
+    row = wait_for_status(lambda: manager.store.get_run(second), "completed")
+    assert row["step"] > 0 and manager.workers[0].is_alive()
+    failed = manager.store.get_run(first)
+    assert failed["status"] == "failed" and "database disk image is malformed" in failed["error"]
