@@ -37,10 +37,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.webhook:
         os.environ["PIPELINES_WEBHOOK"] = args.webhook  # the runs, child processes, read it from their environment
-    from starlette.middleware import Middleware
-
     import gradio as gr
     from gradio.utils import get_upload_folder
+    from starlette.middleware import Middleware
 
     from studio.api import SharedReadSession
     from studio.app import CSS, build_app

@@ -193,8 +193,8 @@ class RunManager:
                 try:
                     self.store.transition(job.name, ("queued", "running"), "failed", ended_at=time.time(),
                                           error=f"the run store failed as this run started or ended: {exc}")
-                except Exception:  # noqa: BLE001  still failing: the row stays as it was
-                    pass
+                except Exception as again:  # noqa: BLE001  still failing: the row stays as it was
+                    log.warning("run %s: not marked failed: %s", job.name, again)
 
     def _claim_and_run(self, job: Job) -> None:
         # Claim it (a run stopped or deleted while it waited is skipped). The pid of an earlier process is
