@@ -271,7 +271,10 @@ class RunManager:
             status, error = "interrupted", f"{pid} did not stop within {self.stop_grace:.0f} s of the stop request and was killed"
         elif code < 0:
             sig = next((s for s in signal.Signals if s == -code), None)
-            why = " (from outside, or by the kernel when memory ran out)" if sig == signal.SIGKILL else ""
+            why = " (from outside, or by the kernel when memory ran out)" if sig == signal.SIGKILL else \
+                (f": a memory-mapped file it read shrank under it, most likely its prepared dataset in "
+                 f"{self.workspace / 'cache' / 'datasets'} (truncated or deleted while it trained); a damaged cache is "
+                 "found and prepared again when a run opens it: resume the run") if sig == signal.SIGBUS else ""
             status = "failed" if sig in CRASH_SIGNALS else "interrupted"
             error = f"{pid} was killed by signal {-code} ({sig.name if sig else 'unnamed'}){why}"
         elif code == 0:
