@@ -174,3 +174,27 @@ def test_a_store_error_as_a_run_starts_fails_that_run_and_the_worker_goes_on(tmp
     assert row["step"] > 0 and manager.workers[0].is_alive()
     failed = manager.store.get_run(first)
     assert failed["status"] == "failed" and "database disk image is malformed" in failed["error"]
+
+
+def test_a_run_whose_dataset_cache_is_truncated_under_it_names_the_cache_and_resumes_on_a_rebuilt_one(tmp_path):
+    """Probe: truncating images.u8 during training killed the run with SIGBUS, shown only as "ended without
+    finishing"."""
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    name = manager.start(tiny_config(training={"epochs": 5000}))
+    wait_for(lambda: (r := manager.store.get_run(name))["step"] >= 2 or r["status"] not in ("queued", "running"),
+             what="training steps")
+    [images] = (tmp_path / "ws" / "cache" / "datasets").glob("*/images.u8")
+    with open(images, "r+b") as f:
+        f.truncate(0)
+    row = wait_for_status(lambda: manager.store.get_run(name), "failed")
+    assert "killed by signal 7 (SIGBUS)" in row["error"] and "prepared dataset in" in row["error"]
+    assert str(tmp_path / "ws" / "cache" / "datasets") in row["error"] and "resume the run" in row["error"]
+    assert "Bus error" in (Path(row["folder"]) / "log.txt").read_text()  # where it happened, from faulthandler
+
+    manager.resume(name)
+    wait_for(lambda: (r := manager.store.get_run(name))["status"] == "running" and r["step"] >= 3, what="resumed steps")
+    manager.stop(name)
+    row = wait_for_status(lambda: manager.store.get_run(name), "stopped")
+    assert "incomplete or damaged" in (Path(row["folder"]) / "log.txt").read_text()  # the cache was prepared again
