@@ -95,3 +95,20 @@ def test_the_file_route_serves_no_file_of_the_workspace_and_the_store_outlives_t
         assert answer.status_code == 200, answer.text
         assert [r["status"] for r in answer.json()["data"][0] if r["name"] == name] == ["stopped"]
     assert len(client.predict(name, -1, api_name="/run_metrics")["loss"]) >= 1
+
+
+def test_the_app_starts_when_its_page_answers_late(launch, tmp_path, monkeypatch):
+    """Probe: at load 9-13 `python app.py` exited, 5 times of 5, with "When localhost is not accessible, a shareable
+    link must be created": Gradio's start-up check gives the page one HEAD request of 3 s. Here every HEAD the app
+    process sends times out, as on a machine busy training (no load is made, nothing is timed)."""
+    late = tmp_path / "late"
+    late.mkdir()
+    (late / "sitecustomize.py").write_text(
+        "import httpx\n\n"
+        "def head(*args, **kwargs):\n"
+        "    raise httpx.ReadTimeout('the page answered late: the machine is busy')\n\n"
+        "httpx.head = head\n")
+    monkeypatch.setenv("PYTHONPATH", str(late))
+    app = launch()
+    assert app.proc.poll() is None and httpx.get(app.url, timeout=60).status_code == 200
+    assert app.client().predict(api_name="/list_runs") == []
