@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 
@@ -36,10 +37,13 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     if args.webhook:
         os.environ["PIPELINES_WEBHOOK"] = args.webhook  # the runs, child processes, read it from their environment
+    import gradio as gr
+    from gradio.utils import get_upload_folder
     from starlette.middleware import Middleware
 
     from studio.api import SharedReadSession
     from studio.app import CSS, build_app
+    from studio.files import WorkspaceFiles, blocked_paths
     from studio.hosts import HostCheck, allowed_hosts
 
     demo, _ = build_app(args.workspace, args.max_concurrent_runs, args.threads_per_run)
@@ -50,11 +54,21 @@ def main(argv=None) -> None:
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     if args.host not in LOCAL_HOSTS:
         print(f"Listening on {args.host}: reachable from other machines" + (" with the login you gave." if auth else " WITHOUT a login."))
+    workspace = os.path.abspath(args.workspace)
+    options = {}
+    if "_frontend" in inspect.signature(gr.Blocks.launch).parameters:
+        # Gradio's start-up check HEADs the page once with a 3-s timeout and exits ("a shareable link must be created")
+        # when the answer is late, as it is on a machine busy training; the server has answered its own start-up
+        # request by then, so the check adds nothing here.
+        options["_frontend"] = False
     demo.queue(default_concurrency_limit=4).launch(
         server_name=args.host, server_port=args.port, auth=auth, max_file_size=f"{args.max_upload_mb}mb",
-        css=CSS, footer_links=["api"], show_error=True, quiet=False, allowed_paths=[os.path.abspath(args.workspace)],  # results are served from the workspace
+        css=CSS, footer_links=["api"], show_error=True, quiet=False,
+        allowed_paths=[workspace],  # so that results the handlers return may be copied to Gradio's cache...
+        blocked_paths=blocked_paths(workspace),  # ...never the store
         app_kwargs={"middleware": [Middleware(HostCheck, allowed=allowed_hosts(args.host, args.port)),  # DNS rebinding
-                                   Middleware(SharedReadSession)]})
+                                   Middleware(WorkspaceFiles, workspace=workspace, cache=get_upload_folder()),  # only copies
+                                   Middleware(SharedReadSession)]}, **options)
 
 
 if __name__ == "__main__":

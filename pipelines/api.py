@@ -26,6 +26,14 @@ import typing
 from importlib import import_module
 
 # What the studio needs to build its page is imported now, and needs no torch: families, choices, names.
+from .archives import (
+    MAX_MEMBERS,
+    MAX_UNPACKED_BYTES,
+    ArchiveError,
+    copy_member,
+    unpack_limit,
+)
+from .archives import check_members as check_archive_members
 from .config import SAMPLER_NAMES
 from .data import BUILTIN, check_dataset
 from .data.lr_options import DEGRADATIONS, RESIZE_METHODS
@@ -106,9 +114,12 @@ __all__ = [
     "DEGRADATIONS",
     "FAMILIES",
     "IMAGE_SUFFIXES",
+    "MAX_MEMBERS",
     "MAX_SWEEP_FIELDS",
+    "MAX_UNPACKED_BYTES",
     "RESIZE_METHODS",
     "SAMPLERS",
+    "ArchiveError",
     "Cancelled",
     "Chart",
     "FamilySpec",
@@ -119,6 +130,7 @@ __all__ = [
     "UpscaleError",
     "bicubic",
     "chain",
+    "check_archive_members",
     "check_dataset",
     "check_extractor",
     "check_tiling",
@@ -126,6 +138,7 @@ __all__ = [
     "compare",
     "compare_samplers",
     "comparison_grid",
+    "copy_member",
     "dataset_preview",
     "describe_preparation",
     "export_run",
@@ -163,6 +176,7 @@ __all__ = [
     "sweep_table",
     "tracker_locations",
     "train",
+    "unpack_limit",
     "upscale_for_display",
     "upscale_image",
 ]

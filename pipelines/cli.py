@@ -157,11 +157,16 @@ def cmd_import(args) -> int:
 
 
 def cmd_train(args) -> int:
+    import faulthandler
+
     from .config import ConfigError, load_config
     from .data import StopRequested, check_dataset
     from .ecosystem.trackers import check_trackers
     from .metrics.extractors import check_extractor
     from .train.run import train
+
+    # A crash in native code (SIGBUS from a dataset cache truncated under the run) prints where it happened.
+    faulthandler.enable()
 
     overrides = list(args.overrides)
     if args.no_amp:

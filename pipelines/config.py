@@ -37,8 +37,15 @@ class ConfigError(ValueError):
         super().__init__("\n".join(f"{field}: {msg}" for field, msg in errors))
 
 
+# Bounds that keep absurd values out before anything is written: seeds are numpy's (0 .. 2**32 - 1), a budget is
+# at most a week, and no float is infinite or NaN (allow_inf_nan=False on every section).
+MAX_SEED = 2**32 - 1
+MAX_MINUTES = 7 * 24 * 60
+MAX_STEPS = 10**9
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -51,7 +58,7 @@ class DataConfig(Section):
     num_samples: int | None = Field(None, ge=1, description="Use at most this many images (before the split); empty (0 in the app) for all.")
     val_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for validation.")
     test_fraction: float = Field(0.05, ge=0.0, lt=0.5, description="Fraction of the images held out for the final test.")
-    split_seed: int = Field(0, description="Seed of the train/validation/test split and of synthetic data.")
+    split_seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of the train/validation/test split and of synthetic data.")
     synthetic_count: int = Field(5000, ge=10, le=1_000_000, description="How many images the synthetic 'shapes' set makes.")
     holdout: list[str] = Field([], description="shapes: colour-shape combinations never drawn, e.g. ['red circle', 'blue square'] (to measure generalisation to unseen ones).")
     image_column: str = Field("image", description="Hugging Face datasets: the image column.")
@@ -59,7 +66,7 @@ class DataConfig(Section):
     caption_column: str | None = Field(None, description="Hugging Face datasets: the caption column (empty for none).")
     hub_split: str = Field("train", description="Hugging Face datasets: the split to load.")
     workers: int = Field(0, ge=0, le=256, description="Processes that prepare the dataset into the cache (0: all cores).")
-    max_megapixels: float = Field(100.0, gt=0, description="Larger images are skipped (read from their header, never decoded).")
+    max_megapixels: float = Field(100.0, gt=0, le=10_000, description="Larger images are skipped (read from their header, never decoded).")
 
     @field_validator("holdout")
     @classmethod
@@ -137,7 +144,7 @@ EXTRACTOR_NAMES = Literal["auto", "inception", "digits-cnn", "hog-colour"]
 
 class TrainingConfig(Section):
     epochs: int = Field(40, ge=1, le=100_000, description="Passes over the training data.")
-    max_minutes: float | None = Field(None, gt=0, description="Wall-clock budget; the run stops cleanly and writes final/ when it is spent.")
+    max_minutes: float | None = Field(None, gt=0, le=MAX_MINUTES, description="Wall-clock budget; the run stops cleanly and writes final/ when it is spent.")
     batch_size: int = Field(64, ge=1, le=4096, description="Images per step on each device (before accumulation).")
     gradient_accumulation_steps: int = Field(1, ge=1, le=256, description="Micro-batches per optimizer step.")
     auto_batch_size: bool = Field(True, description="On CUDA, shrink the batch until it fits and keep the effective batch through accumulation.")
@@ -146,47 +153,47 @@ class TrainingConfig(Section):
     adam_beta1: float = Field(0.9, ge=0, lt=1, description="AdamW beta1.")
     adam_beta2: float = Field(0.999, ge=0, lt=1, description="AdamW beta2.")
     lr_schedule: Literal["cosine", "constant"] = Field("cosine", description="Learning-rate schedule after warm-up.")
-    warmup_steps: int = Field(200, ge=0, description="Optimizer steps of linear learning-rate warm-up.")
-    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this value (empty: no clipping).")
+    warmup_steps: int = Field(200, ge=0, le=MAX_STEPS, description="Optimizer steps of linear learning-rate warm-up.")
+    grad_clip: float | None = Field(1.0, gt=0, le=1e6, description="Clip the gradient norm to this value (empty: no clipping).")
     max_skipped_steps: int = Field(10, ge=1, le=100_000, description="Steps whose loss or gradient norm is not finite are skipped; this many in a row fail the run.")
     ema_decay: float = Field(0.999, ge=0, lt=1, description="Largest EMA decay (reached after warm-up); 0 turns EMA off.")
     ema_warmup_power: float = Field(0.75, gt=0, le=1, description="EMA warm-up: decay = 1 - (1 + step) ** -power, capped at ema_decay.")
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = Field("auto", description="auto: bf16 (or fp16) on CUDA, bf16 on CPUs with native bf16 (AVX-512 BF16/AMX), else fp32.")
     compile: Literal["auto", "on", "off"] = Field("auto", description="torch.compile the model (auto: on CUDA only).")
-    seed: int = Field(0, description="Seed of weights, noise and data order.")
-    checkpoint_every_epochs: int = Field(10, ge=1, description="Write checkpoint-<step>/ every N epochs.")
-    keep_last: int = Field(2, ge=1, description="Keep only the newest K checkpoint-<step>/ folders.")
-    sample_every_epochs: int = Field(5, ge=1, description="Write samples/epoch_<n>.png every N epochs.")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="Seed of weights, noise and data order.")
+    checkpoint_every_epochs: int = Field(10, ge=1, le=100_000, description="Write checkpoint-<step>/ every N epochs.")
+    keep_last: int = Field(2, ge=1, le=10_000, description="Keep only the newest K checkpoint-<step>/ folders.")
+    sample_every_epochs: int = Field(5, ge=1, le=100_000, description="Write samples/epoch_<n>.png every N epochs.")
     num_sample_images: int = Field(16, ge=1, le=256, description="Images in each sample grid (fixed seeds).")
     sample_sampler: SAMPLER_NAMES = Field("dpm++", description="Sampler for the sample grids.")
     sample_steps: int = Field(20, ge=1, le=1000, description="Sampler steps for the sample grids.")
-    log_every_steps: int = Field(10, ge=1, description="Write metrics to the run store every N optimizer steps.")
+    log_every_steps: int = Field(10, ge=1, le=MAX_STEPS, description="Write metrics to the run store every N optimizer steps.")
     num_processes: int = Field(1, ge=1, le=64, description="Processes (one per GPU) the studio trains this run with, through accelerate launch (from a terminal: accelerate launch --num_processes N).")
     log_with: list[Literal["tensorboard", "wandb", "mlflow"]] = Field([], description="Experiment trackers that also get the config, metrics, evaluations and sample grids (through accelerate), besides the run store.")
     tracker_project: str = Field("studio", min_length=1, description="The trackers' project: the W&B project, the MLflow experiment, the TensorBoard subfolder of <run>/trackers/.")
 
 
 class EvaluationConfig(Section):
-    every_epochs: int = Field(10, ge=0, description="FID/KID from the EMA weights every N epochs (0: off; best/ then follows the loss).")
+    every_epochs: int = Field(10, ge=0, le=100_000, description="FID/KID from the EMA weights every N epochs (0: off; best/ then follows the loss).")
     num_samples: int = Field(1000, ge=10, le=100_000, description="Generated images per evaluation during training.")
     split: Literal["train", "val", "test"] = Field("train", description="Real images the samples are compared with during training.")
     extractor: EXTRACTOR_NAMES = Field(
         "auto", description="Features: auto = Inception (true FID) where its weights are on the machine, else digits-cnn on digits, else hog-colour.")
     sampler: SAMPLER_NAMES = Field("dpm++", description="Diffusion sampler used for evaluation samples.")
     steps: int = Field(20, ge=1, le=1000, description="Sampler steps for evaluation samples.")
-    kid_subset_size: int = Field(1000, ge=2, description="KID subset size (lowered to the smaller image count when needed).")
+    kid_subset_size: int = Field(1000, ge=2, le=100_000, description="KID subset size (lowered to the smaller image count when needed).")
     final: bool = Field(True, description="When training ends (evaluation on), evaluate best/ on final_split with final_num_samples images.")
     final_split: Literal["train", "val", "test"] = Field("test", description="Held-out real images of the final evaluation.")
     final_num_samples: int = Field(2000, ge=10, le=100_000, description="Generated images in the final evaluation.")
 
 
 class EarlyStoppingConfig(Section):
-    patience: int = Field(0, ge=0, description="Evaluations without a better FID (PSNR for super-resolution) before the learning rate is cut (0: off).")
+    patience: int = Field(0, ge=0, le=100_000, description="Evaluations without a better FID (PSNR for super-resolution) before the learning rate is cut (0: off).")
     lr_factor: float = Field(0.5, gt=0, lt=1, description="Learning-rate multiplier at each cut.")
-    max_lr_cuts: int = Field(2, ge=0, description="Cuts allowed; the next plateau stops the run.")
-    loss_below: float | None = Field(None, gt=0, description="Stop once the epoch loss is below this and has not improved for loss_patience epochs (empty: off).")
-    loss_patience: int = Field(20, ge=1, description="Epochs without a better epoch loss for the loss rule.")
-    loss_plateau: int = Field(0, ge=0, description="Epochs without a better epoch loss before the learning rate is cut by lr_factor (0: off).")
+    max_lr_cuts: int = Field(2, ge=0, le=1000, description="Cuts allowed; the next plateau stops the run.")
+    loss_below: float | None = Field(None, gt=0, le=1e6, description="Stop once the epoch loss is below this and has not improved for loss_patience epochs (empty: off).")
+    loss_patience: int = Field(20, ge=1, le=100_000, description="Epochs without a better epoch loss for the loss rule.")
+    loss_plateau: int = Field(0, ge=0, le=100_000, description="Epochs without a better epoch loss before the learning rate is cut by lr_factor (0: off).")
 
 
 class NotifyConfig(Section):

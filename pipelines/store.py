@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-STATUSES = ("queued", "running", "completed", "failed", "stopped", "interrupted")
+from .rows import STATUSES, UNREADABLE, readable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -174,7 +174,9 @@ class RunStore:
         return [self._checked(dict(r)) for r in self._conn().execute(f"SELECT {cols} FROM runs ORDER BY created_at DESC")]
 
     def _checked(self, row: dict) -> dict:
-        """A 'running' row whose process is gone becomes 'interrupted' (in the store too)."""
+        """A 'running' row whose process is gone becomes 'interrupted' (in the store too); a row that does not read
+        (a step of "lots") is 'unreadable', with why (see rows.py)."""
+        row = readable(row)
         if row["status"] == "running" and row["pid"] and not process_alive(row["pid"], row["pid_start"]):
             error = row["error"] or f"the training process (pid {row['pid']}) ended without finishing"
             cur = self._conn().execute("UPDATE runs SET status='interrupted', error=? WHERE id=? AND status='running' "
@@ -208,7 +210,8 @@ class RunStore:
         cutoff = time.time() - stale_seconds
         conn = self._conn()
         rows = conn.execute("SELECT name, pid, pid_start, heartbeat_at, started_at, created_at FROM runs WHERE status='running'")
-        names = [r["name"] for r in rows if _gone(r, cutoff)]
+        checked = [readable(dict(r)) for r in rows]  # a row that does not read stays as it is
+        names = [r["name"] for r in checked if r.get("status") != UNREADABLE and _gone(r, cutoff)]
         for name in names:
             conn.execute("UPDATE runs SET status='interrupted', error=COALESCE(error, 'the training process ended without finishing') "
                          "WHERE name=? AND status='running'", (name,))

@@ -11,6 +11,7 @@ import os
 import queue
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -183,22 +184,35 @@ class RunManager:
     def _work(self) -> None:
         while True:
             job = self.queue.get()
-            # Claim it (a run stopped or deleted while it waited is skipped). The pid of an earlier process is
-            # cleared so that no reader judges this run by it.
-            if not self.store.exists(job.name) or not self.store.transition(job.name, ("queued",), "running",
-                                                                              pid=None, pid_start=None):
-                continue
-            with self.lock:
-                self.active[job.name] = job
             try:
-                self._run(job)
-            except Exception as exc:  # the child could not be started
-                log.warning("run %s failed: %s", job.name, exc)
-                self.store.transition(job.name, ("running",), "failed", error=f"{type(exc).__name__}: {exc}",
-                                      ended_at=time.time())
-            finally:
+                self._claim_and_run(job)
+            except Exception as exc:  # the store could not be read or written: this worker lives on for the next runs
+                log.exception("run worker: run %s", job.name)
                 with self.lock:
                     self.active.pop(job.name, None)
+                try:
+                    self.store.transition(job.name, ("queued", "running"), "failed", ended_at=time.time(),
+                                          error=f"the run store failed as this run started or ended: {exc}")
+                except Exception as again:  # noqa: BLE001  still failing: the row stays as it was
+                    log.warning("run %s: not marked failed: %s", job.name, again)
+
+    def _claim_and_run(self, job: Job) -> None:
+        # Claim it (a run stopped or deleted while it waited is skipped). The pid of an earlier process is
+        # cleared so that no reader judges this run by it.
+        if not self.store.exists(job.name) or not self.store.transition(job.name, ("queued",), "running",
+                                                                          pid=None, pid_start=None):
+            return
+        with self.lock:
+            self.active[job.name] = job
+        try:
+            self._run(job)
+        except Exception as exc:  # the child could not be started
+            log.warning("run %s failed: %s", job.name, exc)
+            self.store.transition(job.name, ("running",), "failed", error=f"{type(exc).__name__}: {exc}",
+                                  ended_at=time.time())
+        finally:
+            with self.lock:
+                self.active.pop(job.name, None)
 
     def _run(self, job: Job) -> None:
         row = self.store.get_run(job.name)
@@ -212,12 +226,20 @@ class RunManager:
         job.pid = proc.pid
         self.store.update_run(job.name, pid=proc.pid)
         code = self._wait(job, proc)
+        if code is None:  # the child recorded how it ended and lingers (posting to a slow webhook): the queue moves on
+            threading.Thread(target=proc.wait, name=f"reap-{job.name}", daemon=True).start()
+            return
         self._record_exit(job, code, logfile)
         proc.wait()  # reap only now: until then the store sees the process as alive (a zombie)
 
-    def _wait(self, job: Job, proc: subprocess.Popen) -> int:
-        """Wait for the child to end, without reaping it; returns its exit code (-N: killed by signal N)."""
+    def _wait(self, job: Job, proc: subprocess.Popen) -> int | None:
+        """Wait for the child to end, without reaping it; returns its exit code (-N: killed by signal N), or None
+        once the child has recorded its own end in the store (what it does after that holds no queue slot)."""
+        polls = 0
         while True:
+            polls += 1
+            if polls % 5 == 0 and self._recorded_end(job.name):
+                return None
             if hasattr(os, "waitid"):
                 ended = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT | os.WNOHANG)
                 if ended is not None:
@@ -228,9 +250,19 @@ class RunManager:
                 if not job.killed and time.time() > job.stop_at + self.stop_grace:
                     job.killed = True
                     os.killpg(proc.pid, signal.SIGKILL)  # the group: accelerate's workers too
-                elif not self.store.stop_requested(job.name):  # the child clears the flag as it starts: ask again
-                    self.store.request_stop(job.name)
+                else:
+                    try:
+                        if not self.store.stop_requested(job.name):  # the child clears the flag as it starts: ask again
+                            self.store.request_stop(job.name)
+                    except sqlite3.Error as exc:  # asked again at the next poll
+                        log.warning("run %s: stop request not written: %s", job.name, exc)
             time.sleep(0.2)
+
+    def _recorded_end(self, name: str) -> bool:
+        try:
+            return self.store.get_run(name)["status"] not in ("running", "queued")
+        except (KeyError, sqlite3.Error):  # deleted, or the store unreadable for a moment: wait for the process
+            return False
 
     def _record_exit(self, job: Job, code: int, logfile: Path) -> None:
         """A child still 'running' in the store ended without recording why: record it now."""
@@ -239,7 +271,10 @@ class RunManager:
             status, error = "interrupted", f"{pid} did not stop within {self.stop_grace:.0f} s of the stop request and was killed"
         elif code < 0:
             sig = next((s for s in signal.Signals if s == -code), None)
-            why = " (from outside, or by the kernel when memory ran out)" if sig == signal.SIGKILL else ""
+            why = " (from outside, or by the kernel when memory ran out)" if sig == signal.SIGKILL else \
+                (f": a memory-mapped file it read shrank under it, most likely its prepared dataset in "
+                 f"{self.workspace / 'cache' / 'datasets'} (truncated or deleted while it trained); a damaged cache is "
+                 "found and prepared again when a run opens it: resume the run") if sig == signal.SIGBUS else ""
             status = "failed" if sig in CRASH_SIGNALS else "interrupted"
             error = f"{pid} was killed by signal {-code} ({sig.name if sig else 'unnamed'}){why}"
         elif code == 0:
@@ -250,11 +285,17 @@ class RunManager:
             log.warning("run %s %s: %s", job.name, status, error)
             with open(logfile, "a") as f:
                 f.write(f"{_now()} ERROR studio: {error}\n")
-            try:  # the child could not post its webhook: the manager does (never raises)
-                notify_run_ended(self.store, job.name, validate_config(parse_yaml(self.store.get_run(job.name)["config"])),
-                                 log, reason=error)
-            except ValueError:
-                log.warning("run %s: its config no longer validates; webhook not notified", job.name)
+            # The child could not post its webhook: the manager does, beside the queue (a slow webhook holds no run).
+            threading.Thread(target=self._notify, args=(job.name, error), name=f"notify-{job.name}", daemon=True).start()
+
+    def _notify(self, name: str, reason: str) -> None:
+        try:  # notify_run_ended never raises; reading the config may
+            notify_run_ended(self.store, name, validate_config(parse_yaml(self.store.get_run(name)["config"])), log,
+                             reason=reason)
+        except ValueError:
+            log.warning("run %s: its config no longer validates; webhook not notified", name)
+        except Exception as exc:  # noqa: BLE001  the store went away (deleted run): nothing to tell
+            log.warning("run %s: webhook not notified: %s", name, exc)
 
 
 def threads_per_run(max_concurrent: int) -> int:

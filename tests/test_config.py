@@ -83,3 +83,21 @@ def test_evaluation_on_an_empty_split_is_refused():
         validate_config({"data": {"val_fraction": 0}, "evaluation": {"split": "val"}})
     assert info.value.errors[0][0] == "evaluation.split" and "data.val_fraction is 0" in info.value.errors[0][1]
     validate_config({"data": {"val_fraction": 0}, "evaluation": {"split": "val", "every_epochs": 0}})  # off: fine
+
+
+@pytest.mark.parametrize("override, field, words", [
+    ("training.max_minutes=.inf", "training.max_minutes", "finite number"),
+    ("training.max_minutes=1e308", "training.max_minutes", "at most 10080"),
+    ("training.learning_rate=.nan", "training.learning_rate", "finite number"),
+    ("gan.collapse_fd_jump=.inf", "gan.collapse_fd_jump", "finite number"),
+    ("training.seed=-1", "training.seed", "at least 0"),
+    ("data.split_seed=-1", "data.split_seed", "at least 0"),
+    ("training.seed=4294967296", "training.seed", "at most 4294967295"),
+])
+def test_absurd_numbers_are_refused_naming_the_field(override, field, words, tmp_path):
+    """Probe: an infinite budget 'completed' at step 1 and a negative seed made a failed run; both are refused first."""
+    family = ["family=gan"] if override.startswith("gan.") else []
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [*family, override])
+    assert fields(err.value) == [field] and words in str(err.value)
+    assert load_config(None, ["training.seed=4294967295", "training.max_minutes=10080"]).training.seed == 2**32 - 1

@@ -131,7 +131,7 @@ def plan(cfg, workspace: str | Path, should_stop=None, pre: Preprocessing | None
         if found:
             return Plan(root, key, pre, found)
     if found is not None:
-        log.warning("the prepared dataset %s was incomplete (%s): preparing it again", root / key, found.reason)
+        log.warning("the prepared dataset %s was incomplete or damaged (%s): preparing it again", root / key, found.reason)
     lineage = digest({"format": FORMAT, "pre": asdict(pre), "source": source_key})
     return Plan(root, key, pre, None, source, records, lineage)
 

@@ -3,7 +3,11 @@
 A folder holds the preprocessed images as one uint8 array (N x C x H x W, `images.u8`, read through a memory map),
 the rows' labels, captions, source names and identities (`rows.json`), and `meta.json` (shape, file sizes, class
 names, the files that were skipped and why). It is written under a temporary name and renamed when complete;
-`meta.json` records every file's size, so a folder whose files are missing or truncated is found out and rebuilt.
+`meta.json` records every file's size, so a folder whose files are missing or truncated is found out and rebuilt,
+and their checksums (CRC-32 of rows.json and of each 8 MiB chunk of images.u8), so that one edited or damaged in
+place (pixels zeroed, labels swapped) is rebuilt too rather than trained on. The images are checked in one streaming
+pass when a process first opens the cache (CRC-32 runs at about 0.7 GB/s on a busy 2-core machine: 0.2 s for
+CIFAR-10's 154 MB), and again only when the file changes (its inode, size or modification time).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import os
 import shutil
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +26,8 @@ import numpy as np
 from ..store import process_alive
 
 IMAGES, ROWS, META = "images.u8", "rows.json", "meta.json"
+CHUNK_BYTES = 8 << 20
+_verified: set[tuple] = set()  # images.u8 files that matched their checksums in this process: (path, inode, size, mtime)
 
 
 def digest(value) -> str:
@@ -58,7 +65,10 @@ def open_prepared(folder: Path) -> Prepared | None:
         n, c, h, w = meta["shape"]
         if sizes != meta["sizes"] or sizes[IMAGES] != n * c * h * w:
             raise ValueError(f"file sizes {sizes} are not those recorded {meta['sizes']}")
-        rows = json.loads((folder / ROWS).read_text())
+        rows_bytes = (folder / ROWS).read_bytes()
+        if "checksums" in meta:  # (caches written before checksums were recorded are only checked by size)
+            verify(folder, meta["checksums"], rows_bytes, c * h * w, n)
+        rows = json.loads(rows_bytes)
         if not all(len(rows[k]) == n for k in ("labels", "captions", "names", "identities")):
             raise ValueError("rows.json does not describe every image")
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -67,6 +77,34 @@ def open_prepared(folder: Path) -> Prepared | None:
     pixels = np.memmap(folder / IMAGES, np.uint8, "r", shape=(n, c, h, w)) if n else np.zeros((0, c, h, w), np.uint8)
     return Prepared(folder, pixels, np.asarray(rows["labels"], dtype=np.int64), rows["captions"], rows["names"],
                     rows["identities"], meta["class_names"], [tuple(s) for s in meta["skipped"]], meta)
+
+
+def chunk_checksums(path: Path, chunk: int = CHUNK_BYTES) -> list[int]:
+    """CRC-32 of each `chunk` bytes of the file, read in one pass."""
+    sums, buffer = [], bytearray(chunk)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while got := f.readinto(buffer):
+            sums.append(zlib.crc32(view[:got]))
+    return sums
+
+
+def verify(folder: Path, checksums: dict, rows_bytes: bytes, image_bytes: int, count: int) -> None:
+    """Raise ValueError naming the file (and the images) whose contents are not those written."""
+    if zlib.crc32(rows_bytes) != checksums["rows"]:
+        raise ValueError(f"{ROWS} is not what was written (edited or damaged: labels, captions or names changed)")
+    path = folder / IMAGES
+    st = path.stat()
+    seen = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    if seen in _verified:
+        return
+    chunk = checksums["chunk_bytes"]
+    for index, (now, then) in enumerate(zip(chunk_checksums(path, chunk), checksums["images"], strict=True)):
+        if now != then:
+            first, last = index * chunk // image_bytes, min(count - 1, ((index + 1) * chunk - 1) // image_bytes)
+            raise ValueError(f"{IMAGES} is not what was written (edited or damaged) in images {first:,} to {last:,}")
+    if st.st_mtime_ns < time.time_ns() - 2_000_000_000:  # an edit within the clock's granularity of the write keeps
+        _verified.add(seen)  # its modification time: only a file older than that is trusted by its stat
 
 
 class _Rebuilt:
@@ -102,9 +140,11 @@ class CacheWriter:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        (self.tmp / ROWS).write_text(json.dumps(self.rows))
+        rows = json.dumps(self.rows).encode()
+        (self.tmp / ROWS).write_bytes(rows)
         sizes = {name: (self.tmp / name).stat().st_size for name in (IMAGES, ROWS)}
-        meta = {"key": self.key, "shape": [len(self.rows["labels"]), *self.chw], "sizes": sizes,
+        checksums = {"rows": zlib.crc32(rows), "chunk_bytes": CHUNK_BYTES, "images": chunk_checksums(self.tmp / IMAGES)}
+        meta = {"key": self.key, "shape": [len(self.rows["labels"]), *self.chw], "sizes": sizes, "checksums": checksums,
                 "class_names": list(class_names), "skipped": [list(s) for s in skipped], "created": time.time(), **info}
         (self.tmp / META).write_text(json.dumps(meta))
         final = self.root / self.key

@@ -1,19 +1,22 @@
 """Word when a run ends: a JSON POST to a webhook (notify.webhook, else $PIPELINES_WEBHOOK).
 
 Sent when a run completes, fails, is stopped or is interrupted (Ctrl-C; a process killed with -9 sends nothing).
-The standard library's urllib with a short timeout: a dead or slow webhook is logged and never fails the run.
+The standard library's urllib, bounded in wall time (a server that answers one byte every few seconds never times
+out a single read): a dead or slow webhook is logged and never fails or holds the run.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
 
 ENV_VAR = "PIPELINES_WEBHOOK"
-TIMEOUT_SECONDS = 5.0
+TIMEOUT_SECONDS = 5.0  # each connect and read
+WALL_SECONDS = 10.0  # the whole POST: then it is given up (its thread, a daemon, ends with the process or the server)
 
 
 def webhook_url(config) -> str | None:
@@ -50,12 +53,29 @@ def run_payload(store, run_name: str, reason: str | None = None) -> dict:
     }
 
 
-def post_json(url: str, payload: dict, timeout: float = TIMEOUT_SECONDS) -> int:
-    """POST `payload` as JSON; the HTTP status. Raises on network errors and error statuses."""
+def post_json(url: str, payload: dict, timeout: float = TIMEOUT_SECONDS, wall: float = WALL_SECONDS) -> int:
+    """POST `payload` as JSON; the HTTP status. Raises on network errors and error statuses, and TimeoutError when the
+    whole exchange takes longer than `wall` seconds."""
     request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                      headers={"Content-Type": "application/json", "User-Agent": "pipelines-studio"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # the scheme is checked: http or https
-        return response.status
+    outcome: dict = {}
+
+    def send() -> None:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # the scheme is checked: http or https
+                response.read(65536)  # the answer too, within the wall time
+                outcome["status"] = response.status
+        except BaseException as exc:  # noqa: BLE001  handed to the caller
+            outcome["error"] = exc
+
+    sender = threading.Thread(target=send, name="webhook", daemon=True)
+    sender.start()
+    sender.join(wall)
+    if sender.is_alive():
+        raise TimeoutError(f"no complete answer within {wall:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["status"]
 
 
 def run_ended(store, run_name: str, config, log: logging.Logger, reason: str | None = None) -> bool:

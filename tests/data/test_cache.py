@@ -197,3 +197,29 @@ def test_the_data_command_prints_the_preview(tmp_path, folder):
     assert Image.open(tmp_path / "grid.png").size[0] > 64
     meta = json.loads(next((tmp_path / "ws" / "cache" / "datasets").glob("*/meta.json")).read_text())
     assert meta["shape"] == [40, 3, 8, 8]
+
+
+def test_a_cache_edited_in_place_is_rebuilt_not_trained_on(tmp_path, folder, caplog):
+    """Probe: a same-size edit of images.u8 (pixels zeroed) or rows.json (labels swapped) was trained on silently."""
+    ws = tmp_path / "ws"
+    first = prepare(cfg_of(folder), ws)
+    good, labels = np.asarray(first.pixels).copy(), first.labels.copy()
+    images = caches(ws)[0] / IMAGES
+    size = images.stat().st_size
+    with open(images, "r+b") as f:  # the last image zeroed, in place
+        f.seek(size - good[0].size)
+        f.write(bytes(good[0].size))
+    assert images.stat().st_size == size
+    again = prepare(cfg_of(folder), ws)
+    assert again.meta["decoded"] == 40 and np.array_equal(np.asarray(again.pixels), good)
+    assert "was incomplete or damaged (images.u8 is not what was written (edited or damaged) in images 0 to 39)" in caplog.text
+
+    rows = caches(ws)[0] / "rows.json"
+    data = json.loads(rows.read_text())
+    data["labels"] = data["labels"][::-1]  # classes swapped, same size
+    rows.write_text(json.dumps(data))
+    assert sorted(data["labels"]) == sorted(labels.tolist()) and data["labels"] != labels.tolist()
+    third = prepare(cfg_of(folder), ws)
+    assert third.meta["decoded"] == 40 and third.labels.tolist() == labels.tolist()
+    assert "rows.json is not what was written" in caplog.text
+    assert prepare(cfg_of(folder), ws).meta["decoded"] == 40  # the rebuilt cache is used as it is (nothing decoded again)

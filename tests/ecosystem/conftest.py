@@ -58,3 +58,49 @@ def tracked_run(tmp_path_factory):
     finally:
         hook.close()
     return ws, Path(row["folder"]), row, hook.received
+
+
+class TrickleWebhook:
+    """A webhook that reads the request and then answers one byte at a time, without end: no single read times
+    out, so only a bound on the whole exchange ends the POST. `requests` counts the POSTs it got."""
+
+    def __init__(self, every: float = 0.5):
+        import socket
+
+        self.requests, self.closed = 0, threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.every = every
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._trickle, args=(conn,), daemon=True).start()
+
+    def _trickle(self, conn):
+        with conn:
+            conn.recv(65536)
+            self.requests += 1
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 10**6
+            for byte in answer:
+                if self.closed.wait(self.every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self):
+        self.closed.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def trickle_webhook():
+    hook = TrickleWebhook()
+    yield hook
+    hook.close()

@@ -36,3 +36,16 @@ def test_a_dead_webhook_does_not_fail_the_run(tmp_path):
     row = train(config, tmp_path, progress=False)
     assert row["status"] == "completed"
     assert "webhook not notified: URLError" in (Path(row["folder"]) / "log.txt").read_text()
+
+
+def test_a_webhook_that_answers_a_byte_at_a_time_is_given_up_as_a_whole(trickle_webhook, tmp_path):
+    """Probe: a server sending one byte every 3 s kept the finished run's process alive 126 s (each read was quick)."""
+    with pytest.raises(TimeoutError, match="no complete answer within 1 s"):
+        notify.post_json(trickle_webhook.url, {"event": "run_ended"}, wall=1)
+    assert trickle_webhook.requests == 1
+
+    config = tiny_config(training={"epochs": 1}, notify={"webhook": trickle_webhook.url})
+    row = train(config, tmp_path, progress=False)  # returns: the POST is bounded (10 s), the run is not failed by it
+    assert row["status"] == "completed"
+    log = (Path(row["folder"]) / "log.txt").read_text()
+    assert "webhook not notified: TimeoutError: no complete answer within 10 s (the run is not affected)" in log

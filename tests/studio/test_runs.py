@@ -124,3 +124,77 @@ def test_a_queued_run_is_deleted_and_a_running_one_only_when_asked_to_stop_first
     assert "stopping; it is deleted once its process has ended" in manager.delete(running, stop_running=True)
     wait_for(lambda: not manager.store.exists(running), what="the stopped run to be deleted")
     assert not (tmp_path / "ws" / running).exists()
+
+
+def test_a_webhook_that_answers_a_byte_at_a_time_holds_no_queued_run(tmp_path, monkeypatch):
+    """Probe: a server sending one byte every 3 s kept each finished run's process alive for minutes, and the next
+    queued run started that much later (after a normal end, and after kill -9, when the app posts)."""
+    from pipelines.ecosystem import notify
+    from tests.conftest import tiny_config
+    from tests.ecosystem.conftest import TrickleWebhook
+
+    hook = TrickleWebhook()
+    monkeypatch.setenv(notify.ENV_VAR, hook.url)
+    try:
+        manager = RunManager(tmp_path / "ws")
+        ended = manager.start(tiny_config(training={"epochs": 1}))
+        killed = manager.start(tiny_config(training={"epochs": 5000}))
+        last = manager.start(tiny_config(training={"epochs": 1}))
+        pid = wait_for(lambda: (r := manager.store.get_run(killed))["step"] >= 1 and r["pid"], what="the second run")
+        assert manager.store.get_run(ended)["status"] == "completed"
+        os.kill(pid, signal.SIGKILL)
+        wait_for_status(lambda: manager.store.get_run(last), "completed")  # the webhook never finishes answering
+        first_log = Path(manager.store.get_run(ended)["folder"]) / "log.txt"  # its process gave up on the POST itself
+        wait_for(lambda: "no complete answer within 10 s" in first_log.read_text(), what="the first run's webhook note")
+        assert manager.store.get_run(killed)["status"] == "interrupted"
+        wait_for(lambda: hook.requests >= 3, what="the app's post for the killed run")
+    finally:
+        hook.close()
+
+
+def test_a_store_error_as_a_run_starts_fails_that_run_and_the_worker_goes_on(tmp_path, monkeypatch):
+    """Probe: a run worker thread died on a store error, and queued runs never started."""
+    import sqlite3
+
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    claim, failures = RunStore.transition, []
+
+    def broken_once(store, name, before, after, **fields):
+        if after == "running" and not failures:
+            failures.append(name)
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return claim(store, name, before, after, **fields)
+
+    monkeypatch.setattr(RunStore, "transition", broken_once)
+    first = manager.start(tiny_config(training={"epochs": 1}))
+    second = manager.start(tiny_config(training={"epochs": 1}))
+    row = wait_for_status(lambda: manager.store.get_run(second), "completed")
+    assert row["step"] > 0 and manager.workers[0].is_alive()
+    failed = manager.store.get_run(first)
+    assert failed["status"] == "failed" and "database disk image is malformed" in failed["error"]
+
+
+def test_a_run_whose_dataset_cache_is_truncated_under_it_names_the_cache_and_resumes_on_a_rebuilt_one(tmp_path):
+    """Probe: truncating images.u8 during training killed the run with SIGBUS, shown only as "ended without
+    finishing"."""
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    name = manager.start(tiny_config(training={"epochs": 5000}))
+    wait_for(lambda: (r := manager.store.get_run(name))["step"] >= 2 or r["status"] not in ("queued", "running"),
+             what="training steps")
+    [images] = (tmp_path / "ws" / "cache" / "datasets").glob("*/images.u8")
+    with open(images, "r+b") as f:
+        f.truncate(0)
+    row = wait_for_status(lambda: manager.store.get_run(name), "failed")
+    assert "killed by signal 7 (SIGBUS)" in row["error"] and "prepared dataset in" in row["error"]
+    assert str(tmp_path / "ws" / "cache" / "datasets") in row["error"] and "resume the run" in row["error"]
+    assert "Bus error" in (Path(row["folder"]) / "log.txt").read_text()  # where it happened, from faulthandler
+
+    manager.resume(name)
+    wait_for(lambda: (r := manager.store.get_run(name))["status"] == "running" and r["step"] >= 3, what="resumed steps")
+    manager.stop(name)
+    row = wait_for_status(lambda: manager.store.get_run(name), "stopped")
+    assert "incomplete or damaged" in (Path(row["folder"]) / "log.txt").read_text()  # the cache was prepared again

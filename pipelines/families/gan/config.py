@@ -25,7 +25,7 @@ class GANTrainingConfig(Section):
     augment: bool = Field(False, description="Differentiable augmentation of real and generated images for D (for small datasets).")
     augment_policy: list[Literal["color", "translation", "cutout"]] = Field(["color", "translation", "cutout"], description="Which augmentations.")
     collapse_ratio: float = Field(0.5, ge=0, lt=1, description="Warn when sample variety falls below this share of the real images' and of its own peak (0: never).")
-    collapse_fd_jump: float = Field(2.0, ge=0, description="Warn when FID/FD rises above this multiple of its best (0: never).")
+    collapse_fd_jump: float = Field(2.0, ge=0, le=1e6, description="Warn when FID/FD rises above this multiple of its best (0: never).")
     collapse_rollback: bool = Field(False, description="On a collapse warning, roll back to best/ and halve D's learning rate.")
 
 
@@ -37,7 +37,7 @@ class GANTrainingSection(TrainingConfig):
     weight_decay: float = Field(1e-5, ge=0, le=1.0, description="Weight decay of both networks.")
     warmup_steps: int = Field(0, ge=0, le=0, description="Unused: a GAN warms up over gan.warmup_epochs.")
     lr_schedule: Literal["cosine", "constant"] = Field("constant", description="Learning-rate schedule after warm-up.")
-    grad_clip: float | None = Field(None, gt=0, description="Clip gradient norms to this value (empty: no clipping; spectral norm keeps D in check).")
+    grad_clip: float | None = Field(None, gt=0, le=1e6, description="Clip gradient norms to this value (empty: no clipping; spectral norm keeps D in check).")
     ema_decay: float = Field(0.9999, ge=0, lt=1, description="Largest EMA decay of the generator (reached after warm-up); 0 turns EMA off.")
 
 

@@ -49,7 +49,7 @@ class T2IModelConfig(Section):
     attention_heads: int = Field(4, ge=1, le=64, description="Heads of each attention layer.")
     pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, a pipeline folder with unet/, or a hub id) instead of a new one.")
     lora_rank: int = Field(0, ge=0, le=512, description="Train LoRA adapters of this rank on the attention layers of model.pretrained instead of all its weights (0: off).")
-    lora_alpha: float | None = Field(None, gt=0, description="LoRA scaling numerator (the adapters are scaled by alpha / rank; default: the rank).")
+    lora_alpha: float | None = Field(None, gt=0, le=1e6, description="LoRA scaling numerator (the adapters are scaled by alpha / rank; default: the rank).")
 
 
 class LatentConfig(Section):
