@@ -125,7 +125,8 @@ def gradio_client_poller(url: str, every: float, names, done, results) -> None:
     from gradio_client import Client
 
     try:
-        client = Client(url, verbose=False)
+        # a generous timeout: on a busy machine the app takes seconds to send the page's config to a new Client
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})
     except Exception as exc:  # noqa: BLE001 - said to the parent, which would otherwise wait for ever
         results.put(f"gradio_client could not connect: {exc!r}")
         return
