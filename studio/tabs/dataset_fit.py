@@ -39,20 +39,22 @@ class DatasetFit:
         cleared = ["", None]  # the preview's text and grid
 
         def check(form: dict):
-            """On a new dataset (or family): the old preview goes; a local folder is looked at."""
+            """On a new dataset (or family): a local folder's images are looked at."""
             name = (form[dataset] or "").strip()
             if not name or name in BUILTIN or not Path(name).expanduser().is_dir():
-                return ["", gr.update(visible=False), {}, *cleared]
+                return ["", gr.update(visible=False), {}]
             try:
                 cfg = form_config(form).data
                 proposal = propose_data(cfg, studio.workspace)
             except (ConfigError, ValueError, OSError):  # the preview and Start say what is wrong
-                return ["", gr.update(visible=False), {}, *cleared]
-            return [*self.shown(proposal, form[family], fields), *cleared]
+                return ["", gr.update(visible=False), {}]
+            return self.shown(proposal, form[family], fields)
 
-        outputs = [self.note, self.apply, self.pending, *preview_outputs]
         for event in (dataset.change, family.change):
-            event(check, form_inputs, outputs, api_visibility="private", show_progress="hidden")
+            # the old preview goes at once (outside the queue), before a new one can be asked for
+            event(lambda: cleared, None, preview_outputs, api_visibility="private", show_progress="hidden", queue=False)
+            event(check, form_inputs, [self.note, self.apply, self.pending], api_visibility="private",
+                  show_progress="hidden")
 
         def apply(fam, text, changes):
             """The proposal into the picked family's fields and the YAML; the preview, now stale, goes."""

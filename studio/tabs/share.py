@@ -105,5 +105,7 @@ def model_card(store, name: str) -> str:
                 _, body = read_card(folder / which)
             except (OSError, ValueError, yaml.YAMLError) as exc:  # a card edited by hand, say
                 return f"**The model card of {which}/ cannot be read:** {exc}"
+            # its images are files beside it, which the page does not serve (the samples show above anyway)
+            body = "\n".join(line for line in body.splitlines() if not line.startswith("!["))
             return f"*{which}/README.md*\n\n{body}"
     return f"{name} has no model card yet: it is written with best/ and final/ (when the run saves them)."
