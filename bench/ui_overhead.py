@@ -58,17 +58,20 @@ def free_port() -> int:
 
 class App:
     def __init__(self, workspace: Path, root: Path, *flags: str):
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.proc = subprocess.Popen([sys.executable, "app.py", "--port", self.url.rsplit(":", 1)[1], "--workspace",
-                                      str(workspace), *flags], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
         self.store = RunStore(workspace)
-        while True:
-            try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.5)
+        for _ in range(5):  # on a busy machine Gradio's start-up check of its own URL can fail (issue 24, item 16)
+            self.url = f"http://127.0.0.1:{free_port()}"
+            self.proc = subprocess.Popen([sys.executable, "app.py", "--port", self.url.rsplit(":", 1)[1], "--workspace",
+                                          str(workspace), *flags], cwd=root, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"})
+            while self.proc.poll() is None:
+                try:
+                    if httpx.get(self.url, timeout=2).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            print(f"the app exited at start-up (code {self.proc.returncode}): starting it again", flush=True)
+        raise RuntimeError("the app did not start in 5 tries")
 
     def call(self, client: http.client.HTTPConnection, endpoint: str, *data):
         client.request("POST", f"/gradio_api/run/{endpoint}", json.dumps({"data": list(data)}),
