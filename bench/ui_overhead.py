@@ -2,15 +2,17 @@
 
 The default digits config trains for `--seconds` through the app's API, once unpolled and, for each path, once
 while `--clients` clients each call /list_runs and /run_metrics (incrementally, since the last step they have) every
-`--every` seconds, as browser tabs and monitoring scripts do. The two paths:
+`--every` seconds, as browser tabs and monitoring scripts do. The paths:
   run    a plain POST to /gradio_api/run/<endpoint> (one request; a light script)
+  call   Gradio's queue with a light client: POST /gradio_api/call/<endpoint>, then GET its event's stream (the app's
+         side of the queue path, which the page's own client takes too, without gradio_client's cost)
   queue  gradio_client's Client.predict (POST /gradio_api/queue/join, then the answer on a server-sent-event stream:
          what the Python client and the page itself use)
 Printed: the run's images/s polled / unpolled per path (target >= 0.9) and the p95 latency of each endpoint per path
 under that load (target < 300 ms on 2 cores), with the load average of each phase. Rounds rotate the order and the
 best rate of each phase is kept: on a shared machine other load only ever slows a run down, and it comes and goes.
 
-    python bench/ui_overhead.py [--seconds 60] [--clients 20] [--every 0.5] [--rounds 2] [--paths run,queue]
+    python bench/ui_overhead.py [--seconds 60] [--clients 20] [--every 0.5] [--rounds 2] [--paths run,call,queue]
                                 [--root CHECKOUT]   (the app of another checkout: before/after a change)
 
 Each gradio_client poller is a process of its own (as scripts and browsers are): gradio_client costs tens of ms of
@@ -81,6 +83,26 @@ class App:
         assert response.status == 200, body
         return json.loads(body)["data"][0]
 
+    def call_queued(self, client: http.client.HTTPConnection, endpoint: str, *data):
+        """Through the queue: join it, then read the event's server-sent events up to "complete"."""
+        client.request("POST", f"/gradio_api/call/{endpoint}", json.dumps({"data": list(data)}),
+                       {"Content-Type": "application/json"})
+        response = client.getresponse()
+        body = response.read()
+        assert response.status == 200, body
+        client.request("GET", f"/gradio_api/call/{endpoint}/{json.loads(body)['event_id']}")
+        response = client.getresponse()
+        event, answer = None, None
+        for line in iter(response.readline, b""):
+            line = line.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                answer = json.loads(line.split(":", 1)[1])
+                assert event == "complete", answer
+        response.read()
+        return answer[0]
+
     def client(self) -> http.client.HTTPConnection:
         """A kept-alive connection (the standard library's client: a light script)."""
         return http.client.HTTPConnection(self.url.removeprefix("http://"), timeout=30)
@@ -142,7 +164,7 @@ def gradio_client_poller(url: str, every: float, names, done, results) -> None:
 
 
 class Pollers:
-    """`n` clients of one path: "run" (threads here, each with a kept-alive connection), "queue" (processes, each
+    """`n` clients of one path: "run" or "call" (threads here, each with a kept-alive connection), "queue" (processes, each
     with a gradio_client Client) or "none"."""
 
     def __init__(self, app: App, path: str, n: int, every: float):
@@ -172,8 +194,8 @@ class Pollers:
                 t.start()
 
     def plain_caller(self):
-        connection = self.app.client()
-        return lambda endpoint, *data: self.app.call(connection, endpoint, *data)
+        connection, call = self.app.client(), self.app.call_queued if self.path == "call" else self.app.call
+        return lambda endpoint, *data: call(connection, endpoint, *data)
 
     def stop(self) -> float:
         """Stops polling; returns the CPU seconds the pollers used."""
@@ -222,12 +244,12 @@ def main():
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--every", type=float, default=0.5, help="seconds between one client's polls")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--paths", default="run,queue", help="the polling paths measured: run, queue or both")
+    parser.add_argument("--paths", default="run,call,queue", help="the polling paths measured: run, call, queue")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py is measured")
     parser.add_argument("--threads-per-run", type=int, help="the app's flag (default: its own, the cores per run)")
     args = parser.parse_args()
     paths = [p for p in args.paths.split(",") if p]
-    assert set(paths) <= {"run", "queue"}, "--paths takes run and/or queue"
+    assert set(paths) <= {"run", "call", "queue"}, "--paths takes run, call and/or queue"
     phases = ["none", *paths]
     latencies = {p: {"list_runs": [], "run_metrics": []} for p in paths}
     rates: dict[str, list[float]] = {p: [] for p in phases}
