@@ -24,9 +24,9 @@ from ..generation import CancelFlags, reports_errors, step_callback
 TEXT_FAMILIES = families_of_kind("text")
 HISTORY = 30  # prompts remembered per session
 STARTER = FAMILIES[TEXT_FAMILIES[0]].form  # its default preset: a small model of built-in captioned shapes
-NO_CHECKPOINT = ("Pick a text-to-image checkpoint first. None yet? **Train one** below in one click (the preset "
-                 f"`{STARTER.default_preset}`), or pick the family *{STARTER.label}* in the Train tab; its checkpoints "
-                 "show in the list as it saves them.")
+NO_CHECKPOINT = ("Pick a text-to-image checkpoint first. None yet? **Train one** (the button under the checkpoint "
+                 f"list) trains the preset `{STARTER.default_preset}` in one click, or pick the family *{STARTER.label}* "
+                 "in the Train tab; its checkpoints show in the list as it saves them.")
 
 
 def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=None, cancelled=None) -> tuple[list[str], str]:
