@@ -69,7 +69,11 @@ class App:
             while self.proc.poll() is None:
                 try:
                     if httpx.get(self.url, timeout=2).status_code == 200:
-                        return
+                        # the page answers during Gradio's check too, which may still fail: past it (5 tries of
+                        # 3.5 s at most), the app stays
+                        time.sleep(20)
+                        if self.proc.poll() is None:
+                            return
                 except httpx.HTTPError:
                     time.sleep(0.5)
             print(f"the app exited at start-up (code {self.proc.returncode}): starting it again", flush=True)
