@@ -5,7 +5,10 @@ while `--clients` clients each call /list_runs and /run_metrics (incrementally, 
 `--every` seconds, as browser tabs and monitoring scripts do. The paths:
   run    a plain POST to /gradio_api/run/<endpoint> (one request; a light script)
   call   Gradio's queue with a light client: POST /gradio_api/call/<endpoint>, then GET its event's stream (the app's
-         side of the queue path, which the page's own client takes too, without gradio_client's cost)
+         side of the queue path, which the page's own client takes too, without gradio_client's cost). Each client
+         sends a session hash of its own, as gradio_client and the page do: a call without one makes Gradio build a
+         whole session for it (the state of every component of the page), which cost the app 80 ms of CPU per call
+         here (--call-without-session measures that)
   queue  gradio_client's Client.predict (POST /gradio_api/queue/join, then the answer on a server-sent-event stream:
          what the Python client and the page itself use)
 Printed: the run's images/s polled / unpolled per path (target >= 0.9) and the p95 latency of each endpoint per path
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -87,10 +91,10 @@ class App:
         assert response.status == 200, body
         return json.loads(body)["data"][0]
 
-    def call_queued(self, client: http.client.HTTPConnection, endpoint: str, *data):
+    def call_queued(self, client: http.client.HTTPConnection, endpoint: str, *data, session: str | None = None):
         """Through the queue: join it, then read the event's server-sent events up to "complete"."""
-        client.request("POST", f"/gradio_api/call/{endpoint}", json.dumps({"data": list(data)}),
-                       {"Content-Type": "application/json"})
+        body = {"data": list(data), **({"session_hash": session} if session else {})}
+        client.request("POST", f"/gradio_api/call/{endpoint}", json.dumps(body), {"Content-Type": "application/json"})
         response = client.getresponse()
         body = response.read()
         assert response.status == 200, body
@@ -171,8 +175,9 @@ class Pollers:
     """`n` clients of one path: "run" or "call" (threads here, each with a kept-alive connection), "queue" (processes, each
     with a gradio_client Client) or "none"."""
 
-    def __init__(self, app: App, path: str, n: int, every: float):
+    def __init__(self, app: App, path: str, n: int, every: float, without_session: bool = False):
         self.app, self.path, self.n, self.every = app, path, n if path != "none" else 0, every
+        self.without_session = without_session
         self.ctx = multiprocessing.get_context("fork")
         self.done = self.ctx.Event()
         if path == "queue":
@@ -198,8 +203,11 @@ class Pollers:
                 t.start()
 
     def plain_caller(self):
-        connection, call = self.app.client(), self.app.call_queued if self.path == "call" else self.app.call
-        return lambda endpoint, *data: call(connection, endpoint, *data)
+        connection = self.app.client()
+        if self.path == "call":
+            session = None if self.without_session else uuid.uuid4().hex
+            return lambda endpoint, *data: self.app.call_queued(connection, endpoint, *data, session=session)
+        return lambda endpoint, *data: self.app.call(connection, endpoint, *data)
 
     def stop(self) -> float:
         """Stops polling; returns the CPU seconds the pollers used."""
@@ -249,6 +257,8 @@ def main():
     parser.add_argument("--every", type=float, default=0.5, help="seconds between one client's polls")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--paths", default="run,call,queue", help="the polling paths measured: run, call, queue")
+    parser.add_argument("--call-without-session", action="store_true", help="the call path's clients send no "
+                        "session hash (as a bare curl does)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose app.py is measured")
     parser.add_argument("--threads-per-run", type=int, help="the app's flag (default: its own, the cores per run)")
     args = parser.parse_args()
@@ -266,7 +276,7 @@ def main():
         app = App(Path(tmp) / "ws", args.root, *flags)
         pollers = {}
         try:
-            pollers = {p: Pollers(app, p, args.clients, args.every) for p in phases}
+            pollers = {p: Pollers(app, p, args.clients, args.every, args.call_without_session) for p in phases}
             for i in range(args.rounds):
                 for phase in phases[i % len(phases):] + phases[:i % len(phases)]:  # each phase goes first in turn
                     name, finish = app.run(config)
