@@ -13,6 +13,7 @@ subpackages: functions of the same names on the package would be shadowed when t
     load_upscaler(path) / upscale_image(...) -> super-resolution
     chain(generator, upscaler, request, ...) -> ChainResult: low-res, bicubic and upscaled images, stage times
     dataset_preview(data_config, workspace)  -> Preview: counts, classes, captions, skipped files, a grid, cache state
+    propose_data(data_config, workspace) -> Proposal: the channels and size a folder's images have, if not the config's
     FAMILIES, family_of(folder), families_of_kind(...) -> the model families (pipelines.families)
     push_model(checkpoint, repo, private, revision) -> the Hub URL (HubError: one line saying why not)
     export_run(run_folder, out) / import_run(zip, workspace) -> a run as a zip; the imported run's name
@@ -90,6 +91,7 @@ check_extractor = _deferred(".metrics.extractors:check_extractor")
 
 # Data
 dataset_preview = _deferred(".data.preview:dataset_preview")
+propose_data = _deferred(".data.propose:propose_for")
 plan_pairs = _deferred(".data.pairs:plan_pairs")
 prepare_pairs = _deferred(".data.pairs:prepare_pairs")
 
@@ -161,6 +163,7 @@ __all__ = [
     "plan_sweep",
     "prepare_pairs",
     "prepare_run",
+    "propose_data",
     "push_model",
     "queue_sweep",
     "read_card",

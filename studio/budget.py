@@ -46,7 +46,11 @@ def _count(n: float) -> str:
 
 
 def _minutes(m: float) -> str:
-    return f"{m * 60:.0f} s" if m < 1 else f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
+    if m < 1:
+        return f"{m * 60:.0f} s"
+    if m < 10:  # 1.5 min is not "2 min"
+        return f"{m:.1f}".removesuffix(".0") + " min"
+    return f"{m:.0f} min" if m < 120 else f"{m / 60:.1f} h"
 
 
 def budget_text(store: RunStore, config: RunConfig) -> str:

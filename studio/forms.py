@@ -1,6 +1,7 @@
 """Form fields generated from the config models: type, default, description (as the tooltip) and bounds."""
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any, Literal
@@ -37,12 +38,21 @@ def _base_type(annotation):
     return annotation, False
 
 
+def empty_meaning(description: str) -> str:
+    """What an optional field's empty value means, from its description ("empty: no clipping" -> "no clipping")."""
+    found = re.search(r"empty(?: \(0 in the app\))?:? (?:for )?([^;.)]+)", description or "")
+    return found.group(1).strip() if found else "none"
+
+
 def field_tip(family: str, path: str) -> str:
-    """A field's description, and its allowed range when it has one ("at least 8")."""
+    """A field's description, and its allowed range when it has one ("at least 8"); for an optional number, what the
+    0 its box shows for "empty" means ("0: all, otherwise at least 1")."""
     info = field_info(family, path)
     tip = info.description or ""
-    kind, _ = _base_type(info.annotation)
+    kind, optional = _base_type(info.annotation)
     allowed = allowed_range(info) if kind in (int, float) else ""
+    if allowed and optional:
+        allowed = f"0: {empty_meaning(tip)}, otherwise {allowed}"
     return f"{tip.rstrip('.')}; {allowed}." if allowed else tip
 
 
@@ -63,7 +73,7 @@ def component_for(family: str, path: str, value: Any) -> gr.components.Component
         # No minimum/maximum on the box: Gradio would refuse an out-of-range value by marking every output of the
         # event "Error"; the config's check marks this field alone, with its range.
         if optional:  # a number box cannot be empty: 0 stands for "none"
-            return gr.Number(value=value or 0, label=f"{label} (0: none)", info=tip, precision=0 if kind is int else None,
+            return gr.Number(value=value or 0, label=f"{label} (0: {empty_meaning(info.description)})", info=tip, precision=0 if kind is int else None,
                              elem_id=elem_id)
         return gr.Number(value=value, label=label, info=tip, precision=0 if kind is int else None, elem_id=elem_id)
     return gr.Textbox(value="" if value is None else str(value), label=label, info=tip, elem_id=elem_id)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plan
+from .propose import Proposal, propose_for
 from .transforms import BadImage, preprocess, to_image
 
 
@@ -25,6 +26,7 @@ class Preview:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # every one, with its reason
     grid: list[np.ndarray] = field(default_factory=list)  # uint8 H x W x C, exactly as trained on
     prepared: bool = False  # False: counted from the source; unreadable files show when it is prepared
+    proposal: Proposal = field(default_factory=Proposal)  # the channels and size the images have, if not the config's
 
     def text(self, shown: int = 10) -> str:
         """The preview in words, one fact per line."""
@@ -38,6 +40,9 @@ class Preview:
             lines += [f"  {name}: {reason}" for name, reason in self.skipped[:shown]]
             if len(self.skipped) > shown:
                 lines.append(f"  ... and {len(self.skipped) - shown:,} more")
+        lines += [f"proposed: {reason}" for reason in self.proposal.reasons.values()]
+        if self.proposal.changes:
+            lines.append("  " + " ".join(f"--set {k}={v}" for k, v in self.proposal.changes.items()))
         return "\n".join(lines)
 
 
@@ -55,7 +60,7 @@ def dataset_preview(cfg, workspace: str | Path, prepare: bool = True, num_grid: 
                      f"in {data.folder})")
         grid = [data.pixels[i].transpose(1, 2, 0) for i in spread(len(data), num_grid)]
         return Preview(cfg.dataset, state, len(data), counts(data.labels, data.class_names), examples(data.captions),
-                       list(data.skipped), grid, prepared=True)
+                       list(data.skipped), grid, prepared=True, proposal=propose_for(cfg, workspace, p.records))
     records = p.records
     grid = []
     for i in spread(len(records), num_grid):
@@ -68,7 +73,7 @@ def dataset_preview(cfg, workspace: str | Path, prepare: bool = True, num_grid: 
     labels = [] if lazy else [r.label for r in records]
     captions = [] if lazy else [r.caption for r in records[:200]]
     return Preview(cfg.dataset, state, len(records), counts(labels, p.source.class_names), examples(captions),
-                   list(p.source.skipped), grid)
+                   list(p.source.skipped), grid, proposal=propose_for(cfg, workspace, records))
 
 
 def spread(n: int, k: int) -> list[int]:

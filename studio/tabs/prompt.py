@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from pipelines.api import (
+    FAMILIES,
     SAMPLERS,
     Cancelled,
     SampleRequest,
@@ -22,12 +23,16 @@ from ..generation import CancelFlags, reports_errors, step_callback
 
 TEXT_FAMILIES = families_of_kind("text")
 HISTORY = 30  # prompts remembered per session
+STARTER = FAMILIES[TEXT_FAMILIES[0]].form  # its default preset: a small model of built-in captioned shapes
+NO_CHECKPOINT = ("Pick a text-to-image checkpoint first. None yet? **Train one** (the button under the checkpoint "
+                 f"list) trains the preset `{STARTER.default_preset}` in one click, or pick the family *{STARTER.label}* "
+                 "in the Train tab; its checkpoints show in the list as it saves them.")
 
 
 def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=None, cancelled=None) -> tuple[list[str], str]:
     """Generate and save PNGs; returns their paths and a line saying what was made."""
     if not checkpoint or not Path(checkpoint).is_dir():
-        raise gr.Error("Pick a text-to-image checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
+        raise gr.Error(NO_CHECKPOINT if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
     if not request.prompt:  # the grey example in the box is a placeholder, never sent
         raise gr.Error("Prompt: empty; describe the image you want.")
     start = time.perf_counter()
@@ -48,12 +53,27 @@ def run_prompt(checkpoint: str, request: SampleRequest, out_dir: Path, on_step=N
                    f"guidance {r.guidance:g}, seeds {r.seed}–{r.seed + len(images) - 1})")
 
 
+def starter_text() -> str:
+    """What the starter button trains, from its preset."""
+    from ..forms import load_yaml
+
+    raw = load_yaml((STARTER.config_dir / STARTER.default_preset).read_text())
+    budget = (raw.get("training") or {}).get("max_minutes")
+    return (f"No text-to-image model yet? This trains a small one on the built-in captioned shapes "
+            f"({raw['data']['image_size']} px" + (f", at most {budget:g} minutes" if budget else "") + "); or pick the "
+            f"family *{STARTER.label}* in the Train tab for your own captioned images.")
+
+
 def build(studio):
     """Returns the "send to upscale" button and the picked image, which the app wires to the Upscale tab."""
     flags = CancelFlags()
     checkpoint = studio.lists.add(gr.Dropdown(
         [], label="Checkpoint", allow_custom_value=True, elem_id="prompt-checkpoint",
         info="A text-to-image run's final, best or intermediate checkpoint, newest run first."), TEXT_FAMILIES)
+    with gr.Row(equal_height=True):
+        starter = gr.Button(f"Train one: {STARTER.default_preset}", size="sm", scale=0, min_width=240,
+                            elem_id="prompt-train-starter")
+        starter_note = gr.Markdown(starter_text(), elem_id="prompt-starter-note")
     prompt = gr.Textbox(label="Prompt", placeholder="Describe the image, e.g. a red circle on a blue background",
                         elem_id="prompt-text")
     negative = gr.Textbox(label="Negative prompt", placeholder="Optional: what guidance steers away from",
@@ -101,6 +121,15 @@ def build(studio):
     def on_pick(evt: gr.SelectData):
         return evt.value["image"]["path"]
 
+    def on_starter():
+        try:
+            name = studio.manager.start((STARTER.config_dir / STARTER.default_preset).read_text())
+        except ValueError as exc:  # ConfigError too
+            return f"**Not started:** {exc}"
+        return (f"Queued **{name}**: follow it in the Runs tab; its checkpoints show in the list above as it saves "
+                "them (the first after a few minutes).")
+
+    starter.click(on_starter, None, starter_note, api_visibility="private")
     cancel.click(on_cancel, None, None, api_visibility="private")
     history.select(lambda value: value, history, prompt, api_visibility="private")
     gallery.select(on_pick, None, picked, api_visibility="private")

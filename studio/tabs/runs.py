@@ -66,7 +66,7 @@ def build(studio) -> gr.Dropdown:
         edits = gr.Code(value="training:\n  epochs: 80\n", language="yaml", label="Duplicate with these edits (YAML, same shape as the config)")
         with gr.Column():
             duplicate_btn = gr.Button("Duplicate with edits")
-            download_btn = gr.DownloadButton("Download final model (.zip)", visible=False)
+            download_btn = gr.DownloadButton("Download final model (.zip of final/)", visible=False)
 
     def run_view(name: str, smooth: float, log10: bool) -> tuple[dict, dict]:
         """Updates showing the run `name`, and the shapes its charts are drawn with."""
@@ -152,9 +152,11 @@ def build(studio) -> gr.Dropdown:
     grid_pick.release(pick_grid, [run, grid_pick], grid, api_visibility="private")
 
     def on_select(evt: gr.SelectData, frame):
-        return frame.iloc[evt.index[0], 0]
+        return frame.iloc[evt.index[0], 0], ""
 
-    table.select(on_select, table, run, api_visibility="private")
+    # A run picked by the person: the last action's message was about another run (or this one, earlier), so it goes.
+    table.select(on_select, table, [run, action], api_visibility="private")
+    run.input(lambda: "", None, action, api_visibility="private", show_progress="hidden", queue=False)
 
     def act(fn):
         def handler(name):

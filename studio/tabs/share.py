@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import gradio as gr
+import yaml
 
 from pipelines.api import (
     HubError,
@@ -12,6 +13,7 @@ from pipelines.api import (
     export_run,
     import_run,
     push_model,
+    read_card,
     tracker_locations,
 )
 
@@ -27,12 +29,15 @@ def build(studio, run: gr.Dropdown) -> None:
             private = gr.Checkbox(label="private", value=True, scale=0)
             push_btn = gr.Button("Push to the Hub", scale=1, elem_id="push-run")
         push_status = gr.Markdown(elem_id="push-status")
+        gr.Markdown(EXPORT_VS_DOWNLOAD, elem_id="export-vs-download")
         with gr.Row(equal_height=True):
             export_btn = gr.Button("Export this run (.zip)", scale=1, elem_id="export-run")
             exported = gr.File(label="run zip", interactive=False, scale=2)
             upload = gr.File(label="Import a run zip into this workspace", file_types=[".zip"], scale=2,
                              elem_id="import-run")
         share_status = gr.Markdown(elem_id="share-status")
+    with gr.Accordion("Model card", open=False) as card_box:
+        card = gr.Markdown(elem_id="model-card")
 
     def on_run(name):
         if not name or not store.exists(name):
@@ -42,6 +47,12 @@ def build(studio, run: gr.Dropdown) -> None:
             "No experiment trackers for this run (`training.log_with`: tensorboard, wandb, mlflow)."
 
     run.change(on_run, run, trackers, api_visibility="private", show_progress="hidden")
+
+    def on_card(name):
+        return model_card(store, name) if name and store.exists(name) else ""
+
+    for event in (run.change, card_box.expand):  # expanded: read again, the run may have written it since
+        event(on_card, run, card, api_visibility="private", show_progress="hidden")
 
     def on_push(name, which, repo_id, is_private):
         if not name:
@@ -78,3 +89,23 @@ def build(studio, run: gr.Dropdown) -> None:
         return f"Imported as **{name}**: pick it above."
 
     upload.upload(on_import, upload, share_status, api_visibility="private")
+
+
+EXPORT_VS_DOWNLOAD = ("**Export this run** zips the whole run (config, log, metrics, evaluations, best/ and final/) to "
+                      "import into another studio with *Import* below. **Download final model** (under the charts) "
+                      "is only the trained model, final/, as diffusers' `from_pretrained` loads it.")
+
+
+def model_card(store, name: str) -> str:
+    """The model card (README.md) of the run's best/, else final/, shown as Markdown; or why there is none yet."""
+    folder = Path(store.get_run(name)["folder"])
+    for which in ("best", "final"):
+        if (folder / which / "README.md").is_file():
+            try:
+                _, body = read_card(folder / which)
+            except (OSError, ValueError, yaml.YAMLError) as exc:  # a card edited by hand, say
+                return f"**The model card of {which}/ cannot be read:** {exc}"
+            # its images are files beside it, which the page does not serve (the samples show above anyway)
+            body = "\n".join(line for line in body.splitlines() if not line.startswith("!["))
+            return f"*{which}/README.md*\n\n{body}"
+    return f"{name} has no model card yet: it is written with best/ and final/ (when the run saves them)."

@@ -94,6 +94,9 @@ def connect_compare(demo: gr.Blocks, tabs: gr.Tabs, studio) -> None:
     so that neither tab's module knows the other)."""
     by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
     button, paths, picker = by_id["sweep-to-compare"], by_id["sweep-paths"], by_id["compare-checkpoints"]
+    # The last comparison's results go: they were of other checkpoints than those now in the picker.
+    results = [by_id[k] for k in ("compare-note", "compare-grid", "compare-native", "compare-slider", "compare-table",
+                                  "compare-download")]
 
     def send(text):
         chosen = [p for p in (text or "").splitlines() if p.strip()][:MAX_COMPARED]
@@ -101,9 +104,16 @@ def connect_compare(demo: gr.Blocks, tabs: gr.Tabs, studio) -> None:
             raise gr.Error("The runs need at least two saved checkpoints (best/ or final/) to compare.")
         # the picker's choices read again, so that the new checkpoints show by their labels (run · best (step N))
         choices = views.checkpoint_choices(studio.manager.store, views.ALL_GENERATORS)
-        return gr.update(choices=choices, value=chosen), gr.Tabs(selected="compare")
+        note = f"The sweep's {len(chosen)} best checkpoints are picked above: press **Compare**."
+        return (gr.update(choices=choices, value=chosen), gr.Tabs(selected="compare"), note, "", "",
+                gr.update(value=None, visible=False), None, None)
 
-    button.click(send, paths, [picker, tabs], api_visibility="private")
+    button.click(send, paths, [picker, tabs, *results], api_visibility="private").then(
+        None, None, None, js=SCROLL_TO_PICKER)
+
+
+# The Compare tab opens where the page was scrolled to (the sweep table, far down): show its top, the picker.
+SCROLL_TO_PICKER = "() => { document.querySelector('#compare-checkpoints')?.scrollIntoView({block: 'start'}); }"
 
 
 def summary_text(found, count: int) -> str:

@@ -36,7 +36,7 @@ from ..forms import (
     set_path,
 )
 from ..uploads import UploadError, unpack_images_zip
-from . import pairs, sweep_form
+from . import dataset_fit, pairs, sweep_form
 
 # Parts of the form that a family asks for by name (Form.extras): preparing LR pairs for super-resolution.
 EXTRAS = {"lr-pairs": pairs.build}
@@ -67,6 +67,7 @@ def build(studio) -> None:
         dataset = gr.Dropdown(list(BUILTIN), value=load_yaml(start_yaml)["data"]["dataset"], allow_custom_value=True,
                               label="Dataset", scale=3, elem_id="train-dataset", info=DATASET_INFO)
         upload = gr.File(label="…or upload a zip of images (subfolders become classes)", file_types=[".zip"], scale=2)
+    fit = dataset_fit.DatasetFit()
     with gr.Accordion("Preview the dataset as it will be trained on", open=False):
         with gr.Row():
             preview_btn = gr.Button("Preview", size="sm", scale=0)
@@ -176,19 +177,23 @@ def build(studio) -> None:
                 shown = dataset_preview(data, studio.workspace, prepare=prepare,
                                         progress=lambda done, total, rate: progress(done / max(total, 1), desc=describe_preparation(done, total, rate)))
             except ConfigError as exc:
-                return "\n".join(f"- `{f}`: {m}" for f, m in exc.errors), None
+                return "\n".join(f"- `{f}`: {m}" for f, m in exc.errors), None, *unfitted
             except (ValueError, OSError) as exc:
-                return f"**Cannot read the dataset:** {exc}", None
+                return f"**Cannot read the dataset:** {exc}", None, *unfitted
             grid = None
+            fitted = fit.shown(shown.proposal, form[family], fields)
             if shown.grid:  # small images enlarged (nearest neighbour) so that their pixels can be seen
                 images = np.stack(shown.grid)
                 grid = make_grid(upscale_for_display(images, max(64, images.shape[1])), ncols=8)
-            return preview_markdown(shown), grid
+            return preview_markdown(shown), grid, *fitted
         return on_preview
 
+    unfitted = ["", gr.update(visible=False), {}]
     preview_inputs = {family, preset, yaml_box, dataset, *components}
-    preview_btn.click(previewer(False), preview_inputs, [preview_text, preview_grid], api_visibility="private")
-    prepare_btn.click(previewer(True), preview_inputs, [preview_text, preview_grid], api_visibility="private")
+    preview_outputs = [preview_text, preview_grid, fit.note, fit.apply, fit.pending]
+    preview_btn.click(previewer(False), preview_inputs, preview_outputs, api_visibility="private")
+    prepare_btn.click(previewer(True), preview_inputs, preview_outputs, api_visibility="private")
+    fit.wire(studio, family, dataset, yaml_box, fields, form_config, preview_inputs, [preview_text, preview_grid])
 
     def on_start(form: dict):
         fam = form[family]
@@ -209,8 +214,11 @@ def build(studio) -> None:
             return [f"**Not started:** {exc}", None, field_note(None, DATASET_INFO), *infos(fam)]
         return [f"Queued **{name}**: follow it in the Runs tab.", None, field_note(None, DATASET_INFO), *infos(fam)]
 
-    start.click(on_start, {family, preset, yaml_box, dataset, confirmed, *components},
-                [status, confirmed, dataset, *components], api_visibility="private")
+    # Said at once: the first Start of a session checks the dataset and loads the engine, which takes seconds.
+    start.click(lambda: "Checking the config and the dataset, then queueing the run…", None, status,
+                api_visibility="private", show_progress="hidden", queue=False).then(
+        on_start, {family, preset, yaml_box, dataset, confirmed, *components},
+        [status, confirmed, dataset, *components], api_visibility="private", show_progress_on=status)
     sweep_form.build(studio, family, form_config, {family, preset, yaml_box, dataset, *components})
 
 

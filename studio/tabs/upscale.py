@@ -140,7 +140,9 @@ def build(studio) -> gr.File:
         return (summary(results, failures, label), results, gr.update(choices=names, value=names[0]), download_path,
                 before_after, gallery)
 
-    go.click(on_upscale, [files, model, model_file, outscale, tile, tile_pad],
-             [status, results_state, shown, download, slider, side], api_visibility="private", show_progress_on=status)
+    # The last upscale's message (an error, say) goes at once: the progress bar that follows is this upscale's.
+    go.click(lambda: "Upscaling…", None, status, api_visibility="private", show_progress="hidden", queue=False).then(
+        on_upscale, [files, model, model_file, outscale, tile, tile_pad],
+        [status, results_state, shown, download, slider, side], api_visibility="private", show_progress_on=status)
     shown.change(views_of, [results_state, shown], [slider, side], api_visibility="private")
     return files

@@ -22,6 +22,15 @@ def test_export_import_and_a_refused_push_from_the_runs_tab(launch, browser_page
     page.get_by_text("Share: trackers, the Hugging Face Hub, export and import").click()
     wait_for(lambda: "No experiment trackers" in page.locator("#run-trackers").inner_text(), timeout=120, what="trackers")
 
+    page.locator("#stop-run").click()  # an action on a completed run: its message shows under the picked run
+    wait_for(lambda: "ddpm-digits-8 is completed" in page.locator("#run-action").inner_text(), timeout=120,
+             what="the stop's answer")
+    page.get_by_text("Model card", exact=True).click()
+    card = page.locator("#model-card")
+    wait_for(lambda: "How to load" in card.inner_text(), timeout=120, what="the model card")
+    assert "README.md" in card.inner_text() and "ddpm-digits-8" in card.inner_text()
+    assert "from_pretrained" in page.locator("#export-vs-download").inner_text()
+
     page.locator("#push-repo textarea, #push-repo input").first.fill("someone/digits")
     page.locator("#push-run").click()
     wait_for(lambda: "Not pushed:" in page.locator("#push-status").inner_text(), timeout=120, what="the push refused")
@@ -37,3 +46,6 @@ def test_export_import_and_a_refused_push_from_the_runs_tab(launch, browser_page
     assert store.get_run("ddpm-digits-8-2")["status"] == "completed"
     assert len(store.metrics("ddpm-digits-8-2", ["loss"])) == len(store.metrics("ddpm-digits-8", ["loss"])) > 0
     shoot(page, "share-1-exported-and-imported")
+    page.locator("#run-picker input").click()
+    page.get_by_role("option", name="ddpm-digits-8-2", exact=True).click()  # another run: the old message goes
+    wait_for(lambda: page.locator("#run-action").inner_text().strip() == "", timeout=120, what="the stale message to go")

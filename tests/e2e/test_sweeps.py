@@ -86,4 +86,8 @@ def test_a_two_by_two_sweep_from_the_train_tab(launch, browser_page, shoot):
     picker = page.locator("#compare-checkpoints")
     wait_for(lambda: picker.is_visible() and f"{best} · best" in picker.inner_text(), timeout=120,
              what="the checkpoints in the Compare tab, by their labels")
+    wait_for(lambda: "press Compare" in page.locator("#compare-note").inner_text(), timeout=120, what="what to do next")
+    # the tab shows its top, the picker, not the bottom where the sweep table was scrolled to
+    wait_for(lambda: 0 <= picker.evaluate("el => el.getBoundingClientRect().top") < 1100, timeout=60,
+             what="the picker in view")
     shoot(page, "sweep-3-in-compare")
