@@ -65,7 +65,7 @@ def line_spec(frame: pd.DataFrame, x: str, y: str, colour: str, x_title: str, y_
     domain = list(dict.fromkeys(str(c) for c in frame[colour]))
     colours = colours or {}
     scale = {"domain": domain, "range": [colours.get(name) or colour_pair(i)[0] for i, name in enumerate(domain)]}
-    x_scale, y_scale = {"zero": False}, {"type": "log"} if log_y else {"zero": False}
+    x_scale, y_scale = {"zero": False}, {"type": "log", "nice": False} if log_y else {"zero": False}
     if frame[x].nunique() == 1:  # a zero-width axis would read "29.000000": give it room
         x_scale["domain"] = padded(frame[x], least=1.0)
     if not log_y and frame[y].nunique() == 1:

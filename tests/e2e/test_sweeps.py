@@ -77,9 +77,9 @@ def test_a_two_by_two_sweep_from_the_train_tab(launch, browser_page, shoot):
     shoot(page, "sweep-2-compared")
 
     # The overlaid charts' data (read through the app's API, as the page gets it): one series per run, by its values.
-    loss, metric, _, _, _, rows, paths = app.client().predict(SWEEP, RUNS, "step", api_name="/compare_runs")
+    loss, metric, _, rows, paths = app.client().predict(SWEEP, RUNS, "step", api_name="/compare_runs")
     for plot in (loss, metric):
-        spec = json.loads((plot["value"] if "value" in plot else plot)["plot"])  # an update carries its value inside
+        spec = json.loads(plot.get("value", plot)["plot"])  # an update carries its value inside
         assert {row["run"] for row in spec["data"]["values"]} == {"lr=1e-3 bs=16", "lr=1e-3 bs=32", "lr=3e-3 bs=16",
                                                                    "lr=3e-3 bs=32"}
     starred = [row[1] for row in rows["data"] if row[0] == "★"]
