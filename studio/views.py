@@ -19,7 +19,7 @@ from pipelines.api import (
     smooth,
 )
 from pipelines.config import parse_yaml
-from pipelines.store import RunStore
+from pipelines.store import RunStore, run_seconds
 
 from .charts import colour_pair
 
@@ -36,10 +36,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def run_duration(row: dict) -> float | None:
-    if not row["started_at"]:
-        return None
-    end = time.time() if row["status"] == "running" else (row["ended_at"] or row["heartbeat_at"] or time.time())
-    return end - row["started_at"]
+    """The run's training time, across its resumes."""
+    return run_seconds(row)
 
 
 def runs_table(store: RunStore) -> pd.DataFrame:
