@@ -80,7 +80,8 @@ def line_spec(frame: pd.DataFrame, x: str, y: str, colour: str, x_title: str, y_
         "height": height,
         "padding": {"top": 26, "left": 4, "right": 4, "bottom": 4},  # room for the block's label over the chart
         "encoding": {
-            "x": {"field": x, "type": "quantitative", "title": x_title, "scale": x_scale},
+            "x": {"field": x, "type": "quantitative", "title": x_title, "scale": x_scale,
+                  **({"axis": {"tickMinStep": 1, "format": "d"}} if x == "step" else {})},  # steps: whole ticks
             "y": {"field": y, "type": "quantitative", "title": y_title, "scale": y_scale},
             "color": {"field": colour, "type": "nominal", "title": None, "scale": scale, "legend": {"orient": "bottom"}},
             "tooltip": [{"field": colour, "type": "nominal"}, {"field": x, "type": "quantitative", "title": x_title},
