@@ -69,8 +69,9 @@ def build(studio) -> gr.Dropdown:
             duplicate_btn = gr.Button("Duplicate with edits")
             download_btn = gr.DownloadButton("Download final model (.zip)", visible=False)
 
-    def run_view(name: str, smooth: float, log10: bool) -> tuple[dict, dict]:
-        """Updates showing the run `name`, and the shapes its charts are drawn with."""
+    def run_view(name: str, smooth: float, log10: bool, grids_shown=None) -> tuple[dict, dict]:
+        """Updates showing the run `name`, and the shapes its charts are drawn with. The grid slider and its grid move
+        to the newest grid only when one is added (or another run is picked): not under a person sliding back."""
         row = store.get_run(name)
         ui = (FAMILIES.get(row["family"]) or next(iter(FAMILIES.values()))).form
         grids = views.sample_grid_steps(store, name)
@@ -103,16 +104,19 @@ def build(studio) -> gr.Dropdown:
             log_note: views.log_scale_note(loss_frame, "loss") if log10 else "",
             sample: gr.update(value=grids[-1].path, label=f"Latest samples · {grids[-1].caption}") if grids
             else gr.update(value=None, label="Latest samples"),
-            grid_pick: gr.update(maximum=max(len(grids), 2), value=len(grids) or 1,  # a slider needs min < max
-                                 label=views.grid_pick_label(grids, len(grids))),
-            grid: gr.update(value=grids[-1].path, label=f"Sample grid · {grids[-1].caption}") if grids
-            else gr.update(value=None, label="Sample grid"),
             **actions.shown(row["status"]),
             log: views.log_tail(row["folder"], lines=15),
             config: row["config"],
             download_btn: gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists()
             else gr.update(visible=False),
         })
+        shapes["grids"] = [name, len(grids)]
+        if grids_shown != shapes["grids"]:
+            updates.update({
+                grid_pick: gr.update(maximum=max(len(grids), 2), value=len(grids) or 1,  # a slider needs min < max
+                                     label=views.grid_pick_label(grids, len(grids))),
+                grid: gr.update(value=grids[-1].path, label=f"Sample grid · {grids[-1].caption}") if grids
+                else gr.update(value=None, label="Sample grid")})
         return updates, shapes
 
     def no_run() -> dict:
@@ -140,7 +144,7 @@ def build(studio) -> gr.Dropdown:
         if not name:
             yield {**head, run: gr.update(choices=names), **(no_run() if picked else {})}
             return
-        updates, shapes = run_view(name, smooth, log10)
+        updates, shapes = run_view(name, smooth, log10, (shapes_drawn or {}).get("grids"))
         hide_first = run_charts.redraws(slots, shapes_drawn or {}, shapes)
         if hide_first:
             yield hide_first
