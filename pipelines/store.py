@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS runs (
     phase_total INTEGER,
     end_reason TEXT,
     budget_ends_at REAL,
-    sweep TEXT
+    sweep TEXT,
+    earlier_seconds REAL
 );
 CREATE TABLE IF NOT EXISTS sweeps (
     name TEXT PRIMARY KEY,
@@ -90,7 +91,7 @@ EVALUATION_FIELDS = ("step", "epoch", "kind", "checkpoint", "split", "extractor"
                      "kid_std", "seconds")
 RUN_FIELDS = ("family", "dataset", "resolution", "status", "config", "folder", "started_at", "ended_at", "heartbeat_at",
               "step", "total_steps", "epoch", "best_metric", "best_value", "error", "stop_requested", "pid", "warning", "phase", "pid_start",
-              "phase_done", "phase_total", "end_reason", "budget_ends_at", "sweep")
+              "phase_done", "phase_total", "end_reason", "budget_ends_at", "sweep", "earlier_seconds")
 
 
 class RunStore:
@@ -108,10 +109,11 @@ class RunStore:
             # phase: what a run does outside its steps ("preparing data", "final evaluation"), phase_done/phase_total its
             # counts; pid_start: see process_start(); end_reason: why training ended (the loop's stop reason, or "epochs");
             # budget_ends_at: when the time budget of this start or resume runs out (the whole run's, evaluations included);
-            # sweep: the name of the sweep (grid of runs) a run belongs to, if any
+            # sweep: the name of the sweep (grid of runs) a run belongs to, if any; earlier_seconds: how long the run
+            # trained before its latest start (its earlier starts and resumes; see run_seconds)
             for column, kind in (("warning", "TEXT"), ("phase", "TEXT"), ("pid_start", "INTEGER"), ("phase_done", "INTEGER"),
                                  ("phase_total", "INTEGER"), ("end_reason", "TEXT"), ("budget_ends_at", "REAL"),
-                                 ("sweep", "TEXT")):
+                                 ("sweep", "TEXT"), ("earlier_seconds", "REAL")):
                 if column not in have:
                     conn.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
 
@@ -320,6 +322,24 @@ class RunStore:
             sql += " AND kind=?"
             args.append(kind)
         return [dict(r) for r in self._conn().execute(sql + " ORDER BY step, rowid", args)]
+
+
+def run_seconds(row: dict, now: float | None = None) -> float | None:
+    """How long a run has trained, across its starts and resumes (None: it never started). Its latest start counts
+    until now while it runs, else until it ended (or its last heartbeat, when it ended without saying so)."""
+    if not row.get("started_at"):
+        return None
+    if row["status"] == "running":
+        return max(0.0, (now or time.time()) - row["started_at"]) + (row.get("earlier_seconds") or 0.0)
+    return seconds_before_resume(row)
+
+
+def seconds_before_resume(row: dict) -> float:
+    """How long a run had trained when it last ended: what a resume adds to (the idle time since is not counted)."""
+    if not row.get("started_at"):
+        return row.get("earlier_seconds") or 0.0
+    end = row.get("ended_at") or row.get("heartbeat_at") or row["started_at"]
+    return max(0.0, end - row["started_at"]) + (row.get("earlier_seconds") or 0.0)
 
 
 def _gone(row, cutoff: float) -> bool:

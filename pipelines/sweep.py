@@ -16,14 +16,13 @@ import itertools
 import math
 import random
 import re
-import time
 from dataclasses import dataclass, field
 
 from .config import ConfigError, RunConfig, parse_yaml, validate_config
 from .data import dataset_slug
 from .families import FAMILIES
 from .metrics import metric_label
-from .store import RunStore
+from .store import RunStore, run_seconds
 
 MAX_FIELDS = 3
 # Short names of often swept fields in run names and legends; others use the initials of their last part.
@@ -253,8 +252,8 @@ def sweep_table(store: RunStore, runs: list[str], keys: list[str] | None = None)
         metric, lower, points = main_metric(store, name)
         best_step, best, _ = (min if lower else max)(points, key=lambda p: p[1]) if points else (None, None, None)
         speed = [m["value"] for m in store.metrics(name, ["images_per_s"]) if m["value"] is not None]
-        started = row["started_at"]
-        minutes = ((row["ended_at"] or time.time()) - started) / 60 if started else None
+        seconds = run_seconds(row)  # across its resumes
+        minutes = seconds / 60 if seconds is not None else None
         values = run_values(store, name, keys)
         table.rows.append(["", name, *(values[k] for k in keys), row["status"], metric, _round(best), best_step,
                            _round(points[-1][1]) if points else None, _round(sum(speed) / len(speed)) if speed else None,

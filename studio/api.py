@@ -72,9 +72,13 @@ def register(studio) -> None:
         """Ask a run to stop after its current step (it leaves a resumable checkpoint)."""
         return manager.stop(name)
 
-    def resume(name: str) -> str:
-        """Queue a stopped, failed or interrupted run to continue from its newest checkpoint."""
-        return manager.resume(name)
+    def resume(name: str, more_minutes: float = 0) -> str:
+        """Queue a stopped, failed or interrupted run to continue from its newest checkpoint; a completed one (or any, with
+        `more_minutes` > 0) for that many more minutes."""
+        try:
+            return manager.resume(name, more_minutes=more_minutes or None)
+        except ValueError as exc:  # a completed run without more minutes; a bad number
+            return str(exc)
 
     # The read endpoints are pollers' (browser tabs, scripts): one cheap store query each, outside the queue.
     def list_runs() -> list[dict]:

@@ -49,3 +49,46 @@ def plot_settings(frame: pd.DataFrame | None, x: str, y: str, label: str) -> dic
     single = frame.groupby("series")[x].nunique().max() == 1
     return {"value": frame, "label": label, "color_map": series_colours(frame), "x_lim": padded(frame[x], least=1.0),
             "y_lim": padded(frame[y]), "caption": ONE_VALUE if single else "", "mark": "point" if single else "line"}
+
+
+def line_spec(frame: pd.DataFrame, x: str, y: str, colour: str, x_title: str, y_title: str,
+              colours: dict[str, str] | None = None, log_y: bool = False, points: bool = False, height: int = 260) -> dict:
+    """A Vega-Lite spec (for gr.Plot) of one line per `colour` value over numeric, sorted axes. A series of one point
+    is drawn as a dot (`points`: every point is), so that a sweep of one-evaluation runs shows one dot per run.
+    `log_y`: a logarithmic y axis whose ticks are the real values (all of them must be positive).
+
+    Gradio's LinePlot has no log scale and draws a one-point series as nothing, hence a spec of our own here."""
+    frame = frame[[x, y, colour]].dropna()
+    counts = frame.groupby(colour)[x].transform("count")
+    values = [{x: float(a), y: float(b), colour: str(c), "alone": bool(n == 1)}
+              for a, b, c, n in zip(frame[x], frame[y], frame[colour], counts)]
+    domain = list(dict.fromkeys(str(c) for c in frame[colour]))
+    colours = colours or {}
+    scale = {"domain": domain, "range": [colours.get(name) or colour_pair(i)[0] for i, name in enumerate(domain)]}
+    x_scale, y_scale = {"zero": False}, {"type": "log", "nice": False} if log_y else {"zero": False}
+    if frame[x].nunique() == 1:  # a zero-width axis would read "29.000000": give it room
+        x_scale["domain"] = padded(frame[x], least=1.0)
+    if not log_y and frame[y].nunique() == 1:
+        y_scale["domain"] = padded(frame[y])
+    layers = [{"mark": {"type": "line", "clip": True}, "encoding": {}}]
+    if points or any(v["alone"] for v in values):  # (an empty layer makes Vega warn of infinite extents)
+        layers.append({"mark": {"type": "point", "filled": True, "size": 60, "strokeOpacity": 0, "clip": True},
+                       "encoding": {}, **({} if points else {"transform": [{"filter": "datum.alone"}]})})
+    return {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "data": {"values": values},
+        "height": height,
+        "padding": {"top": 26, "left": 4, "right": 4, "bottom": 4},  # room for the block's label over the chart
+        "encoding": {
+            "x": {"field": x, "type": "quantitative", "title": x_title, "scale": x_scale,
+                  **({"axis": {"tickMinStep": 1, "format": "d"}} if x == "step" else {})},  # steps: whole ticks
+            "y": {"field": y, "type": "quantitative", "title": y_title, "scale": y_scale},
+            "color": {"field": colour, "type": "nominal", "title": None, "scale": scale, "legend": {"orient": "bottom"}},
+            "tooltip": [{"field": colour, "type": "nominal"}, {"field": x, "type": "quantitative", "title": x_title},
+                        {"field": y, "type": "quantitative", "title": y_title, "format": ".4g"}],
+        },
+        # Gradio themes a "line" chart's layers and recolours a layer's own colour encoding: the layers have an empty
+        # one, and the colours are the chart's.
+        "layer": layers,
+        "usermeta": {"embedOptions": {"renderer": "svg", "actions": False}},  # SVG: the page (and tests) can read it
+    }

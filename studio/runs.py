@@ -7,6 +7,7 @@ deletes runs, and records why a child ended when the child could not say so itse
 from __future__ import annotations
 
 import logging
+import math
 import os
 import queue
 import shutil
@@ -26,7 +27,13 @@ from pipelines.api import (
     notify_run_ended,
     prepare_run,
 )
-from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
+from pipelines.config import (
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    parse_yaml,
+    validate_config,
+)
 from pipelines.store import RunStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ class Job:
     stop_at: float | None = None  # when a stop was asked
     killed: bool = False  # by the manager, after the grace period
     pid: int | None = None
+    overrides: tuple[str, ...] = ()  # config changes of a resume ("training.max_minutes=5")
 
 
 class RunManager:
@@ -99,14 +107,23 @@ class RunManager:
         self.store.request_stop(name)  # honoured by any training process, the app's or a terminal's
         return f"{name}: stopping after the current step"
 
-    def resume(self, name: str) -> str:
+    def resume(self, name: str, more_minutes: float | None = None) -> str:
+        """Queue a stopped, failed or interrupted run to go on from its last checkpoint. A completed run is continued
+        only for `more_minutes` (its time budget then; raises ValueError without them), with more epochs if it had
+        done all of its own: resuming it as it is would give it a whole new budget without anyone asking."""
         row = self.store.get_run(name)
+        overrides = continue_overrides(row, more_minutes) if more_minutes or row["status"] == "completed" else []
+        if overrides:
+            raw = parse_yaml(row["config"]) or {}
+            validate_config(apply_overrides(raw, overrides))  # a bad number is refused here, naming the field
         if not self.store.transition(name, ("completed", "failed", "stopped", "interrupted"), "queued"):
             return f"{name} is already {row['status']}"
         has_checkpoint = bool(list_checkpoints(row["folder"]))
         self.store.update_run(name, error=None, stop_requested=0)
-        self.queue.put(Job(name, resume=has_checkpoint))
-        return f"{name}: queued to resume" + ("" if has_checkpoint else " (no checkpoint yet: it starts over)")
+        self.queue.put(Job(name, resume=has_checkpoint, overrides=tuple(overrides)))
+        if not has_checkpoint:
+            return f"{name}: queued to resume (no checkpoint yet: it starts over)"
+        return f"{name}: queued to continue for {more_minutes:g} more minutes" if overrides else f"{name}: queued to resume"
 
     def duplicate(self, name: str, edits: str | None = None) -> str:
         """A new run with the config of `name`, changed by the YAML mapping `edits` (same shape as the config)."""
@@ -167,6 +184,7 @@ class RunManager:
         """The engine's train command for this job; `accelerate launch` when the run asks for several processes."""
         args = ["-m", "pipelines", "train", "--quiet", "--workspace", str(self.workspace)]
         args += ["--resume", row["folder"]] if job.resume else ["--run-name", job.name]
+        args += [arg for change in job.overrides for arg in ("--set", change)]
         processes = int(((parse_yaml(row["config"]) or {}).get("training") or {}).get("num_processes") or 1)
         if processes == 1:
             return [sys.executable, *args]
@@ -296,6 +314,19 @@ class RunManager:
             log.warning("run %s: its config no longer validates; webhook not notified", name)
         except Exception as exc:  # noqa: BLE001  the store went away (deleted run): nothing to tell
             log.warning("run %s: webhook not notified: %s", name, exc)
+
+
+def continue_overrides(row: dict, more_minutes: float | None) -> list[str]:
+    """The config changes that continue a run for `more_minutes`: that budget, and as many epochs again as it had when
+    it had done all of its own (the budget ends it)."""
+    if more_minutes is None or not math.isfinite(more_minutes) or more_minutes <= 0:
+        raise ValueError(f"{row['name']} is {row['status']}: continue it for a number of minutes above 0 "
+                         "(more minutes), or duplicate it with edits")
+    changes = [f"training.max_minutes={more_minutes:g}"]
+    epochs = ((parse_yaml(row["config"]) or {}).get("training") or {}).get("epochs")
+    if isinstance(epochs, int) and row["epoch"] >= epochs:
+        changes.append(f"training.epochs={row['epoch'] + epochs}")
+    return changes
 
 
 def threads_per_run(max_concurrent: int) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import html
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from pipelines.api import (
     smooth,
 )
 from pipelines.config import parse_yaml
-from pipelines.store import RunStore
+from pipelines.store import RunStore, run_seconds
 
 from .charts import colour_pair
 
@@ -35,10 +36,8 @@ def _duration(seconds: float | None) -> str:
 
 
 def run_duration(row: dict) -> float | None:
-    if not row["started_at"]:
-        return None
-    end = time.time() if row["status"] == "running" else (row["ended_at"] or row["heartbeat_at"] or time.time())
-    return end - row["started_at"]
+    """The run's training time, across its resumes."""
+    return run_seconds(row)
 
 
 def runs_table(store: RunStore) -> pd.DataFrame:
@@ -53,8 +52,7 @@ def runs_table(store: RunStore) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=RUN_COLUMNS)
 
 
-def metric_frame(store: RunStore, name: str, metrics: list[str], column: str, smoothing: float = 0.0,
-                 log_scale: bool = False) -> pd.DataFrame:
+def metric_frame(store: RunStore, name: str, metrics: list[str], column: str, smoothing: float = 0.0) -> pd.DataFrame:
     """Logged metrics as one chart's rows: `column` holds the values, `series` says which metric (and whether
     smoothed) when the chart shows more than one line."""
     rows = store.metrics(name, metrics)
@@ -78,9 +76,16 @@ def metric_frame(store: RunStore, name: str, metrics: list[str], column: str, sm
         return pd.DataFrame({"step": [], column: [], "series": []})
     frame = pd.concat(frames, ignore_index=True)
     frame.attrs["colours"] = colours
-    if log_scale and (frame[column] > 0).all():  # a GAN's losses can be negative: those stay linear
-        frame[column] = np.log10(np.clip(frame[column], 1e-12, None))
     return frame
+
+
+def log_scale_note(frame: pd.DataFrame, column: str) -> str:
+    """Why a chart asked for on a log scale is drawn linear: a value at or below zero (a GAN's losses can be)."""
+    if frame.empty or (frame[column] > 0).all():
+        return ""
+    low = frame.loc[frame[column].idxmin()]
+    return (f"Shown on a linear scale: a log scale needs positive values, and {low['series']} reaches "
+            f"{low[column]:.3g} (step {int(low['step'])}).")
 
 
 EVALUATION_COLUMNS = ["step", "of", "vs real", "metric", "value", "KID", "samples", "seconds"]
@@ -195,7 +200,36 @@ def progress_html(store: RunStore, row: dict) -> str:
 
 
 def sample_grids(store: RunStore, name: str) -> list[str]:
-    return [a["path"] for a in store.artifacts(name, "samples") if Path(a["path"]).exists()]
+    return [grid.path for grid in sample_grid_steps(store, name)]
+
+
+@dataclass
+class SampleGrid:
+    path: str
+    step: int
+    epoch: int | None  # from its name, samples/epoch_<n>.png
+
+    @property
+    def caption(self) -> str:
+        return f"epoch {self.epoch}, step {self.step}" if self.epoch is not None else f"step {self.step}"
+
+
+def sample_grid_steps(store: RunStore, name: str) -> list[SampleGrid]:
+    """The run's sample grids on disk, oldest first, with the step and epoch each was drawn at."""
+    grids = []
+    for a in store.artifacts(name, "samples"):
+        path = Path(a["path"])
+        if path.exists():
+            epoch = path.stem.removeprefix("epoch_")
+            grids.append(SampleGrid(str(path), a["step"], int(epoch) if epoch.isdigit() else None))
+    return grids
+
+
+def grid_pick_label(grids: list[SampleGrid], index: int) -> str:
+    """The grid slider's label: which grid it shows, of how many, drawn when."""
+    if not grids:
+        return "Sample grids saved so far"
+    return f"Sample grid {index} of {len(grids)}: {grids[index - 1].caption}"
 
 
 def log_tail(folder: str | Path, lines: int = 40) -> str:

@@ -8,8 +8,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-LABEL_FONT_PX = 11
-LABEL_LINE_PX = 13
+LABEL_FONT_PX = 11  # the least; a larger image gets larger text (label_px)
+LABEL_LINE_PX = 13  # a line of text of LABEL_FONT_PX (larger text: in proportion, line_px)
+# Grids are shown scaled to fit a box a few hundred pixels high: text this fraction of the image's longer side stays
+# about 11 px or more on screen down to 260 px (an SR strip 1,044 px wide shown 300 px wide).
+LABEL_FRACTION = 1 / 24
 
 
 def as_rgb(images: np.ndarray) -> np.ndarray:
@@ -47,30 +50,47 @@ def _wrapped(text: str, width_px: int, font) -> list[str]:
     return textwrap.wrap(text, chars, break_long_words=True) or [""]
 
 
+def label_px(width: int, height: int) -> int:
+    """The text size of an image's labels: readable when the whole image is shown a few hundred pixels high."""
+    return max(LABEL_FONT_PX, round(max(width, height) * LABEL_FRACTION))
+
+
+def line_px(size: int) -> int:
+    return round(size * LABEL_LINE_PX / LABEL_FONT_PX)
+
+
 def captioned_grid(images: np.ndarray, ncols: int | None = None, captions: list[str] | None = None,
-                   headers: list[str] | None = None, pad: int = 4) -> np.ndarray:
-    """A grid with a caption under each image (its class or prompt) and a header over each column
-    ("LR", "bicubic", "SR", "HR"); text is wrapped to the image's width."""
+                   headers: list[str] | None = None, pad: int = 4, title: str | None = None) -> np.ndarray:
+    """A grid with a caption under each image (its class or prompt), a header over each column ("LR", "bicubic",
+    "SR", "HR") and a title over all ("epoch 3 · step 120"); text is wrapped to the width it has, and sized to the
+    grid (label_px)."""
     images = as_rgb(images)
     n, h, w, _ = images.shape
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    font = ImageFont.load_default(size=LABEL_FONT_PX)
+    width = ncols * (w + pad) + pad
+    size = label_px(width, nrows * (h + pad) + pad)
+    lead = line_px(size)  # px per line of text
+    font = ImageFont.load_default(size=size)
     lines = [_wrapped(c, w, font) for c in captions] if captions else [[] for _ in range(n)]
-    row_text = [max((len(lines[i]) for i in range(r * ncols, min(n, (r + 1) * ncols))), default=0) * LABEL_LINE_PX
+    row_text = [max((len(lines[i]) for i in range(r * ncols, min(n, (r + 1) * ncols))), default=0) * lead
                 for r in range(nrows)]
+    title_lines = _wrapped(title, width - 2 * pad, font) if title else []
     header_lines = [_wrapped(t, w, font) for t in headers] if headers else []
-    top = max((len(x) for x in header_lines), default=0) * LABEL_LINE_PX + (pad if headers else 0)
+    header_top = pad + len(title_lines) * lead
+    top = header_top + max((len(x) for x in header_lines), default=0) * lead if title_lines or header_lines else 0
     height = top + pad + sum(h + t + pad for t in row_text)
-    canvas = Image.new("RGB", (ncols * (w + pad) + pad, height), "white")
+    canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
 
     def centred(text_lines: list[str], x: int, y: int) -> None:
         for k, line in enumerate(text_lines):
-            draw.text((x + (w - font.getlength(line)) / 2, y + k * LABEL_LINE_PX), line, fill="black", font=font)
+            draw.text((x + (w - font.getlength(line)) / 2, y + k * lead), line, fill="black", font=font)
 
+    for k, line in enumerate(title_lines):
+        draw.text((pad, pad + k * lead), line, fill="black", font=font)
     for c, header in enumerate(header_lines):
-        centred(header, pad + c * (w + pad), pad)
+        centred(header, pad + c * (w + pad), header_top)
     y = top + pad
     for r in range(nrows):
         for c in range(ncols):
@@ -84,13 +104,15 @@ def captioned_grid(images: np.ndarray, ncols: int | None = None, captions: list[
 
 
 def save_grid(images: np.ndarray, path: str | Path, ncols: int | None = None, min_cell: int = 64,
-              captions: list[str] | None = None, headers: list[str] | None = None) -> Path:
-    """Save a grid, enlarging tiny images so a person can see them; with captions and column headers if given."""
+              captions: list[str] | None = None, headers: list[str] | None = None, title: str | None = None) -> Path:
+    """Save a grid, enlarging tiny images so a person can see them; with captions, column headers and a title if
+    given."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if images.shape[1] < min_cell:
         images = upscale_for_display(images, min_cell)
-    grid = captioned_grid(images, ncols, captions, headers) if captions or headers else make_grid(images, ncols)
+    grid = captioned_grid(images, ncols, captions, headers, title=title) if captions or headers or title \
+        else make_grid(images, ncols)
     Image.fromarray(grid).save(path)
     return path
 

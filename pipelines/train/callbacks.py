@@ -209,7 +209,7 @@ class SampleGrid(Callback):
         images = family.sample_images(self.num, seed=0)
         path = self.run_dir / "samples" / f"epoch_{trainer.state.epoch}.png"
         save_grid(images, path, ncols=family.grid_columns(self.num), captions=family.grid_captions(self.num, seed=0),
-                  headers=family.grid_headers())
+                  headers=family.grid_headers(), title=f"epoch {trainer.state.epoch} · step {trainer.state.global_step}")
         store, name = trainer.run.store, trainer.run.name
         store.add_artifact(name, "samples", str(path), trainer.state.global_step)
         plot_run_metrics(store.metrics(name), self.run_dir / "plots" / "loss.png", trainer.family.main_loss)

@@ -23,7 +23,7 @@ from ..data import StopRequested, dataset_slug
 from ..data.progress import PreparationBar, describe
 from ..ecosystem import notify, trackers
 from ..ecosystem.cards import ModelCards
-from ..store import RunStore
+from ..store import RunStore, seconds_before_resume
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
 from .errors import NonFiniteLoss
 from .evaluation import EarlyStopping
@@ -100,9 +100,11 @@ def train(config: RunConfig | None = None, workspace: str | Path = "checkpoints"
             for moved in ckpt.set_aside_newer(checkpoint):
                 log.info("resuming from %s: the newer %s is set aside as %s", checkpoint.name,
                          moved.name.removeprefix("abandoned-"), moved.name)
+        # A resume keeps the time the run trained before (the Runs tab shows the whole run's duration)
+        earlier = seconds_before_resume(store.get_run(run_name)) if checkpoint is not None else 0.0
         store.update_run(run_name, status="running", config=config_to_yaml(config), started_at=time.time(),
                          heartbeat_at=time.time(), ended_at=None, error=None, stop_requested=0, pid=os.getpid(),
-                         end_reason=None, budget_ends_at=None)
+                         end_reason=None, budget_ends_at=None, earlier_seconds=earlier)
     try:
         trackers.check_trackers(config)  # a missing tracker package fails the run before any training
         accelerator = Accelerator(cpu=not torch.cuda.is_available(),  # precision is per run: see precision.py

@@ -10,7 +10,7 @@ from pipelines.api import FAMILIES
 from pipelines.store import RunStore
 
 from .. import views
-from . import run_charts, share, sweeps
+from . import run_actions, run_charts, share, sweeps
 
 REFRESH_SECONDS = 2.0
 MAX_CHARTS = 3  # the most charts of its own a family shows (Form.charts)
@@ -22,24 +22,24 @@ def build(studio) -> gr.Dropdown:
     timer = gr.Timer(REFRESH_SECONDS)
     # The picked run's progress sits right under the picker, where the person looks; the table of all runs below.
     with gr.Row():
+        # None at first: the first refresh opens the page on the running (else newest) run
         run = gr.Dropdown(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3, elem_id="run-picker")
-        stop_btn = gr.Button("Stop", elem_id="stop-run")
-        resume_btn = gr.Button("Resume", elem_id="resume-run")
-        delete_btn = gr.Button("Delete", variant="stop", elem_id="delete-run")
+        actions = run_actions.buttons()  # only those that apply to the picked run show
     progress = gr.HTML(elem_id="run-progress")
     action = gr.Markdown(elem_id="run-action")
     stats = gr.Markdown(elem_id="run-stats")
     error = gr.Markdown(elem_id="run-error")
     table = gr.Dataframe(views.runs_table(store), label="Runs", interactive=False, elem_id="runs-table")
-    # What the delete confirmation answered ("delete", "stop": stop it first, "": cancelled); set by the button's js.
-    delete_answer = gr.Textbox(visible=False, elem_id="delete-answer")
     drawn = gr.State({})  # per page: the shape (series, mark) each chart was last drawn with; see run_charts.py
+    opened = gr.State(False)  # per page: a run was shown (the page opens on one once; after a delete it stays empty)
     with gr.Row():
         smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing", info="Exponential moving average of the loss.")
-        log_scale = gr.Checkbox(value=True, label="Log scale (log10 of the loss, when it is positive)")
+        with gr.Column():
+            log_scale = gr.Checkbox(value=False, label="Log scale (loss axis)", elem_id="log-scale")
+            log_note = gr.Markdown(elem_id="log-scale-note")
     with gr.Row():
         # No fixed height on plots with a legend: Gradio clips the legend of a fixed-height plot.
-        loss = run_charts.slot("loss", "loss", "Loss", "loss-plot")
+        loss = run_charts.slot("loss", "loss", "Loss", "loss-plot", log=True)
         fd = run_charts.slot("fd", "FD", FD_LABEL, "fd-plot", y_title="distance")
     with gr.Row():
         lr = run_charts.slot("lr", "lr", "Learning rate", "lr-plot")
@@ -57,7 +57,8 @@ def build(studio) -> gr.Dropdown:
     with gr.Row():
         sample = gr.Image(label="Latest samples", type="filepath", height=320, elem_id="latest-samples")
         with gr.Column():
-            grid_pick = gr.Slider(1, 2, value=1, step=1, label="Sample grids saved so far", info="Slide to see how the samples evolved.")
+            grid_pick = gr.Slider(1, 2, value=1, step=1, label="Sample grids saved so far", info="Slide to see how the samples evolved.",
+                                  elem_id="grid-pick")
             grid = gr.Image(label="Sample grid", type="filepath", height=260)
     log = gr.Textbox(label="Log (last 15 lines)", lines=15, max_lines=15, autoscroll=True)
     with gr.Accordion("Config", open=False):
@@ -68,11 +69,12 @@ def build(studio) -> gr.Dropdown:
             duplicate_btn = gr.Button("Duplicate with edits")
             download_btn = gr.DownloadButton("Download final model (.zip of final/)", visible=False)
 
-    def run_view(name: str, smooth: float, log10: bool) -> tuple[dict, dict]:
-        """Updates showing the run `name`, and the shapes its charts are drawn with."""
+    def run_view(name: str, smooth: float, log10: bool, grids_shown=None) -> tuple[dict, dict]:
+        """Updates showing the run `name`, and the shapes its charts are drawn with. The grid slider and its grid move
+        to the newest grid only when one is added (or another run is picked): not under a person sliding back."""
         row = store.get_run(name)
         ui = (FAMILIES.get(row["family"]) or next(iter(FAMILIES.values()))).form
-        grids = views.sample_grids(store, name)
+        grids = views.sample_grid_steps(store, name)
         ips, rate = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
         facts = [f"{ips:.0f} images/s" if ips else "", f"learning rate {rate:.3g}" if rate else "",
                  f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else ""]
@@ -81,7 +83,8 @@ def build(studio) -> gr.Dropdown:
             fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)
         else:
             fd_chart, final_text, evaluation_rows = None, views.family_summary(store, name, row["family"]), None
-        plans = [(loss, views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth, log10), {}),
+        loss_frame = views.metric_frame(store, name, list(ui.loss_metrics), "loss", smooth)
+        plans = [(loss, loss_frame, {"log": log10}),
                  (fd, fd_chart, {"shown": ui.fid}),
                  (lr, views.metric_frame(store, name, list(ui.lr_metrics), "lr"), {})]
         for i, chart_slot in enumerate(family_slots):  # a chart shows once its metrics are logged (CLIP score: with a CLIP model)
@@ -98,58 +101,75 @@ def build(studio) -> gr.Dropdown:
             error: run_notice(row),
             final_eval: final_text,
             evaluations: gr.update(value=evaluation_rows, visible=ui.fid),
-            sample: grids[-1] if grids else None,
-            grid_pick: gr.update(maximum=max(len(grids), 2), value=len(grids) or 1),  # a slider needs min < max
-            grid: grids[-1] if grids else None,
+            log_note: views.log_scale_note(loss_frame, "loss") if log10 else "",
+            sample: gr.update(value=grids[-1].path, label=f"Latest samples · {grids[-1].caption}") if grids
+            else gr.update(value=None, label="Latest samples"),
+            **actions.shown(row["status"]),
             log: views.log_tail(row["folder"], lines=15),
             config: row["config"],
             download_btn: gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists()
             else gr.update(visible=False),
         })
+        shapes["grids"] = [name, len(grids)]
+        if grids_shown != shapes["grids"]:
+            updates.update({
+                grid_pick: gr.update(maximum=max(len(grids), 2), value=len(grids) or 1,  # a slider needs min < max
+                                     label=views.grid_pick_label(grids, len(grids))),
+                grid: gr.update(value=grids[-1].path, label=f"Sample grid · {grids[-1].caption}") if grids
+                else gr.update(value=None, label="Sample grid")})
         return updates, shapes
 
     def no_run() -> dict:
         """The run's view with no run: empty, so that a deleted run's charts and log do not linger."""
         updates = {progress: "", stats: "", error: "", final_eval: "", evaluations: gr.update(value=None), sample: None,
-                   grid: None, log: "", config: "", download_btn: gr.update(visible=False), drawn: {}}
+                   grid: None, log: "", config: "", download_btn: gr.update(visible=False), drawn: {}, log_note: "",
+                   **actions.shown(None)}
         for chart_slot in slots:
             updates.update(chart_slot.clear())
         return updates
 
-    def refresh(name, smooth, log10, shapes_drawn, picked=False):
+    def refresh(name, smooth, log10, shapes_drawn, was_opened, picked=False):
         """Everything about the picked run; `picked`: the pick changed (to none: the view empties). Charts whose shape
-        changes are hidden by a first update and drawn afresh by the second."""
+        changes are hidden by a first update and drawn afresh by the second. A page that has shown no run yet opens
+        on the running (else newest) one."""
         studio.manager.refresh()
         names = _names(store)
         head = {table: views.runs_table(store)}
+        if not name and not was_opened and names:
+            name = run_actions.default_run(store)
+            head[run] = gr.update(choices=names, value=name)
         if name and name not in names:  # deleted: its value goes with its choice, in one update, and its view empties
             yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}.", **no_run()}
             return
         if not name:
             yield {**head, run: gr.update(choices=names), **(no_run() if picked else {})}
             return
-        updates, shapes = run_view(name, smooth, log10)
+        updates, shapes = run_view(name, smooth, log10, (shapes_drawn or {}).get("grids"))
         hide_first = run_charts.redraws(slots, shapes_drawn or {}, shapes)
         if hide_first:
             yield hide_first
-        yield {**head, run: gr.update(choices=names), **updates, drawn: shapes}
+        yield {run: gr.update(choices=names), **head, **updates, drawn: shapes, opened: True}
 
-    def refresh_picked(name, smooth, log10, shapes_drawn):
-        yield from refresh(name, smooth, log10, shapes_drawn, picked=True)
+    def refresh_picked(name, smooth, log10, shapes_drawn, was_opened):
+        yield from refresh(name, smooth, log10, shapes_drawn, was_opened, picked=True)
 
-    inputs = [run, smoothing, log_scale, drawn]
+    inputs = [run, smoothing, log_scale, drawn, opened]
     outputs = [table, run, action, progress, stats, error, final_eval, evaluations, sample, grid_pick, grid, log, config, download_btn,
-               drawn, *[c for chart_slot in slots for c in chart_slot.components()]]
+               drawn, opened, log_note, *actions.components(), *[c for chart_slot in slots for c in chart_slot.components()]]
     timer.tick(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
     run.change(refresh_picked, inputs, outputs, api_visibility="private", show_progress="hidden")
     for trigger in (smoothing.release, log_scale.change):
         trigger(refresh, inputs, outputs, api_visibility="private", show_progress="hidden")
 
     def pick_grid(name, index):
-        grids = views.sample_grids(store, name) if name else []
-        return grids[min(int(index), len(grids)) - 1] if grids else None
+        grids = views.sample_grid_steps(store, name) if name else []
+        if not grids:
+            return gr.update(value=None, label="Sample grid"), gr.update()
+        chosen = min(int(index), len(grids))
+        return (gr.update(value=grids[chosen - 1].path, label=f"Sample grid · {grids[chosen - 1].caption}"),
+                gr.update(label=views.grid_pick_label(grids, chosen)))
 
-    grid_pick.release(pick_grid, [run, grid_pick], grid, api_visibility="private")
+    grid_pick.release(pick_grid, [run, grid_pick], [grid, grid_pick], api_visibility="private")
 
     def on_select(evt: gr.SelectData, frame):
         return frame.iloc[evt.index[0], 0], ""
@@ -158,43 +178,10 @@ def build(studio) -> gr.Dropdown:
     table.select(on_select, table, [run, action], api_visibility="private")
     run.input(lambda: "", None, action, api_visibility="private", show_progress="hidden", queue=False)
 
-    def act(fn):
-        def handler(name):
-            if not name:
-                return "Pick a run first."
-            try:
-                return fn(name)
-            except (KeyError, ValueError) as exc:
-                return f"**{exc}**"
-        return handler
-
-    stop_btn.click(act(studio.manager.stop), run, action, api_visibility="private")
-    resume_btn.click(act(studio.manager.resume), run, action, api_visibility="private")
-
-    def delete(name, answer):
-        if not answer:  # cancelled (or nothing picked): nothing changes
-            return gr.update(), gr.update()
-        message = act(lambda n: studio.manager.delete(n, stop_running=answer == "stop"))(name)
-        names = _names(store)
-        return message, gr.update(choices=names, value=name if name in names else None)
-
-    delete_btn.click(delete, [run, delete_answer], [action, run], api_visibility="private", js=CONFIRM_DELETE,
-                     show_progress="hidden")  # a cancelled delete shows nothing, not even a timer
-    duplicate_btn.click(lambda name, text: act(lambda n: f"Queued **{studio.manager.duplicate(n, text)}**")(name),
-                        [run, edits], action, api_visibility="private")
+    run_actions.wire(studio, run, action, actions, edits, duplicate_btn)
     share.build(studio, run)
     sweeps.build(studio)
     return run
-
-
-# Asks before deleting, and says so when the run is running (the progress bar carries the picked run's status).
-CONFIRM_DELETE = """(name, answer) => {
-    if (!name) return [name, ''];
-    const status = document.querySelector('#run-progress [data-status]')?.dataset.status;
-    if (status === 'running')
-        return [name, confirm(name + ' is running. Stop it, then delete it and all its files?') ? 'stop' : ''];
-    return [name, confirm('Delete run ' + name + ' and all its files?') ? 'delete' : ''];
-}"""
 
 
 def run_notice(row: dict) -> str:

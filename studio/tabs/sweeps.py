@@ -10,7 +10,8 @@ import pandas as pd
 
 from pipelines.api import sweep_curves, sweep_labels, sweep_table
 
-from .. import views
+from .. import charts, views
+from . import run_charts
 
 REFRESH_SECONDS = 3.0
 X_AXES = {"step": "step", "wall clock": "minutes"}  # the toggle's choice -> the column (sweep_curves' x)
@@ -31,18 +32,10 @@ def build(studio) -> None:
                                allow_custom_value=True,
                                info="Any runs, in a sweep or not.")
             x_axis = gr.Radio(list(X_AXES), value="step", label="x axis", scale=1, elem_id="sweep-x-axis")
-        # One pair of charts per x axis, shown in turn: a chart whose x column changes after it is drawn keeps the old
-        # axis in one of the two plots, while a chart that is only hidden and shown again is reliable.
-        plots = {}
-        for axis, column in X_AXES.items():
-            x_title = "step" if column == "step" else "minutes since the run started"
-            suffix = "" if column == "step" else "-minutes"
-            with gr.Row():
-                plots[axis] = (gr.LinePlot(x=column, y="value", color="run", x_title=x_title, y_title="loss",
-                                           label="Loss (lower is better)", elem_id=f"sweep-loss-plot{suffix}",
-                                           visible=column == "step"),
-                               gr.LinePlot(x=column, y="value", color="run", x_title=x_title, label="Main metric",
-                                           elem_id=f"sweep-metric-plot{suffix}", visible=column == "step"))
+        # Vega-Lite specs of our own (run_charts.vega): a run with one evaluation is a dot, and the axes are numeric.
+        with gr.Row():
+            loss_plot = gr.Plot(label="Loss (lower is better)", elem_id="sweep-loss-plot", visible=False)
+            metric_plot = gr.Plot(label="Main metric", elem_id="sweep-metric-plot", visible=False)
         summary = gr.Markdown(elem_id="sweep-summary")
         table = gr.Dataframe(label="Runs side by side (click a header to sort; ★ the best)", interactive=False,
                              elem_id="sweep-table")
@@ -65,18 +58,14 @@ def build(studio) -> None:
         labels = sweep_labels(store, picked, keys)
         found = sweep_table(store, picked, keys)
         metric = found.metric or ("each run's own metric (they differ: not compared)" if found.rows else "metric")
-        charts = []
-        for shown, column in X_AXES.items():
-            if shown != axis:  # the hidden pair keeps its data until it is shown again
-                charts += [gr.update(visible=False)] * 2
-                continue
-            loss = pd.DataFrame(sweep_curves(store, picked, "loss", column, labels), columns=[column, "value", "run"])
-            main = pd.DataFrame(sweep_curves(store, picked, "main", column, labels), columns=[column, "value", "run"])
-            charts += [gr.update(value=loss, visible=True), gr.update(value=main, y_title=metric, visible=True)]
-        return (*charts, summary_text(found, len(picked)), pd.DataFrame(found.rows, columns=found.columns),
+        column = X_AXES[axis]
+        x_title = "step" if column == "step" else "minutes since the run started"
+        plots = [overlay(store, picked, "loss", column, labels, x_title, "loss"),
+                 overlay(store, picked, "main", column, labels, x_title, metric)]
+        return (*plots, summary_text(found, len(picked)), pd.DataFrame(found.rows, columns=found.columns),
                 "\n".join(best_checkpoints(store, found)))
 
-    outputs = [*(c for pair in plots.values() for c in pair), summary, table, paths]
+    outputs = [loss_plot, metric_plot, summary, table, paths]
     runs.change(refresh, [sweep, runs, x_axis], outputs, api_name="compare_runs", show_progress="hidden")
     for event in (x_axis.change, timer.tick):
         event(refresh, [sweep, runs, x_axis], outputs, api_visibility="private", show_progress="hidden")
@@ -114,6 +103,15 @@ def connect_compare(demo: gr.Blocks, tabs: gr.Tabs, studio) -> None:
 
 # The Compare tab opens where the page was scrolled to (the sweep table, far down): show its top, the picker.
 SCROLL_TO_PICKER = "() => { document.querySelector('#compare-checkpoints')?.scrollIntoView({block: 'start'}); }"
+
+
+def overlay(store, runs: list[str], metric: str, column: str, labels: dict, x_title: str, y_title: str):
+    """One chart of `metric` ("loss" or "main"), one line per run (a dot for a run of one point); hidden while empty."""
+    frame = pd.DataFrame(sweep_curves(store, runs, metric, column, labels), columns=[column, "value", "run"])
+    if frame.empty:
+        return gr.update(value=None, visible=False)
+    spec = charts.line_spec(frame, column, "value", "run", x_title, y_title, points=metric == "main")
+    return gr.update(value=run_charts.vega(spec), visible=True)
 
 
 def summary_text(found, count: int) -> str:

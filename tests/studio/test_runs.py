@@ -7,8 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
-from pipelines.store import RunStore
+from pipelines.store import RunStore, run_seconds
 from studio.runs import RunManager
 from tests.conftest import ROOT
 from tests.ecosystem.conftest import Webhook
@@ -70,6 +71,29 @@ def test_a_run_that_does_not_stop_in_time_is_killed(tmp_path):
     manager.resume(name)
     row = wait_for_status(lambda: manager.store.get_run(name), "failed")
     assert "exited with code 2" in row["error"] and "training.epochs" in row["error"]
+
+
+def test_a_completed_run_is_continued_only_for_the_minutes_asked_and_keeps_its_time(tmp_path):
+    from tests.conftest import tiny_config
+
+    manager = RunManager(tmp_path / "ws")
+    name = manager.start(tiny_config(training={"epochs": 2}))
+    row = wait_for_status(lambda: manager.store.get_run(name), "completed")
+    first = run_seconds(row)
+    # Resumed as it is, it would silently get a whole new budget: it asks how many more minutes instead.
+    for asked in (None, 0, float("inf")):
+        with pytest.raises(ValueError, match="continue it for a number of minutes"):
+            manager.resume(name, more_minutes=asked)
+    assert manager.store.get_run(name)["status"] == "completed"  # nothing was queued
+    assert manager.resume(name, more_minutes=0.25) == f"{name}: queued to continue for 0.25 more minutes"
+    wait_for(lambda: manager.store.get_run(name)["status"] != "completed", what="the run to be queued")
+    row = wait_for_status(lambda: manager.store.get_run(name), "completed")
+    training = yaml.safe_load(row["config"])["training"]
+    assert training["max_minutes"] == 0.25 and training["epochs"] == 4  # its 2 epochs were done: 2 more, in the budget
+    assert row["epoch"] > 2 and "resumed from checkpoint-" in (Path(row["folder"]) / "log.txt").read_text()
+    # The run's time is both starts' (not the idle time between them, not only the second start's)
+    assert row["earlier_seconds"] == pytest.approx(first, abs=0.01)
+    assert run_seconds(row) == pytest.approx(first + row["ended_at"] - row["started_at"], abs=0.01)
 
 
 def test_a_run_configured_for_two_processes_is_launched_with_accelerate(tmp_path):

@@ -8,7 +8,7 @@ from pipelines.cli import main as cli
 from pipelines.config import ConfigError, validate_config
 from pipelines.families.sr.vgg import vgg19_features
 from pipelines.families.sr.model import load_upscaler
-from pipelines.sample.images import LABEL_LINE_PX
+from pipelines.sample.images import label_px, line_px
 from pipelines.store import RunStore
 from pipelines.train.run import train
 from tests.train.test_training import StopAt
@@ -41,9 +41,10 @@ def test_training_beats_its_first_evaluation_and_the_model_upscales(tmp_path):
     assert len(set(metric(store, "sr", "psnr_bicubic"))) == 1  # the same held-out inputs every time
     assert store.get_run("sr")["best_metric"] == "PSNR" and store.get_run("sr")["best_value"] == pytest.approx(max(psnr))
     strip = np.asarray(Image.open(ws / "sr" / "samples" / "epoch_6.png"))
-    images = strip[LABEL_LINE_PX + 4:]  # under the headers LR | bicubic | SR | HR: four images in a row, not blank
+    text = 4 + 2 * line_px(label_px(strip.shape[1], 0))  # a title (epoch, step) and the headers (sized by the width)
+    images = strip[text + 4:]  # under the headers LR | bicubic | SR | HR: four images in a row, not blank
     assert 3.5 < images.shape[1] / images.shape[0] < 4.5 and images.std() > 20
-    assert (strip[:LABEL_LINE_PX + 4] < 128).any() and (strip[:LABEL_LINE_PX + 4] > 250).mean() > 0.6  # the headers
+    assert (strip[:text] < 128).any() and (strip[:text] > 250).mean() > 0.6  # the title and the headers
     assert "final evaluation of best/ on 1 test images" in (ws / "sr" / "log.txt").read_text()
     up = load_upscaler(ws / "sr")  # final/ of the run
     assert up.scale == 2 and up.meta["run"] == "sr"
