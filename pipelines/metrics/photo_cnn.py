@@ -108,7 +108,7 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
-def train_photo_cnn(folder: Path, epochs: int = 5, held_out: int = 5000, batch_size: int = 128, seed: int = 0,
+def train_photo_cnn(folder: Path, epochs: int = 3, held_out: int = 5000, batch_size: int = 128, seed: int = 0,
                     log=print) -> tuple[PhotoCNN, float]:
     """Train on CIFAR-10's training photos but `held_out` of them (one-cycle SGD with momentum, crops and flips);
     returns the network, with weights rounded to float16 as shipped, and its accuracy on the held-out photos."""
@@ -165,7 +165,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", type=Path, help="CIFAR-10's training photos, one folder per class "
                         "(../shared/datasets/cifar10-train-jpeg.tar.gz unpacked; see README)")
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=PHOTO_CNN_FILE)
     args = parser.parse_args()
