@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", default="test", choices=["train", "val", "test"], help="real images to compare with (default test)")
     e.add_argument("--num", type=int, default=2000, help="generated images (default 2000)")
     e.add_argument("--extractor", default="auto", choices=get_args(EXTRACTOR_NAMES),
-                   help="features (auto: inception where its weights are on the machine, else digits-cnn on digits, else hog-colour)")
+                   help="features (auto: inception where its weights are on the machine, else digits-cnn on digits, photo-cnn on colour photos of 24-64 px, else hog-colour)")
     e.add_argument("--sampler", default="dpm++", choices=samplers)
     e.add_argument("--steps", type=int, default=20)
 

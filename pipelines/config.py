@@ -139,7 +139,7 @@ OBJECTIVE_REASONS = {"ddpm": "it draws discrete timesteps from its beta schedule
 
 
 SAMPLER_NAMES = Literal["ddpm", "ddim", "dpm++", "pndm", "euler", "heun"]
-EXTRACTOR_NAMES = Literal["auto", "inception", "digits-cnn", "hog-colour"]
+EXTRACTOR_NAMES = Literal["auto", "inception", "digits-cnn", "photo-cnn", "hog-colour"]
 
 
 class TrainingConfig(Section):
@@ -178,7 +178,7 @@ class EvaluationConfig(Section):
     num_samples: int = Field(1000, ge=10, le=100_000, description="Generated images per evaluation during training.")
     split: Literal["train", "val", "test"] = Field("train", description="Real images the samples are compared with during training.")
     extractor: EXTRACTOR_NAMES = Field(
-        "auto", description="Features: auto = Inception (true FID) where its weights are on the machine, else digits-cnn on digits, else hog-colour.")
+        "auto", description="Features: auto = Inception (true FID) where its weights are on the machine, else digits-cnn on digits, photo-cnn on colour photos of 24-64 px, else hog-colour.")
     sampler: SAMPLER_NAMES = Field("dpm++", description="Diffusion sampler used for evaluation samples.")
     steps: int = Field(20, ge=1, le=1000, description="Sampler steps for evaluation samples.")
     kid_subset_size: int = Field(1000, ge=2, le=100_000, description="KID subset size (lowered to the smaller image count when needed).")

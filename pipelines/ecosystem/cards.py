@@ -19,6 +19,7 @@ import yaml
 from .. import families
 from ..checkpoints import read_meta
 from ..families.spec import CardFacts
+from ..metrics import EXTRACTOR_NOTES
 from ..train.callbacks import Callback
 from .notify import shareable_config
 
@@ -128,6 +129,8 @@ def render(f: CardContent) -> str:
         lines += [f"| {s.name} | {s.value:.4g} | {s.split or '-'} | {s.step} | {s.note} |" for s in f.scores]
         if any(s.type == "fd" for s in f.scores):
             lines += ["", "Distances (FD, KID) are comparable only at the same extractor, split and sample count."]
+            used = [name for name in EXTRACTOR_NOTES if any(s.name.startswith(f"FD ({name},") for s in f.scores)]
+            lines += [f"- `{name}`: {EXTRACTOR_NOTES[name]}." for name in used]
     else:
         lines += ["Not evaluated (evaluation.every_epochs was 0, or no evaluation had run yet)."]
     loss, where = f.meta.get("loss"), f"path/to/{f.run_name}/{f.kind}"

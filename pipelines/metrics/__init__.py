@@ -12,6 +12,16 @@ def metric_label(extractor: str) -> str:
     return "FID" if extractor == "inception" else f"FD ({extractor})"
 
 
+# What each extractor's distance measures, for model cards (a figure is comparable only with the same extractor).
+EXTRACTOR_NOTES = {
+    "inception": "the standard FID Inception network",
+    "digits-cnn": "the studio's digit classifier (pipelines/metrics/digits_cnn.safetensors), not Inception",
+    "photo-cnn": "the studio's small CIFAR-10 photo classifier (pipelines/metrics/photo_cnn.safetensors), not "
+                 "Inception: not comparable with published FIDs",
+    "hog-colour": "edge-orientation and colour-layout statistics (no network), not Inception",
+}
+
+
 def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
     """Debiased exponential moving average (as TensorBoard draws it)."""
     out, avg = np.empty_like(values), 0.0

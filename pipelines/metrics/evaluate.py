@@ -52,7 +52,8 @@ class Scorer:
             raise ValueError(f"{field}: the {split} split of {dataset} is empty (raise data.{split}_fraction, "
                              "or compare with another split)")
         self.split, self.kid_subset_size = split, kid_subset_size
-        self.extractor_name = choose_extractor(extractor, dataset, Path(cache_dir))
+        shape = images.image_shape if hasattr(images, "image_shape") else tuple(images.shape[1:])
+        self.extractor_name = choose_extractor(extractor, dataset, Path(cache_dir), shape)
         self.extractor = load_extractor(self.extractor_name, cache_dir, device)
         self.real = real_features(cache_dir, images, dataset_slug(dataset), split, self.extractor, REAL_CAP)
 

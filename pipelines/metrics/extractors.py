@@ -6,6 +6,8 @@
   digit looks like, so its distance tracks digit quality. Its weights ship with the code
   (`digits_cnn.safetensors`, made by `python -m pipelines.metrics.extractors`), so that the same figure
   means the same thing on every machine.
+- `photo-cnn`: a small CIFAR-10 classifier (`photo_cnn.py`), its 192-d penultimate layer: the offline measure for
+  32 px photos, shipped as `photo_cnn.safetensors` like digits-cnn's weights.
 - `hog-colour`: weightless image statistics for any data: gradient-orientation histograms on a 4 x 4 grid
   (shape and edge layout) and the mean colour of each cell (colour layout).
 """
@@ -22,6 +24,7 @@ from torch import nn
 
 from ..config import EXTRACTOR_NAMES
 from . import metric_label  # noqa: F401  (re-exported: the evaluation names its metric)
+from .photo_cnn import load_photo_cnn, suits
 
 INCEPTION_FILES = ("weights-inception-2015-12-05-6726825d.pth",)  # torch-fidelity's name for the FID Inception
 
@@ -151,7 +154,7 @@ def inception_available(cache_dir: Path) -> bool:
 
 EXTRACTORS = typing.get_args(EXTRACTOR_NAMES)[1:]  # after "auto"
 TORCH_FIDELITY_MISSING = ("needs the torch-fidelity package and its weights (pip install torch-fidelity; see README); "
-                          "offline, use digits-cnn or hog-colour")
+                          "offline, use digits-cnn, photo-cnn or hog-colour")
 
 
 def check_extractor(config) -> None:
@@ -163,13 +166,16 @@ def check_extractor(config) -> None:
         raise ConfigError([("evaluation.extractor", f"inception {TORCH_FIDELITY_MISSING}")])
 
 
-def choose_extractor(requested: str, dataset: str, cache_dir: Path) -> str:
-    """`auto`: the Inception where it can be had, else digits-cnn on digits and hog-colour elsewhere."""
+def choose_extractor(requested: str, dataset: str, cache_dir: Path, image_shape: tuple[int, ...] | None = None) -> str:
+    """`auto`: the Inception where it can be had, else digits-cnn on digits, photo-cnn on colour images of
+    24-64 px (C x H x W `image_shape`; resized to its 32 px), and hog-colour elsewhere."""
     if requested != "auto":
         return requested
     if inception_available(cache_dir):
         return "inception"
-    return "digits-cnn" if dataset == "digits" else "hog-colour"
+    if dataset == "digits":
+        return "digits-cnn"
+    return "photo-cnn" if image_shape is not None and suits(image_shape) else "hog-colour"
 
 
 def load_extractor(name: str, cache_dir: str | Path, device: torch.device | str = "cpu") -> nn.Module:
@@ -180,6 +186,8 @@ def load_extractor(name: str, cache_dir: str | Path, device: torch.device | str 
         model = HogColour()
     elif name == "digits-cnn":
         model = load_digits_cnn()
+    elif name == "photo-cnn":
+        model = load_photo_cnn()
     elif name == "inception":
         if importlib.util.find_spec("torch_fidelity") is None:
             raise ValueError(f"extractor: inception {TORCH_FIDELITY_MISSING}")

@@ -52,7 +52,8 @@ def blur(images: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("extractor,dataset,size,channels", [
-    ("digits-cnn", "digits", 16, 1), ("hog-colour", "digits", 16, 1), ("hog-colour", "photos", 32, 3)])
+    ("digits-cnn", "digits", 16, 1), ("hog-colour", "digits", 16, 1), ("hog-colour", "photos", 32, 3),
+    ("photo-cnn", "photos", 32, 3)])
 def test_offline_extractors_rank_real_blurred_noise(extractor, dataset, size, channels, tmp_path):
     splits = load_splits(DataConfig(dataset=dataset, image_size=size, channels=channels, val_fraction=0, test_fraction=0,
                                     synthetic_count=1600))
