@@ -260,7 +260,7 @@ class RunManager:
 
     def _recorded_end(self, name: str) -> bool:
         try:
-            return self.store.get_run(name)["status"] not in ("running", "queued")
+            return self.store.get_run(name)["status"] in ("completed", "failed", "stopped", "interrupted")
         except (KeyError, sqlite3.Error):  # deleted, or the store unreadable for a moment: wait for the process
             return False
 
