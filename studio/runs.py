@@ -27,7 +27,7 @@ from pipelines.api import (
     prepare_run,
 )
 from pipelines.config import ConfigError, RunConfig, parse_yaml, validate_config
-from pipelines.store import RunStore
+from pipelines.store import RunStore, process_alive
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ class RunManager:
             row = self.store.get_run(name) if self.store.exists(name) else None
             if row is None:
                 return
-            if row["status"] not in ("running", "queued") and not self.is_active(name):
+            ended = row["status"] not in ("running", "queued") and not self.is_active(name)
+            if ended and not (row["pid"] and process_alive(row["pid"], row["pid_start"])):  # (it may linger: a webhook)
                 self._remove(row)
                 return
             time.sleep(0.5)
