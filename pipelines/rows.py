@@ -19,8 +19,8 @@ COLUMNS: dict[str, tuple[type, float, float, object]] = {
     "heartbeat_at": (float, 0, 1e11, None), "budget_ends_at": (float, 0, 1e11, None),
     "best_value": (float, -1e300, 1e300, None),
 }
-TEXTS = {"name": 200, "family": 100, "dataset": 4096, "status": 20, "config": 1_000_000, "folder": 4096,
-         "best_metric": 200, "error": 100_000, "warning": 100_000, "phase": 1000, "end_reason": 1000, "sweep": 200}
+TEXTS = {"name": 200, "family": 100, "dataset": 4096, "status": 20, "config": 10**7, "folder": 4096,
+         "best_metric": 10**4, "error": 10**7, "warning": 10**7, "phase": 10**5, "end_reason": 10**5, "sweep": 200}
 NOT_NULL_TEXTS = ("name", "family", "dataset", "status", "config", "folder")
 
 

@@ -10,6 +10,7 @@ from pipelines.api import SampleRequest, metric_label
 from pipelines.config import ConfigError
 
 from .exports import new_folder, served
+from .files import refuse_store_files
 from .generation import run_generation
 
 LIST_FIELDS = ("name", "family", "dataset", "resolution", "status", "step", "total_steps", "epoch", "best_metric",
@@ -117,6 +118,10 @@ def register(studio) -> None:
         from .tabs.upscale import run_upscale
 
         files = [f.get("path", "") if isinstance(f, dict) else f for f in images]  # an upload arrives as FileData
+        try:
+            refuse_store_files([*files, model], studio.workspace)
+        except ValueError as exc:
+            raise gr.Error(str(exc)) from None
         out_dir = new_folder(studio.workspace, "upscale")
         results, failures, label = run_upscale(files, model, outscale, tile, tile_pad, out_dir)
         return {"outputs": served([r.output for r in results]), "skipped": [list(f) for f in failures], "model": label}

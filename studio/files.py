@@ -23,6 +23,15 @@ def blocked_paths(workspace: str | Path) -> list[str]:
     return [str(Path(workspace).resolve() / name) for name in STORE_FILES]
 
 
+def refuse_store_files(paths, workspace: str | Path) -> None:
+    """Raise ValueError for a path (of an image or a model a client names) to the run store: the app never opens it
+    but through SQLite."""
+    store = {os.path.realpath(p) for p in blocked_paths(workspace)}
+    for path in paths:
+        if path and os.path.realpath(str(path)) in store:
+            raise ValueError(f"{path}: the run store is not an image or a model; refused")
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 

@@ -34,7 +34,7 @@ from pipelines.config import (
     parse_yaml,
     validate_config,
 )
-from pipelines.store import RunStore
+from pipelines.store import RunStore, process_alive
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ class RunManager:
             row = self.store.get_run(name) if self.store.exists(name) else None
             if row is None:
                 return
-            if row["status"] not in ("running", "queued") and not self.is_active(name):
+            ended = row["status"] not in ("running", "queued") and not self.is_active(name)
+            if ended and not (row["pid"] and process_alive(row["pid"], row["pid_start"])):  # (it may linger: a webhook)
                 self._remove(row)
                 return
             time.sleep(0.5)
@@ -278,7 +279,7 @@ class RunManager:
 
     def _recorded_end(self, name: str) -> bool:
         try:
-            return self.store.get_run(name)["status"] not in ("running", "queued")
+            return self.store.get_run(name)["status"] in ("completed", "failed", "stopped", "interrupted")
         except (KeyError, sqlite3.Error):  # deleted, or the store unreadable for a moment: wait for the process
             return False
 

@@ -88,6 +88,11 @@ def test_the_file_route_serves_no_file_of_the_workspace_and_the_store_outlives_t
             assert answer.status_code in (403, 404), f"{route}{path}: {answer.status_code}"
             assert b"SQLite format" not in answer.content and b"family:" not in answer.content
 
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="the run store is not an image or a model; refused"):  # nor opened as one
+        client.predict([str(app.workspace / "runs.sqlite")], str(folder), 0, 16, 4, api_name="/upscale")
+
     client.predict(name, api_name="/stop")
     wait_for_status(lambda: store.get_run(name), "stopped")
     for _ in range(20):  # the app's own reads of the store still work after the run ended
