@@ -18,6 +18,7 @@ from ...sample.diffusion import (
     to_uint8,
 )
 from ...train.family import SingleModelFamily
+from .pretrained import kept_schedule, merged_unet, pretrained_unet
 
 
 def loss_weights(snr: torch.Tensor, prediction: str, weighting: str, gamma: float) -> torch.Tensor:
@@ -43,12 +44,18 @@ class DDPMFamily(SingleModelFamily):
             raise ValueError(f"model.class_conditional: dataset {config.data.dataset} has no labels")
 
     def build_model(self) -> torch.nn.Module:
+        if self.config.model.pretrained:
+            return pretrained_unet(self.config, self.num_classes, self.log)
         return build_unet(self.config.model, self.config.data.image_size, self.config.data.channels, self.num_classes)
 
     def set_noise_schedule(self) -> None:
-        self.noise_scheduler = make_noise_scheduler(self.config.diffusion)
+        self.noise_scheduler = self.pretrained_schedule() or make_noise_scheduler(self.config.diffusion)
         alphas = self.noise_scheduler.alphas_cumprod
         self.snr = (alphas / (1 - alphas)).clamp(min=1e-8)
+
+    def pretrained_schedule(self):
+        """The noise schedule model.pretrained was trained with, kept (None: the form's)."""
+        return kept_schedule(self.config, self.log)
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         labels = None
@@ -85,7 +92,7 @@ class DDPMFamily(SingleModelFamily):
 
     def save_model(self, folder: Path) -> None:
         # A standard diffusers pipeline folder: DDPMPipeline.from_pretrained loads it as it is.
-        DDPMPipeline(unet=self.ema.model, scheduler=self.noise_scheduler).save_pretrained(folder)
+        DDPMPipeline(unet=merged_unet(self.ema.model), scheduler=self.noise_scheduler).save_pretrained(folder)
 
     def meta(self) -> dict:
         d = self.config.data

@@ -55,6 +55,9 @@ class T2IFamily(DDPMFamily):
         if config.latent.vae:  # (in pixel space the config itself checks the UNet's levels)
             self.setup_latents(splits.train)
 
+    def pretrained_schedule(self):
+        return None  # the form's (a whole Stable Diffusion pipeline's own: see stable_diffusion.py)
+
     def setup_latents(self, images) -> None:
         c = self.config
         self.vae = load_vae(c.latent.vae, self.accelerator.device, c.latent.slicing, c.latent.tiling)
