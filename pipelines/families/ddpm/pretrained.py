@@ -84,8 +84,12 @@ def kept_schedule(config, log: logging.Logger) -> DDPMScheduler | None:
     if objective != "ddpm":
         raise ValueError(f"diffusion.objective: {objective} cannot fine-tune model.pretrained, a UNet trained as a "
                          "DDPM; use objective ddpm")
-    folder = source_folder(name)
-    found = scheduler_config(folder)
+    return adopt_schedule(scheduler_config(source_folder(name)), config, name, log)
+
+
+def adopt_schedule(found: dict | None, config, name: str, log: logging.Logger) -> DDPMScheduler | None:
+    """A DDPMScheduler of a source's scheduler config (any diffusers scheduler's: the betas and the prediction are
+    what matter), written into `config.diffusion`; None (the form's schedule, logged) when the source has none."""
     if found is None:
         log.warning("%s: %s has no scheduler/; training it with the form's noise schedule (%s, %s prediction)",
                     FIELD, name, config.diffusion.beta_schedule, config.diffusion.prediction)
@@ -98,7 +102,7 @@ def kept_schedule(config, log: logging.Logger) -> DDPMScheduler | None:
         raise ValueError(f"{FIELD}: {name} predicts {c.prediction_type!r}, which this studio does not train")
     beta = {v: k for k, v in BETA_SCHEDULES.items()}.get(c.beta_schedule)
     d.prediction, d.num_train_timesteps = prediction, c.num_train_timesteps
-    if beta:  # (others, such as scaled_linear, are kept in the scheduler itself)
+    if beta:  # (others, such as Stable Diffusion's scaled_linear, are kept in the scheduler itself)
         d.beta_schedule = beta
     if form != (d.beta_schedule, d.prediction, d.num_train_timesteps) or not beta:
         log.info("%s: keeping %s's noise schedule (%s betas over %d steps, %s prediction) instead of the form's "
