@@ -107,7 +107,7 @@ def main():
     print(f"\nsteps: 32 px {small['step']}, grown at 64 px {grown['step']}, scratch at 64 px {scratch['step']}")
 
     print("\ntraining s   FD grown   FD scratch   grown / scratch")
-    scratch_at = dict((round(t / args.every), fd) for t, fd in scratch_clock.curve)
+    scratch_at = {round(t / args.every): fd for t, fd in scratch_clock.curve}
     for t, fd in grown_clock.curve:
         other = scratch_at.get(round(t / args.every))
         ratio = f"{fd / other:.2f}" if other else "-"

@@ -1,7 +1,6 @@
 """Fine-tuning a published diffusers DDPM pipeline (full and LoRA), and growing a run to a larger size."""
 import json
 
-import numpy as np
 import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel

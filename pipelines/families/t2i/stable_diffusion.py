@@ -42,7 +42,12 @@ def pipeline_folder(name: str | None) -> Path | None:
     if not is_repo_id(name):
         return None
     from huggingface_hub import hf_hub_download, snapshot_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+    )
 
     try:
         index = json.loads(Path(hf_hub_download(name, "model_index.json")).read_text())
