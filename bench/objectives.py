@@ -9,8 +9,10 @@
     python bench/objectives.py --preset ddpm_digits16.yaml --minutes 5 --out bench/results/objectives-digits.json
     python bench/objectives.py --preset ddpm_cifar32_cpu.yaml --dataset /tmp/cifar10/train --minutes 20 \\
         --out bench/results/objectives-cifar.json
-    python bench/objectives.py --chart bench/results/objectives-digits.json bench/results/objectives-cifar.json \\
-        --png docs/objectives.png
+    python bench/objectives.py --chart bench/results/objectives-*.json --png docs/objectives.png
+
+Recipes may also run side by side as processes of their own (`--recipes flow --out ...-flow.json`, one each):
+with the budget in CPU time they get the same compute whatever else runs, and `--chart` merges their files.
 
 Each recipe trains through the studio's own loop (`pipelines.train.run.train`) for the same budget of *training*
 time, evaluations excluded. The budget is counted in CPU seconds of this process: `--minutes` on a machine of
@@ -163,11 +165,23 @@ def summary(results: dict) -> None:
                       f"({100 * (fds[8] / fds[50] - 1):+.0f}%)")
 
 
+def merged(files: list[str]) -> list[dict]:
+    """Results files of one preset and dataset (recipes run as separate processes, side by side) as one result each."""
+    out: dict[tuple, dict] = {}
+    for f in files:
+        res = json.loads(Path(f).read_text())
+        key = (res["preset"], res["dataset"], res["minutes"])
+        out.setdefault(key, {**res, "recipes": {}})["recipes"].update(res["recipes"])
+    for res in out.values():
+        res["recipes"] = {name: res["recipes"][name] for name in RECIPES if name in res["recipes"]}
+    return list(out.values())
+
+
 def chart(files: list[str], png: str) -> None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    runs = [json.loads(Path(f).read_text()) for f in files]
+    runs = merged(files)
     fig = Figure(figsize=(6 * len(runs), 8), dpi=100)
     FigureCanvasAgg(fig)
     for col, res in enumerate(runs):
@@ -208,8 +222,8 @@ def main():
     p.add_argument("--png", default="docs/objectives.png")
     args = p.parse_args()
     if args.chart:
-        for f in args.chart:
-            summary(json.loads(Path(f).read_text()))
+        for results in merged(args.chart):
+            summary(results)
         return chart(args.chart, args.png)
     summary(run(args))
 

@@ -16,6 +16,7 @@ subpackages: functions of the same names on the package would be shadowed when t
     propose_data(data_config, workspace) -> Proposal: the channels and size a folder's images have, if not the config's
     FAMILIES, family_of(folder), families_of_kind(...) -> the model families (pipelines.families)
     push_model(checkpoint, repo, private, revision) -> the Hub URL (HubError: one line saying why not)
+    local_folder(path_or_hub_id), is_repo_id(text) -> a folder here (a Hub id downloaded once into the Hub cache)
     export_run(run_folder, out) / import_run(zip, workspace) -> a run as a zip; the imported run's name
     tracker_locations(store, name), check_trackers(config), read_card(folder) -> trackers and model cards
     parse_sweep(specs), plan_sweep(config, axes, sample, seed), queue_sweep(store, plans, start) -> a grid of runs
@@ -40,7 +41,7 @@ from .data import BUILTIN, check_dataset
 from .data.lr_options import DEGRADATIONS, RESIZE_METHODS
 from .data.progress import describe as describe_preparation
 from .data.transforms import IMAGE_SUFFIXES
-from .ecosystem.hub import HubError, push_model
+from .ecosystem.hub import HubError, is_repo_id, local_folder, push_model
 from .ecosystem.notify import run_ended as notify_run_ended
 from .ecosystem.portable import PortableError, export_run, import_run
 from .families import FAMILIES, Chart, FamilySpec, Form, family_of
@@ -149,10 +150,12 @@ __all__ = [
     "import_run",
     "interpolate",
     "interpolate_prompts",
+    "is_repo_id",
     "labelled_rows",
     "list_checkpoints",
     "load",
     "load_upscaler",
+    "local_folder",
     "make_grid",
     "metric_label",
     "notify_run_ended",

@@ -89,6 +89,9 @@ class ModelConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout inside residual blocks.")
     class_conditional: bool = Field(False, description="Condition on class labels (needs a labelled dataset).")
     label_dropout: float = Field(0.1, ge=0.0, le=1.0, description="Share of labels dropped during training, for classifier-free guidance.")
+    pretrained: str | None = Field(None, description="Start from this diffusers UNet2DModel instead of a new one: a DDPMPipeline/DDIMPipeline folder or Hub id (google/ddpm-cifar10-32), a UNet folder, or a run's best/ or final/ (at another data.image_size: growing it). Its noise schedule and prediction are kept; the other model fields are then unused.")
+    lora_rank: int = Field(0, ge=0, le=512, description="Train LoRA adapters of this rank on model.pretrained (attention and residual convolutions) instead of all its weights (0: off); saved merged into the UNet.")
+    lora_alpha: float | None = Field(None, gt=0, description="LoRA scaling numerator (the adapters are scaled by alpha / rank; default: the rank).")
 
     @field_validator("channel_mults")
     @classmethod

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from pipelines.api import FAMILIES, SAMPLERS, family_of, samplers_of_folder
+from pipelines.api import FAMILIES, SAMPLERS, family_of, is_repo_id, samplers_of_folder
 
 from . import views
 
@@ -33,8 +33,8 @@ def store_signature(store) -> str:
 
 
 def still_there(value, paths: set[str]) -> bool:
-    """A listed checkpoint, or a path typed by hand (a diffusers folder, a model file) that exists."""
-    return bool(value) and (value in paths or Path(str(value)).exists())
+    """A listed checkpoint, or a path typed by hand (a diffusers folder, a model file) that exists, or a Hub id."""
+    return bool(value) and (value in paths or Path(str(value)).exists() or is_repo_id(str(value)))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image
 
-from pipelines.api import SampleRequest, family_of, load, pil_images, sample
+from pipelines.api import SampleRequest, family_of, load, local_folder, pil_images, sample
 
 
 class CancelFlags:
@@ -59,11 +59,21 @@ def step_callback(on_step=None, cancelled: threading.Event | None = None):
     return callback
 
 
+def local_checkpoint(checkpoint: str) -> str:
+    """The folder of a checkpoint typed or picked: a Hub id (user/name) typed where a folder goes is downloaded once
+    into the Hub cache; offline and not cached, one line says so."""
+    try:
+        return str(local_folder(checkpoint))
+    except FileNotFoundError as exc:
+        raise gr.Error(str(exc)) from None
+
+
 def run_generation(checkpoint: str, request: SampleRequest, on_step=None,
                    cancelled: threading.Event | None = None) -> tuple[list[Image.Image], str]:
     """The images of `request` from a checkpoint, and a sentence saying what was made and how fast."""
     if not checkpoint:
         raise gr.Error("Pick a checkpoint, or type the path of a diffusers folder.")
+    checkpoint = local_checkpoint(checkpoint)
     if not Path(checkpoint).is_dir():
         raise gr.Error(f"checkpoint: {checkpoint} is not a folder")
     start = time.perf_counter()

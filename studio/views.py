@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,22 @@ def config_value(config: str, section: str, key: str):
         return ((parse_yaml(config) or {}).get(section) or {}).get(key)
     except (yaml.YAMLError, AttributeError):  # a config edited by hand into something else: not shown
         return None
+
+
+def started_from(row: dict) -> str:
+    """What the run started from (its model.pretrained): the run it grew from, or the published model it fine-tunes."""
+    source = config_value(row.get("config") or "", "model", "pretrained")
+    if not source:
+        return ""
+    meta_file = Path(str(source)).expanduser() / "studio.json"  # a run's best/, final/ or checkpoint says whose it is
+    try:
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("run"):
+        size = f", {meta['image_size']} px" if meta.get("image_size") else ""
+        return f"grew from run {meta['run']} ({Path(str(source)).name}/{size})"
+    return f"fine-tunes {source}"
 
 
 def progress_fraction(row: dict, now: float | None = None) -> float:

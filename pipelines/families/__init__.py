@@ -40,7 +40,8 @@ def family_of(folder: str | Path) -> FamilySpec | None:
     """The family that wrote a saved model folder: by the family its studio.json records (as diffusers'
     model_index.json records a class), or, for folders without one (older, or from elsewhere), the first family
     whose model class recognises the folder's files."""
-    meta = Path(folder) / "studio.json"  # (checkpoints.META_FILE; read here without importing torch)
+    folder = Path(folder)
+    meta = folder / "studio.json"  # (checkpoints.META_FILE; read here without importing torch)
     recorded = json.loads(meta.read_text()).get("family") if meta.is_file() else None
     if recorded in FAMILIES:
         return FAMILIES[recorded]

@@ -23,11 +23,14 @@ SAVED_SCHEDULERS = {"DDPMScheduler": "ddpm", "DDIMScheduler": "ddpm", "PNDMSched
                     "FlowMatchEulerDiscreteScheduler": "flow", "EDMDPMSolverMultistepScheduler": "edm"}
 
 
-def make_objective(diffusion, sigma_data: float | None = None):
-    """The objective of a `diffusion` config section; EDM needs the data's standard deviation."""
+def make_objective(diffusion, sigma_data: float | None = None, schedule=None):
+    """The objective of a `diffusion` config section; EDM needs the data's standard deviation, and a ddpm fine-tune
+    keeps its source's noise `schedule` (a DDPMScheduler)."""
     if diffusion.objective == "edm":
         return edm.EDMObjective(diffusion, diffusion.sigma_data or sigma_data or 0.5)
-    return {"ddpm": ddpm.DDPMObjective, "flow": flow.FlowObjective}[diffusion.objective](diffusion)
+    if diffusion.objective == "flow":
+        return flow.FlowObjective(diffusion)
+    return ddpm.DDPMObjective(diffusion, schedule)
 
 
 def objective_of(scheduler) -> str:

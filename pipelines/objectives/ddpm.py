@@ -42,9 +42,9 @@ def loss_weights(snr: torch.Tensor, prediction: str, weighting: str, gamma: floa
 class DDPMObjective:
     name = "ddpm"
 
-    def __init__(self, diffusion):
+    def __init__(self, diffusion, schedule: DDPMScheduler | None = None):
         self.diffusion = diffusion
-        self.scheduler = make_noise_scheduler(diffusion)
+        self.scheduler = schedule or make_noise_scheduler(diffusion)
         alphas = self.scheduler.alphas_cumprod
         self.snr = (alphas / (1 - alphas)).clamp(min=1e-8)
 

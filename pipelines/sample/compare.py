@@ -55,7 +55,7 @@ def compare_checkpoints(paths: list[str | Path], request: SampleRequest, device:
         images = sample_model(model, asked)
         run = model.meta.get("run")  # final/ and the last checkpoint share a step: the folder tells them apart
         label = f"{run} / {Path(path).name}" if run else Path(path).name
-        kind = family_of(path).noun
+        kind = family_of(model.path).noun  # (the downloaded folder of a Hub id)
         columns.append(Column(label, images, time.perf_counter() - start, model.image_size, str(path), {**model.meta, "kind": kind}))
         del model
         release()  # before the next one is loaded

@@ -22,7 +22,7 @@ from pipelines.api import (
 from .. import views
 from ..choices import sample_options, shown
 from ..exports import new_folder
-from ..generation import reports_errors
+from ..generation import local_checkpoint, reports_errors
 
 SEEDS, PROMPTS = "Between two seeds", "Between two prompts"
 
@@ -31,6 +31,7 @@ def run_interpolation(checkpoint: str, mode: str, request: SampleRequest, seed_b
                       video: str, out_dir: Path) -> dict:
     """{"strip": PNG, "gif": GIF, "mp4": MP4 or None, "download": the chosen animation, "note": a sentence}.
     `request` holds the first seed and prompt, the steps, class, guidance and truncation."""
+    checkpoint = local_checkpoint(checkpoint) if checkpoint else checkpoint
     if not checkpoint or not Path(checkpoint).is_dir():
         raise gr.Error("Pick a checkpoint first." if not checkpoint else f"checkpoint: {checkpoint} is not a folder")
     start, r = time.perf_counter(), request

@@ -77,7 +77,8 @@ def build(studio) -> gr.Dropdown:
         grids = views.sample_grid_steps(store, name)
         ips, rate = views.latest(store, name, "images_per_s"), views.latest(store, name, "lr")
         facts = [f"{ips:.0f} images/s" if ips else "", f"learning rate {rate:.3g}" if rate else "",
-                 f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else ""]
+                 f"best {row['best_metric']} {row['best_value']:.4g}" if row["best_value"] is not None else "",
+                 views.started_from(row)]
         final = Path(row["folder"]) / "final"
         if ui.fid:
             fd_chart, final_text, evaluation_rows = views.evaluation_views(store, name)

@@ -18,7 +18,8 @@ SPEC = FamilySpec(
         default_preset="ddpm_digits16.yaml",
         fields=(
             "data.image_size", "data.channels", "data.num_samples", "data.random_flip",
-            "model.class_conditional", "model.base_channels", "diffusion.objective", "diffusion.prediction",
+            "model.class_conditional", "model.base_channels", "model.pretrained", "model.lora_rank", "diffusion.objective",
+            "diffusion.prediction",
             "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
             "training.sample_every_epochs", "training.checkpoint_every_epochs",
             "evaluation.every_epochs", "evaluation.num_samples", "evaluation.extractor", "early_stopping.patience",

@@ -16,7 +16,9 @@ class DDPMConfig(RunConfig):
     @model_validator(mode="after")
     def _check_geometry(self) -> DDPMConfig:
         size, levels = self.data.image_size, len(self.model.channel_mults)
-        if size % 2 ** (levels - 1):
+        if self.model.lora_rank and not self.model.pretrained:
+            raise ValueError("model.lora_rank: LoRA adapts a pretrained UNet; set model.pretrained (or lora_rank: 0)")
+        if size % 2 ** (levels - 1) and not self.model.pretrained:  # (a pretrained UNet's own levels are checked when it loads)
             raise ValueError(f"data.image_size {size} must be divisible by {2 ** (levels - 1)} for {levels} UNet levels (model.channel_mults)")
         groups = norm_groups(self.model.base_channels)
         if self.model.base_channels % groups:

@@ -30,6 +30,7 @@ from ...sample.diffusion import (
     to_uint8,
 )
 from ...sample.request import SampleRequest
+from .pretrained import load_unet
 
 
 @dataclass
@@ -91,9 +92,11 @@ def load_diffusion(path: str | Path, device: str | torch.device = "cpu") -> Diff
     unet_dir = path / "unet" if (path / "unet").is_dir() else path
     if not (unet_dir / "config.json").exists():
         raise FileNotFoundError(f"checkpoint: {path} holds no diffusers UNet (expected unet/config.json or config.json)")
-    unet = UNet2DModel.from_pretrained(unet_dir, use_safetensors=True).to(device).eval()
-    # A pipeline folder has scheduler/; a bare unet/ folder of one has it beside it.
-    sched_dir = next((d for d in (path / "scheduler", path.parent / "scheduler") if d.is_dir()), None)
+    unet = load_unet(path).to(device).eval()
+    # A pipeline folder has scheduler/ (a flat one, as early published pipelines, scheduler_config.json); a bare
+    # unet/ folder of one has it beside it.
+    sched_dir = next((d for d in (path / "scheduler", path, path.parent / "scheduler")
+                      if (d / "scheduler_config.json").is_file()), None)
     if sched_dir is None:
         raise FileNotFoundError(f"checkpoint: {path} has no scheduler/ (beside or inside it): the noise schedule "
                                 "the model was trained with is unknown")

@@ -18,6 +18,7 @@ from ...sample.diffusion import (
     to_uint8,
 )
 from ...train.family import SingleModelFamily
+from .pretrained import kept_schedule, merged_unet, pretrained_unet
 
 
 class DDPMFamily(SingleModelFamily):
@@ -31,6 +32,8 @@ class DDPMFamily(SingleModelFamily):
             raise ValueError(f"model.class_conditional: dataset {config.data.dataset} has no labels")
 
     def build_model(self) -> torch.nn.Module:
+        if self.config.model.pretrained:
+            return pretrained_unet(self.config, self.num_classes, self.log)
         return build_unet(self.config.model, self.config.data.image_size, self.config.data.channels, self.num_classes)
 
     def set_objective(self) -> None:
@@ -40,7 +43,7 @@ class DDPMFamily(SingleModelFamily):
         if d.objective == "edm" and d.sigma_data is None:
             sigma_data = self.data_std()
             self.log.info("edm: sigma_data %.4f, measured on the training data", sigma_data)
-        self.objective = make_objective(d, sigma_data)
+        self.objective = make_objective(d, sigma_data, self.pretrained_schedule())
         self.noise_scheduler = self.objective.scheduler
 
     def data_std(self) -> float:
@@ -48,6 +51,10 @@ class DDPMFamily(SingleModelFamily):
         train = self.splits.train
         picked = np.linspace(0, len(train) - 1, min(len(train), 4096)).astype(int)
         return float((train.read(picked).float() / 127.5 - 1).std())
+
+    def pretrained_schedule(self):
+        """The noise schedule model.pretrained was trained with, kept (None: the form's)."""
+        return kept_schedule(self.config, self.log)
 
     def compute_loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
         labels = None
@@ -77,7 +84,7 @@ class DDPMFamily(SingleModelFamily):
 
     def save_model(self, folder: Path) -> None:
         # A standard diffusers pipeline folder: DDPMPipeline.from_pretrained loads it as it is.
-        DDPMPipeline(unet=self.ema.model, scheduler=self.noise_scheduler).save_pretrained(folder)
+        DDPMPipeline(unet=merged_unet(self.ema.model), scheduler=self.noise_scheduler).save_pretrained(folder)
 
     def meta(self) -> dict:
         d = self.config.data

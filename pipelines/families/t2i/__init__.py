@@ -20,7 +20,7 @@ SPEC = FamilySpec(
         fields=(
             "data.image_size", "data.num_samples", "data.synthetic_count", "data.random_flip",
             "text.encoder", "text.caption_dropout", "model.base_channels", "model.pretrained", "model.lora_rank",
-            "latent.vae", "sampling.guidance",
+            "dreambooth.instance_prompt", "latent.vae", "sampling.guidance",
             "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
             "training.sample_every_epochs", "training.checkpoint_every_epochs", "evaluation.every_epochs",
             "evaluation.clip_model", "early_stopping.loss_plateau",

@@ -47,7 +47,7 @@ class T2IModelConfig(Section):
     layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
     cross_attention_resolutions: list[int] = Field([16, 8], description="Feature-map sizes whose blocks attend to the caption (pixels; latent elements with latent.vae).")
     attention_heads: int = Field(4, ge=1, le=64, description="Heads of each attention layer.")
-    pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, a pipeline folder with unet/, or a hub id) instead of a new one.")
+    pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, a pipeline folder with unet/, or a hub id) instead of a new one; a whole Stable Diffusion pipeline (folder or hub id) brings its text encoder, VAE and noise schedule too.")
     lora_rank: int = Field(0, ge=0, le=512, description="Train LoRA adapters of this rank on the attention layers of model.pretrained instead of all its weights (0: off).")
     lora_alpha: float | None = Field(None, gt=0, le=1e6, description="LoRA scaling numerator (the adapters are scaled by alpha / rank; default: the rank).")
 
@@ -62,6 +62,10 @@ class SamplingConfig(Section):
     guidance: float = Field(3.0, ge=1.0, le=30.0, description="Classifier-free guidance of sample grids and evaluations.")
     prompts: list[str] = Field(DEFAULT_PROMPTS, min_length=1, description="Fixed prompts of the test images written during training.")
     negative_prompt: str = Field("", description="What the guidance steers away from (empty: the unconditional model).")
+
+
+class DreamBoothConfig(Section):
+    instance_prompt: str | None = Field(None, description="DreamBooth: caption every training image with this prompt (e.g. 'a photo of sks dog'); the data then needs no captions. Empty: the data's captions.")
 
 
 class T2ITrainingSection(TrainingConfig):
@@ -93,6 +97,7 @@ class T2IConfig(RunConfig):
     latent: LatentConfig = Field(default_factory=LatentConfig, description="Latent diffusion through a frozen autoencoder (off: pixel space).")
     diffusion: DiffusionConfig = Field(default_factory=DiffusionConfig, description="Noise schedule, prediction target and loss weighting.")
     sampling: SamplingConfig = Field(default_factory=SamplingConfig, description="Guidance and prompts of the test images.")
+    dreambooth: DreamBoothConfig = Field(default_factory=DreamBoothConfig, description="One subject from a few photos: one prompt for every training image.")
     evaluation: T2IEvaluationConfig = Field(default_factory=T2IEvaluationConfig, description="Prompt alignment during training.")
     early_stopping: T2IEarlyStopping = Field(default_factory=T2IEarlyStopping, description="Learning-rate cuts on loss plateaus, and the stop rule.")
 
@@ -139,7 +144,7 @@ class T2IConfig(RunConfig):
         if self.model.lora_rank and not self.model.pretrained:
             raise ValueError("model.lora_rank: LoRA adapts a pretrained UNet; set model.pretrained (or lora_rank: 0)")
         sizes = [size // 2 ** i for i in range(levels)]
-        if not self.latent.vae and any(r not in sizes for r in self.model.cross_attention_resolutions):
+        if not self.latent.vae and not self.model.pretrained and any(r not in sizes for r in self.model.cross_attention_resolutions):
             raise ValueError(f"model.cross_attention_resolutions {self.model.cross_attention_resolutions}: the UNet's levels are "
                              f"{', '.join(map(str, sizes))} pixels at data.image_size {size}")
         combos = {tuple(h.split()) for h in self.data.holdout}

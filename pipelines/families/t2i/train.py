@@ -23,6 +23,7 @@ from ..ddpm.train import DDPMFamily
 from .latent import cached_latents, decode, downscale_factor, load_vae
 from .lora import add_lora, lora_only, save_lora
 from .model import TEXT_FILE
+from .stable_diffusion import adopt_pipeline, instance_captions, pipeline_schedule
 from .text import MINILM, TextEncoder, cached_embeddings
 
 
@@ -37,8 +38,10 @@ class T2IFamily(DDPMFamily):
 
     def __init__(self, config, splits, accelerator, precision, **context):
         SingleModelFamily.__init__(self, config, splits, accelerator, precision, **context)
+        self.pipeline = adopt_pipeline(config, self.log)  # a whole Stable Diffusion pipeline's parts, or None
         self.num_classes = 0
         captions = [c for part in (splits.train, splits.val, splits.test) for c in part.captions]
+        captions = instance_captions(captions, config.dreambooth.instance_prompt)
         if not any(captions):
             raise ValueError(f"data.dataset: {config.data.dataset} has no captions (captions.json, metadata.jsonl, "
                              "or data.caption_column for a hub dataset)")
@@ -60,6 +63,9 @@ class T2IFamily(DDPMFamily):
             return super().data_std()
         picked = np.linspace(0, len(self.latent_mean) - 1, min(len(self.latent_mean), 4096)).astype(int)
         return float(self.latent_mean[picked].float().std())
+
+    def pretrained_schedule(self):
+        return pipeline_schedule(self.pipeline, self.config, self.log)  # None: the form's
 
     def setup_latents(self, images) -> None:
         c = self.config
@@ -125,7 +131,7 @@ class T2IFamily(DDPMFamily):
         return torch.tensor([self.text_index[t] for t in texts], device=self.accelerator.device)
 
     def prepare_batch(self, batch: dict) -> dict:
-        text = self.text_ids(batch["captions"])
+        text = self.text_ids(instance_captions(batch["captions"], self.config.dreambooth.instance_prompt))
         if self.vae is None:
             return {**super().prepare_batch(batch), "text": text}
         # A fresh draw from each image's cached latent distribution (of the image or, half the time, its mirror).

@@ -1,0 +1,117 @@
+"""Fine-tuning a whole (tiny, random, built here) Stable Diffusion pipeline with LoRA on a captioned folder; DreamBooth's
+instance prompt on a folder without captions."""
+import json
+import string
+
+import numpy as np
+import pytest
+import torch
+from diffusers import (
+    AutoencoderKL,
+    PNDMScheduler,
+    StableDiffusionPipeline,
+    UNet2DConditionModel,
+)
+from PIL import Image
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from pipelines.sample.models import load_model, sample_model
+from pipelines.train.run import train
+from tests.train.test_t2i import tiny_t2i
+
+PROMPT = "a red square"
+
+
+@pytest.fixture(scope="module")
+def tiny_sd(tmp_path_factory):
+    """A StableDiffusionPipeline folder as diffusers' own tests make them (random weights, no download): a CLIP text
+    encoder of 32 dimensions with a character-level tokenizer, a two-level VAE (16 px -> 4 x 8 x 8), a cross-attention
+    UNet, and SD's scheduler (scaled-linear betas, epsilon)."""
+    root = tmp_path_factory.mktemp("sd")
+    chars = list(string.ascii_lowercase + string.digits + ",.!'-")
+    vocab = {c: i for i, c in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
+    (root / "vocab.json").write_text(json.dumps(vocab))
+    (root / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(root / "vocab.json"), str(root / "merges.txt"), model_max_length=16)
+    torch.manual_seed(0)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=37,
+                                                num_attention_heads=4, num_hidden_layers=2, max_position_embeddings=16,
+                                                bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"],
+                                                pad_token_id=vocab["<|endoftext|>"]))
+    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
+                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=8, sample_size=16)
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+                                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+                                attention_head_dim=4, norm_num_groups=8)
+    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", skip_prk_steps=True)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(root / "pipeline")
+    return root / "pipeline"
+
+
+@pytest.fixture(scope="module")
+def captioned(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    captions = {}
+    for i in range(24):
+        colour = ("red", "blue")[i % 2]
+        image = np.zeros((16, 16, 3), np.uint8) + rng.integers(0, 30, (16, 16, 3), dtype=np.uint8)
+        image[4:12, 4:12] = (200, 30, 30) if colour == "red" else (30, 30, 200)
+        Image.fromarray(image).save(folder / f"img{i}.png")
+        captions[f"img{i}.png"] = f"a {colour} square"
+    (folder / "captions.json").write_text(json.dumps(captions))
+    return folder
+
+
+def sd_config(pipeline, data, **sections):
+    raw = {"data": {"dataset": str(data), "image_size": 16, "val_fraction": 0.1, "test_fraction": 0.1},
+           "model": {"pretrained": str(pipeline), "lora_rank": 4},
+           "training": {"learning_rate": 1e-2, "ema_decay": 0.0, "epochs": 3, "batch_size": 8},
+           "sampling": {"prompts": [PROMPT, "a blue square"]}}
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    return tiny_t2i(**raw)
+
+
+def test_a_stable_diffusion_pipeline_fine_tunes_with_lora_and_samples_from_a_prompt(tmp_path, tiny_sd, captioned):
+    row = train(sd_config(tiny_sd, captioned), tmp_path, name="sd", progress=False)
+    assert row["status"] == "completed", row.get("error")
+    log = (tmp_path / "sd" / "log.txt").read_text()
+    assert "using its text encoder and tokenizer (16 tokens), its VAE and its UNet" in log
+    assert "keeping" in log and "scaled_linear betas over 1000 steps, epsilon prediction" in log
+    final = tmp_path / "sd" / "final"
+    assert json.loads((final / "scheduler" / "scheduler_config.json").read_text())["beta_schedule"] == "scaled_linear"
+    assert (final / "unet_lora" / "pytorch_lora_weights.safetensors").exists() and not (final / "unet").exists()
+    assert AutoencoderKL.from_pretrained(final / "vae").config.scaling_factor == 0.18215  # SD's VAE, its scaling factor
+
+    model = load_model(final)
+    assert (model.image_size, model.channels, model.noise_shape) == (16, 3, (4, 8, 8))
+    assert type(model.encoder.tokenizer).__name__ == "CLIPTokenizer" and model.encoder.dim == 32
+    images = sample_model(model, sampler="dpm++", steps=4, num=2, seed=0, guidance=3.0, prompt=PROMPT)
+    assert images.shape == (2, 16, 16, 3) and images.std() > 1
+
+    # Stock diffusers: the base pipeline with the saved adapters loaded predicts as the studio's model does.
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd, safety_checker=None)
+    pipe.unet.load_lora_adapter(str(final / "unet_lora"), prefix=None, weight_name="pytorch_lora_weights.safetensors")
+    x, t = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
+    states = torch.randn(1, 16, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ours, theirs = model.unet(x, t, encoder_hidden_states=states).sample, pipe.unet(x, t, encoder_hidden_states=states).sample
+    assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_dreambooth_instance_prompt_needs_no_captions(tmp_path, tiny_sd, captioned):
+    plain = tmp_path / "subject"
+    plain.mkdir()
+    for image in sorted(captioned.glob("*.png"))[:12]:
+        (plain / image.name).write_bytes(image.read_bytes())
+    cfg = sd_config(tiny_sd, plain, dreambooth={"instance_prompt": "a photo of sks square"},
+                    training={"epochs": 2})
+    row = train(cfg, tmp_path, name="db", progress=False)
+    assert row["status"] == "completed", row.get("error")
+    model = load_model(tmp_path / "db" / "final")
+    images = sample_model(model, sampler="ddim", steps=3, num=1, seed=0, guidance=2.0, prompt="a photo of sks square")
+    assert images.shape == (1, 16, 16, 3)
