@@ -135,7 +135,7 @@ def run(args) -> dict:
               flush=True)
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=1))
-    for name in args.sweep_recipes or args.recipes:
+    for name in [n for n in args.sweep_recipes or args.recipes if n in results["recipes"]]:
         entry = results["recipes"][name]
         print(f"samplers of {name} ({entry['objective']}), {args.sweep_num} samples each:", flush=True)
         entry["samplers"] = sampler_sweep(Path(entry["folder"]) / "final", entry["objective"], scorer, args.sweep_num)
