@@ -30,6 +30,8 @@ class SRDataConfig(DataConfig):
 class SRModelConfig(Section):
     size: SR_SIZES = Field("lite", description="ultra_lite / lite: SRVGGNetCompact (lite = realesr-general-x4v3's layout); standard: RRDBNet (RealESRGAN_x4plus's); swinir_lite / swinir_classical / swinir_real: SwinIR in the official lightweight (S), classical (M) and real-world (M, x4) layouts.")
     scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor (RRDBNet: 2 or 4; swinir_real: 4).")
+    embed_dim: int | None = Field(None, ge=6, le=1024, multiple_of=6, description="SwinIR sizes: the transformer's width, a multiple of its 6 heads (empty: the official layout's, 60 or 180).")
+    depths: list[int] | None = Field(None, min_length=1, max_length=16, description="SwinIR sizes: transformer blocks in each residual group, e.g. [2, 2] (empty: the official layout's, [6, 6, 6, 6] or [6, 6, 6, 6, 6, 6]).")
 
 
 class SRSettings(Section):
@@ -84,6 +86,12 @@ class SRConfig(RunConfig):
         s, scale = self.sr, self.model.scale
         if self.model.size == "standard" and scale == 3:
             raise ValueError("model.scale: RRDBNet (size standard) upscales x2 or x4, not x3")
+        m = self.model
+        for name in ("embed_dim", "depths"):
+            if getattr(m, name) is not None and not m.size.startswith("swinir"):
+                raise ValueError(f"model.{name}: sets the shape of a SwinIR size; model.size {m.size} has none")
+        if m.depths and not all(1 <= d <= 32 for d in m.depths):
+            raise ValueError(f"model.depths: each group holds 1 to 32 blocks, got {m.depths}")
         if self.model.size == "swinir_real" and scale != 4:
             raise ValueError(f"model.scale: SwinIR's real-world layout (swinir_real) upscales x4, not x{scale}")
         if s.source == "pairs" and not s.pairs_dir:

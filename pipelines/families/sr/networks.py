@@ -58,11 +58,16 @@ class SRArch:
     drop_path_rate: float = 0.1  # swinir: stochastic depth while training (upstream's default)
 
     @classmethod
-    def from_size(cls, size: str, scale: int, patch_size: int | None = None) -> SRArch:
-        """The layout a config's model.size names; SwinIR's attention masks are made for the LR patch."""
+    def from_size(cls, size: str, scale: int, patch_size: int | None = None, embed_dim: int | None = None,
+                  depths: list[int] | None = None) -> SRArch:
+        """The layout a config's model.size names; SwinIR's attention masks are made for the LR patch, and its
+        width and depth may be changed (the heads stay the layout's, one number for every group)."""
         fields = copy.deepcopy(SIZES[size])
-        if fields["arch"] == "swinir" and patch_size:
-            fields["img_size"] = patch_size // scale
+        if fields["arch"] == "swinir":
+            fields["img_size"] = patch_size // scale if patch_size else 64
+            fields["embed_dim"] = embed_dim or fields["embed_dim"]
+            if depths:
+                fields["depths"], fields["num_heads"] = list(depths), fields["num_heads"][:1] * len(depths)
         arch = cls(scale=scale, **fields)
         arch.check()
         return arch

@@ -24,7 +24,8 @@ class SRFamily(SingleModelFamily):
 
     def __init__(self, config, splits, accelerator, precision, **context):
         super().__init__(config, splits, accelerator, precision, **context)
-        self.arch = SRArch.from_size(config.model.size, config.model.scale, config.sr.patch_size)
+        m = config.model
+        self.arch = SRArch.from_size(m.size, m.scale, config.sr.patch_size, m.embed_dim, m.depths)
         self.gan = config.sr.gan_start_epoch is not None
         self.discriminator = self.perceptual = None
 
