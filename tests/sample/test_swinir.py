@@ -7,7 +7,7 @@ from PIL import Image
 
 from pipelines.cli import main as cli
 from pipelines.families.sr.model import load_upscaler
-from pipelines.families.sr.networks import SRArch
+from pipelines.families.sr.networks import SRArch, infer_arch
 from pipelines.sample.upscale_images import upscale_image
 
 
@@ -93,8 +93,6 @@ def test_swinir_keys_match_the_official_layout(name, layout, params):
     assert {k: tuple(v.shape) for k, v in ours.items()} == official
     if params:
         assert counted(official) == params
-    from pipelines.families.sr.networks import infer_arch
-
     assert infer_arch({k: torch.empty(s, device="meta") for k, s in official.items()}) == arch  # read back from the keys
 
 
