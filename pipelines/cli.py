@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     u = sub.add_parser("upscale", help="upscale an image or a folder of images with a super-resolution model")
     u.add_argument("--model", required=True, metavar="FILE_OR_RUN",
-                   help="a super-resolution run folder, one of its checkpoint folders, a .safetensors, or an official Real-ESRGAN .pth")
+                   help="a super-resolution run folder, one of its checkpoint folders, a .safetensors, or an official Real-ESRGAN or SwinIR .pth")
     u.add_argument("--input", required=True, metavar="IMAGE_OR_DIR", help="an image, or a folder (recursive; its structure is kept)")
     u.add_argument("--output", required=True, metavar="PATH", help="an image file for one image, else a folder (PNG files)")
     u.add_argument("--outscale", type=float, help="output scale (default: the model's); other scales resize its result with Lanczos")

@@ -1,5 +1,5 @@
 """Upscale tab: drop images, pick a super-resolution model (a trained run's checkpoint, or a dropped official
-Real-ESRGAN .pth / .safetensors), upscale with tiling; a before/after slider, bicubic side by side, downloads."""
+Real-ESRGAN or SwinIR .pth / .safetensors), upscale with tiling; a before/after slider, bicubic side by side, downloads."""
 from __future__ import annotations
 
 import shutil
@@ -99,7 +99,7 @@ def build(studio) -> gr.File:
                 [], label="Model", allow_custom_value=True, elem_id="upscale-model",
                 info="A trained super-resolution run (final/, best/ or a checkpoint), newest first, or a model file path."),
                 families_of_kind("upscaler"))
-            model_file = gr.File(label="…or drop a model file (.pth / .safetensors, e.g. an official Real-ESRGAN one)",
+            model_file = gr.File(label="…or drop a model file (.pth / .safetensors, e.g. an official Real-ESRGAN or SwinIR one)",
                                  file_types=[".pth", ".safetensors"], elem_id="upscale-model-file")
             with gr.Row():
                 outscale = gr.Number(0, label="Output scale", minimum=0, maximum=16, info="0: the model's own scale.")

@@ -55,6 +55,31 @@ def test_training_beats_its_first_evaluation_and_the_model_upscales(tmp_path):
     assert Image.open(tmp_path / "big.png").size == (48, 48)
 
 
+def test_a_tiny_swinir_trains_and_exports_the_official_layout(tmp_path):
+    from safetensors.torch import load_file
+
+    from tests.sample.test_swinir import official_swinir
+
+    ws = tmp_path / "ws"
+    tiny = {"size": "swinir_lite", "scale": 2, "embed_dim": 24, "depths": [2, 2]}  # the lightweight layout, smaller
+    cfg = tiny_sr(model=tiny, sr={"patch_size": 32, "patches_per_epoch": 64}, training={"epochs": 4, "learning_rate": 1e-3})
+    assert train(cfg, ws, name="swin", progress=False)["status"] == "completed"
+    psnr = metric(RunStore(ws), "swin", "psnr")
+    assert len(psnr) == 4 and psnr[-1] > psnr[0] + 0.5, psnr
+    up = load_upscaler(ws / "swin")
+    assert (up.arch.arch, up.arch.upsampler, up.scale, up.arch.img_size) == ("swinir", "pixelshuffledirect", 2, 16)
+    state = load_file(ws / "swin" / "final" / "sr_model.safetensors")  # what upstream's strict load_state_dict needs
+    official = official_swinir(24, [2, 2], [6, 6], "pixelshuffledirect", 2, img_size=16)
+    assert {k: tuple(v.shape) for k, v in state.items()} == official
+    torch.save({"params": state}, tmp_path / "SwinIR-S_x2.pth")  # as a release: fine-tuning starts from it
+    cfg = tiny_sr(model=tiny, sr={"patch_size": 48, "init_weights": str(tmp_path / "SwinIR-S_x2.pth")}, training={"epochs": 1})
+    assert train(cfg, ws, name="tuned", progress=False)["status"] == "completed"  # 24 px masks this time
+    assert "started from the weights in" in (ws / "tuned" / "log.txt").read_text()
+    with pytest.raises(ConfigError) as err:
+        tiny_sr(model={"size": "swinir_lite", "scale": 2}, sr={"patch_size": 40})
+    assert err.value.errors[0][0] == "sr.patch_size" and "8-pixel window" in err.value.errors[0][1]
+
+
 def test_stop_then_resume_equals_training_straight_through(tmp_path):
     cfg = tiny_sr(sr={"degradation": "realesrgan"})  # random degradations: the resumed run must draw the same ones
     straight = train(cfg, tmp_path / "a", name="r", progress=False)
@@ -119,6 +144,9 @@ def test_training_from_prepared_pairs(tmp_path):
     ({"sr": {"source": "pairs"}}, "sr.pairs_dir"),
     ({"sr": {"gan_start_epoch": 4}}, "sr.gan_start_epoch"),
     ({"model": {"size": "huge"}}, "model.size"),
+    ({"model": {"size": "swinir_real", "scale": 2}}, "model.scale"),
+    ({"model": {"size": "lite", "depths": [2, 2]}}, "model.depths"),
+    ({"model": {"size": "swinir_lite", "embed_dim": 20}}, "model.embed_dim"),
 ])
 def test_bad_settings_name_their_field(sections, field):
     with pytest.raises(ConfigError) as err:

@@ -14,7 +14,8 @@ from ...config import (
     TrainingConfig,
 )
 
-SR_SIZES = Literal["ultra_lite", "lite", "standard"]
+SR_SIZES = Literal["ultra_lite", "lite", "standard", "swinir_lite", "swinir_classical", "swinir_real"]
+SWINIR_WINDOW = 8  # the official layouts' window: LR patches are whole windows
 
 
 class SRDataConfig(DataConfig):
@@ -27,8 +28,10 @@ class SRDataConfig(DataConfig):
 
 
 class SRModelConfig(Section):
-    size: SR_SIZES = Field("lite", description="ultra_lite / lite: SRVGGNetCompact (lite = realesr-general-x4v3's layout); standard: RRDBNet (RealESRGAN_x4plus's).")
-    scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor (RRDBNet: 2 or 4).")
+    size: SR_SIZES = Field("lite", description="ultra_lite / lite: SRVGGNetCompact (lite = realesr-general-x4v3's layout); standard: RRDBNet (RealESRGAN_x4plus's); swinir_lite / swinir_classical / swinir_real: SwinIR in the official lightweight (S), classical (M) and real-world (M, x4) layouts.")
+    scale: Literal[2, 3, 4] = Field(4, description="Upscaling factor (RRDBNet: 2 or 4; swinir_real: 4).")
+    embed_dim: int | None = Field(None, ge=6, le=1024, multiple_of=6, description="SwinIR sizes: the transformer's width, a multiple of its 6 heads (empty: the official layout's, 60 or 180).")
+    depths: list[int] | None = Field(None, min_length=1, max_length=16, description="SwinIR sizes: transformer blocks in each residual group, e.g. [2, 2] (empty: the official layout's, [6, 6, 6, 6] or [6, 6, 6, 6, 6, 6]).")
 
 
 class SRSettings(Section):
@@ -83,14 +86,24 @@ class SRConfig(RunConfig):
         s, scale = self.sr, self.model.scale
         if self.model.size == "standard" and scale == 3:
             raise ValueError("model.scale: RRDBNet (size standard) upscales x2 or x4, not x3")
+        m = self.model
+        for name in ("embed_dim", "depths"):
+            if getattr(m, name) is not None and not m.size.startswith("swinir"):
+                raise ValueError(f"model.{name}: sets the shape of a SwinIR size; model.size {m.size} has none")
+        if m.depths and not all(1 <= d <= 32 for d in m.depths):
+            raise ValueError(f"model.depths: each group holds 1 to 32 blocks, got {m.depths}")
+        if self.model.size == "swinir_real" and scale != 4:
+            raise ValueError(f"model.scale: SwinIR's real-world layout (swinir_real) upscales x4, not x{scale}")
         if s.source == "pairs" and not s.pairs_dir:
             raise ValueError("sr.pairs_dir: source pairs needs the folder written by `python -m pipelines degrade`")
-        # RRDBNet x2 folds 2x2 LR pixels into channels: its LR sizes must be even.
-        fold = 2 if self.model.size == "standard" and scale == 2 else 1
+        # RRDBNet x2 folds 2x2 LR pixels into channels: its LR sizes must be even; SwinIR's are whole windows.
+        swinir = self.model.size.startswith("swinir")
+        fold = SWINIR_WINDOW if swinir else 2 if self.model.size == "standard" and scale == 2 else 1
         multiple = math.lcm(scale * fold, 8) if s.gan_start_epoch is not None else scale * fold
         if s.patch_size % multiple:
             why = " (and of 8 for the stage-2 discriminator)" if s.gan_start_epoch is not None else ""
-            why += " (RRDBNet x2 needs even LR patches)" if fold > 1 else ""
+            why += " (RRDBNet x2 needs even LR patches)" if fold == 2 else ""
+            why += f" times SwinIR's {SWINIR_WINDOW}-pixel window (its LR patches are whole windows)" if swinir else ""
             raise ValueError(f"sr.patch_size {s.patch_size} must be a multiple of {multiple}: of the scale {scale}{why}")
         if s.patch_size > self.data.image_size:
             raise ValueError(f"sr.patch_size {s.patch_size} is larger than the HR images (data.image_size {self.data.image_size})")

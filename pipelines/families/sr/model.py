@@ -1,10 +1,11 @@
 """Upscaling with a super-resolution model: loading any model file, and tiled inference.
 
 A model comes from a run (its final/, best/ or newest checkpoint), a folder written by training
-(`sr_model.safetensors` + `sr_config.json`), a lone `.safetensors`, or an official Real-ESRGAN `.pth`
-(`params_ema` preferred, then `params`; read with weights_only, so a file cannot run code).
+(`sr_model.safetensors` + `sr_config.json`), a lone `.safetensors`, or an official Real-ESRGAN or SwinIR `.pth`
+(read with weights_only, so a file cannot run code).
 Tiles are cut with `tile_pad` pixels of context; with padding at least the receptive field the result
-equals the untiled one, and only one tile is on the device at a time.
+equals the untiled one, and only one tile is on the device at a time. SwinIR sees each tile (or the whole
+image) as upstream's test script does: mirrored to past a multiple of its window, then cropped.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from safetensors.torch import load_file
 from ...checkpoints import list_checkpoints, read_meta
 from ...sample.checks import check_tiling
 from .networks import SRArch, infer_arch, load_matching
+from .swinir import DERIVED, is_swinir
 
 MODEL_FILE = "sr_model.safetensors"
 ARCH_FILE = "sr_config.json"
@@ -94,13 +96,14 @@ class Upscaler:
         s, (_, _, h, w) = self.scale, x.shape
         rows, cols = math.ceil(h / tile), math.ceil(w / tile)
         dtype = next(self.model.parameters()).dtype
+        forward = getattr(self.model, "forward_padded", self.model)  # SwinIR takes any size this way
         for i in range(rows):
             for j in range(cols):
                 y0, x0 = i * tile, j * tile
                 y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
                 py0, px0 = max(y0 - pad, 0), max(x0 - pad, 0)  # the tile with its context, inside the image
                 py1, px1 = min(y1 + pad, h), min(x1 + pad, w)
-                result = self.model(x[:, :, py0:py1, px0:px1].to(self.device, dtype)).float().clamp_(0, 1).cpu()
+                result = forward(x[:, :, py0:py1, px0:px1].to(self.device, dtype)).float().clamp_(0, 1).cpu()
                 oy, ox = (y0 - py0) * s, (x0 - px0) * s
                 yield (y0 * s, y1 * s, x0 * s, x1 * s), result[:, :, oy:oy + (y1 - y0) * s, ox:ox + (x1 - x0) * s]
                 if progress:
@@ -155,10 +158,7 @@ def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch]:
             raise ValueError(f"model: {file.name} cannot be read as plain weights ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
         if isinstance(loaded, dict):
-            for key in ("params_ema", "params"):  # Real-ESRGAN's files keep the EMA weights under params_ema
-                if isinstance(loaded.get(key), dict):
-                    loaded = loaded[key]
-                    break
+            loaded = pick_weights(loaded)
             if loaded and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in loaded.items()):
                 if len(loaded) > MAX_TENSORS:
                     raise ValueError(f"model: {file.name} holds {len(loaded):,} tensors; a super-resolution model "
@@ -166,6 +166,17 @@ def read_state(file: Path) -> tuple[dict[str, torch.Tensor], SRArch]:
                 return loaded, checked_arch(file, loaded, None)
         raise ValueError(f"model: {file.name} holds no state dict (expected tensors, or params_ema / params)")
     raise ValueError(f"model: {file.name}: expected a .safetensors or .pth file")
+
+
+def pick_weights(loaded: dict) -> dict:
+    """The state dict inside an official file: Real-ESRGAN's keep the EMA weights under params_ema, preferred;
+    SwinIR's test script takes params_ema for real-world models (nearest+conv) and params for the others."""
+    held = [k for k in ("params_ema", "params") if isinstance(loaded.get(k), dict)]
+    if not held:
+        return loaded
+    if len(held) == 2 and is_swinir(loaded["params"]) and "conv_up1.weight" not in loaded["params"]:
+        return loaded["params"]
+    return loaded[held[0]]
 
 
 def checked_arch(file: Path, shapes: dict[str, torch.Tensor], recorded: str | None) -> SRArch:
@@ -181,7 +192,7 @@ def checked_arch(file: Path, shapes: dict[str, torch.Tensor], recorded: str | No
             arch = infer_arch(shapes)
         arch.check()
         with torch.device("meta"):
-            needed = sum(v.numel() for v in arch.build().state_dict().values())
+            needed = sum(v.numel() for k, v in arch.build().state_dict().items() if not k.endswith(DERIVED))
     except (ValueError, TypeError, LookupError, ArithmeticError, RuntimeError) as exc:  # a header that fits no model
         raise ValueError(f"model: {file.name}: {exc}") from None
     held = sum(t.numel() for t in shapes.values())

@@ -2,26 +2,37 @@
 
 SRVGGNetCompact (`realesr-general-x4v3`, `realesr-animevideov3`) and RRDBNet (`RealESRGAN_x4plus`,
 `RealESRGAN_x2plus`) are written out here because basicsr/realesrgan need torchvision; their state dicts are
-key-for-key those of the upstream classes, so official `.pth` files load. Models see RGB in [0, 1].
+key-for-key those of the upstream classes, so official `.pth` files load. SwinIR is in swinir.py.
+Models see RGB in [0, 1].
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import copy
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .swinir import DERIVED, SwinIR, check_swinir, infer_swinir, is_swinir
+
 SIZES = {  # the model sizes a config names, and the upstream layouts they follow
     "ultra_lite": {"arch": "srvgg", "num_feat": 32, "num_conv": 16},
     "lite": {"arch": "srvgg", "num_feat": 64, "num_conv": 32},  # realesr-general-x4v3
     "standard": {"arch": "rrdb", "num_feat": 64, "num_block": 23, "num_grow_ch": 32},  # RealESRGAN_x4plus
+    # SwinIR's official layouts (window 8, MLP ratio 2): 002_lightweightSR (SwinIR-S), 001_classicalSR (SwinIR-M),
+    # 003_realSR (SwinIR-M, x4); the image size of their attention masks is the LR training patch's
+    "swinir_lite": {"arch": "swinir", "embed_dim": 60, "depths": [6] * 4, "num_heads": [6] * 4, "upsampler": "pixelshuffledirect"},
+    "swinir_classical": {"arch": "swinir", "embed_dim": 180, "depths": [6] * 6, "num_heads": [6] * 6, "upsampler": "pixelshuffle"},
+    "swinir_real": {"arch": "swinir", "embed_dim": 180, "depths": [6] * 6, "num_heads": [6] * 6, "upsampler": "nearest+conv"},
 }
-ARCH_SCALES = {"srvgg": (1, 2, 3, 4), "rrdb": (1, 2, 4)}  # RRDBNet upsamples x4 in two x2 steps only
+# RRDBNet upsamples x4 in two x2 steps only; SwinIR's classical upsampler in x2 steps or one x3
+ARCH_SCALES = {"srvgg": (1, 2, 3, 4), "rrdb": (1, 2, 4), "swinir": (2, 3, 4, 8)}
 # Far above any published layout (official: 64 features, 32 convolutions or 23 blocks): a file that asks for more
 # would only make the studio build millions of layers before failing.
 ARCH_LIMITS = {"num_in_ch": (1, 16), "num_out_ch": (1, 16), "num_feat": (1, 1024), "num_conv": (0, 1000),
-               "num_block": (0, 200), "num_grow_ch": (1, 1024)}
+               "num_block": (0, 200), "num_grow_ch": (1, 1024), "embed_dim": (1, 1024), "window_size": (1, 64),
+               "img_size": (1, 4096)}
 
 
 @dataclass
@@ -36,10 +47,28 @@ class SRArch:
     act_type: str = "prelu"  # srvgg
     num_block: int = 23  # rrdb
     num_grow_ch: int = 32  # rrdb
+    embed_dim: int = 60  # swinir (num_feat: the upsampler's width)
+    depths: list[int] = field(default_factory=lambda: [6, 6, 6, 6])  # swinir: blocks in each residual group
+    num_heads: list[int] = field(default_factory=lambda: [6, 6, 6, 6])  # swinir
+    window_size: int = 8  # swinir
+    mlp_ratio: float = 2.0  # swinir
+    img_size: int = 64  # swinir: the training patch (LR pixels) its stored attention masks are for
+    upsampler: str = "pixelshuffledirect"  # swinir: pixelshuffle, pixelshuffledirect or nearest+conv
+    resi_connection: str = "1conv"  # swinir: 1conv or 3conv
+    drop_path_rate: float = 0.1  # swinir: stochastic depth while training (upstream's default)
 
     @classmethod
-    def from_size(cls, size: str, scale: int) -> SRArch:
-        arch = cls(scale=scale, **SIZES[size])
+    def from_size(cls, size: str, scale: int, patch_size: int | None = None, embed_dim: int | None = None,
+                  depths: list[int] | None = None) -> SRArch:
+        """The layout a config's model.size names; SwinIR's attention masks are made for the LR patch, and its
+        width and depth may be changed (the heads stay the layout's, one number for every group)."""
+        fields = copy.deepcopy(SIZES[size])
+        if fields["arch"] == "swinir":
+            fields["img_size"] = patch_size // scale if patch_size else 64
+            fields["embed_dim"] = embed_dim or fields["embed_dim"]
+            if depths:
+                fields["depths"], fields["num_heads"] = list(depths), fields["num_heads"][:1] * len(depths)
+        arch = cls(scale=scale, **fields)
         arch.check()
         return arch
 
@@ -53,6 +82,8 @@ class SRArch:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name}: must be a whole number from {low} to {high}, got {value!r}")
+        if self.arch == "swinir":
+            check_swinir(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +92,10 @@ class SRArch:
         self.check()
         if self.arch == "srvgg":
             return SRVGGNetCompact(self.num_in_ch, self.num_out_ch, self.num_feat, self.num_conv, self.scale, self.act_type)
+        if self.arch == "swinir":
+            return SwinIR(self.num_in_ch, self.num_out_ch, self.scale, self.img_size, self.window_size, self.embed_dim,
+                          self.depths, self.num_heads, self.mlp_ratio, self.upsampler, self.resi_connection,
+                          self.num_feat, self.drop_path_rate)
         return RRDBNet(self.num_in_ch, self.num_out_ch, self.scale, self.num_feat, self.num_block, self.num_grow_ch)
 
 
@@ -171,6 +206,8 @@ def initialise(model: nn.Module) -> nn.Module:
 
 def infer_arch(state: dict[str, torch.Tensor]) -> SRArch:
     """The layout an official or exported state dict was written for, from its keys and shapes."""
+    if is_swinir(state):  # before RRDBNet: SwinIR has a conv_first too
+        return SRArch("swinir", **infer_swinir(state))
     if "conv_first.weight" in state:
         num_feat, in_ch = state["conv_first.weight"].shape[:2]
         num_block = len({k.split(".")[1] for k in state if k.startswith("body.") and ".rdb1." in k})
@@ -187,13 +224,15 @@ def infer_arch(state: dict[str, torch.Tensor]) -> SRArch:
         scale = round((last.shape[0] / in_ch) ** 0.5)  # the last convolution makes in_ch x scale^2 channels
         return SRArch("srvgg", scale, in_ch, in_ch, num_feat, num_conv=len(convs) - 2,
                       act_type="prelu" if has_prelu else "leakyrelu")
-    raise ValueError("not a Real-ESRGAN-family state dict: it has neither conv_first.weight (RRDBNet) "
-                     "nor body.0.weight (SRVGGNetCompact)")
+    raise ValueError("not a Real-ESRGAN-family or SwinIR state dict: it has neither conv_first.weight (RRDBNet, "
+                     "SwinIR) nor body.0.weight (SRVGGNetCompact)")
 
 
 def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
     """load_state_dict that names the first key or shape that does not fit."""
     own = model.state_dict()
+    # SwinIR's position indices and masks follow from the shapes: a file may lack them, or hold another patch size's
+    state = {k: v for k, v in state.items() if not k.endswith(DERIVED)} | {k: v for k, v in own.items() if k.endswith(DERIVED)}
     for key, value in own.items():
         if key not in state:
             raise ValueError(f"the file lacks parameter {key} (shape {tuple(value.shape)})")

@@ -1,4 +1,4 @@
-"""The super-resolution family: SRVGGNetCompact or RRDBNet on random patches, L1 first, then optionally
+"""The super-resolution family: SRVGGNetCompact, RRDBNet or SwinIR on random patches, L1 first, then optionally
 Real-ESRGAN's stage 2 (L1 + VGG perceptual + GAN loss against a U-Net discriminator with spectral norm).
 
 Stage 2 begins at `sr.gan_start_epoch`; the discriminator exists from the start so that a checkpoint's
@@ -24,7 +24,8 @@ class SRFamily(SingleModelFamily):
 
     def __init__(self, config, splits, accelerator, precision, **context):
         super().__init__(config, splits, accelerator, precision, **context)
-        self.arch = SRArch.from_size(config.model.size, config.model.scale)
+        m = config.model
+        self.arch = SRArch.from_size(m.size, m.scale, config.sr.patch_size, m.embed_dim, m.depths)
         self.gan = config.sr.gan_start_epoch is not None
         self.discriminator = self.perceptual = None
 
