@@ -84,8 +84,10 @@ class StoreLogger(Callback):
 
 
 BUDGET_STOP = "time budget"
-# Writing final/, the last checkpoint and sample grid after training: this share of the budget is kept for them.
+# Writing final/, the last checkpoint and sample grid after training: this share of the budget (and at least
+# BUDGET_SLACK_SECONDS) is kept for them.
 BUDGET_SLACK = 0.03
+BUDGET_SLACK_SECONDS = 1.5
 
 
 class TimeBudget(Callback):
@@ -111,7 +113,9 @@ class TimeBudget(Callback):
         return None if not self.budget else self.budget - (time.monotonic() - self.started)
 
     def on_step_end(self, trainer, logs: dict) -> None:
-        if self.budget and self.remaining() <= self.after_training(self.budget) + BUDGET_SLACK * self.budget:
+        # One more step must end in time too: on a slow or busy machine a step alone can take seconds.
+        after = self.after_training(self.budget) + max(BUDGET_SLACK * self.budget, BUDGET_SLACK_SECONDS) if self.budget else 0
+        if self.budget and self.remaining() <= after + trainer.state.step_seconds:
             trainer.request_stop(BUDGET_STOP)
 
 

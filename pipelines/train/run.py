@@ -25,8 +25,8 @@ from ..ecosystem import notify, trackers
 from ..ecosystem.cards import ModelCards
 from ..store import RunStore
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
+from .early_stopping import EarlyStopping
 from .errors import NonFiniteLoss
-from .evaluation import EarlyStopping
 from .loop import USER_STOP, Trainer
 from .precision import Precision, resolve_mixed_precision
 
@@ -218,10 +218,11 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         evaluator.budget = budget
     # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
     # before the checkpoint of the same epoch is written; the final evaluation comes after final/ is.
+    # The evaluator's start (real features, the timing of a few samples) comes before the budget's: it is start-up.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
-        budget,
         *([evaluator] if evaluator else []),
+        budget,
         *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
         EarlyStopping(config.early_stopping, log),
         Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
