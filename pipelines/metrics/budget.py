@@ -62,3 +62,10 @@ def plan_evaluations(budget: float, sample_seconds: float, num_samples: int, eve
     # best/ comes from the evaluations: without them there is nothing for the final one to score.
     final_samples = sized_samples(final_num_samples, budget, sample_seconds, FINAL_SHARE) if final and samples else 0
     return EvaluationPlan(samples, count, each, final_samples, final_samples * sample_seconds, budget)
+
+
+def share_rules() -> str:
+    """The rules above in words, for a person choosing a budget."""
+    return (f"each evaluation during training at most {EACH_SHARE:.0%} of the budget and all of them at most "
+            f"{TRAINING_SHARE:.0%}, the final one at most {FINAL_SHARE:.0%}: sized down, or skipped (the log says so) "
+            "when they do not fit")
