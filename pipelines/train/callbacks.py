@@ -189,7 +189,8 @@ class Checkpointer(Callback):
 
 
 class SampleGrid(Callback):
-    """samples/epoch_<n>.png from fixed seeds with the EMA weights, and plots/loss.png, every N epochs."""
+    """samples/epoch_<n>.png from fixed seeds with the EMA weights, and plots/loss.png, every N epochs and at an end
+    before the last epoch (the budget, a plateau; not a person's stop)."""
 
     def __init__(self, run_dir: Path, every_epochs: int, num: int, logger: logging.Logger):
         self.run_dir, self.every, self.num, self.log = Path(run_dir), every_epochs, num, logger
@@ -200,7 +201,8 @@ class SampleGrid(Callback):
             self.write(trainer)
 
     def on_end(self, trainer) -> None:
-        if trainer.state.stop_reason is not None:
+        # Not after a person's stop: sampling then would hold the stop up (the last grid stays the newest).
+        if trainer.state.stop_reason not in (None, USER_STOP):
             self.write(trainer)
 
     def write(self, trainer) -> None:

@@ -201,11 +201,18 @@ class Evaluator(PeriodicEvaluation):
         """Seconds to generate and score one sample, from a few (more than a full batch takes per sample: the safe side)."""
         from ..metrics.distance import extract
 
-        family, cfg, n = trainer.family, self.cfg, min(PROBE_SAMPLES, self.cfg.num_samples)
+        from ..data.source import StopRequested
+
+        family, cfg, n, stop = trainer.family, self.cfg, min(PROBE_SAMPLES, self.cfg.num_samples), StopWatch(trainer)
         trainer.run.store.set_phase(trainer.run.name, "timing an evaluation sample")
         start = time.perf_counter()
-        extract(self.scorer.extractor, family.sample_images(n, 0, sampler=cfg.sampler, steps=cfg.steps))
-        trainer.run.store.set_phase(trainer.run.name, None)
+        try:
+            extract(self.scorer.extractor, family.sample_images(n, 0, sampler=cfg.sampler, steps=cfg.steps,
+                                                                callback=lambda info: not stop()))
+        except Cancelled as exc:  # before training: nothing to resume from
+            raise StopRequested("stopped while timing evaluation samples") from exc
+        finally:
+            trainer.run.store.set_phase(trainer.run.name, None)
         return (time.perf_counter() - start) / n
 
     def size(self, sample_seconds: float) -> None:
