@@ -6,11 +6,11 @@ the same best/, learning-rate and stop decisions.
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import torch
 
+from ..data.source import StopRequested
 from ..metrics.budget import (
     EACH_SHARE,
     FINAL_SHARE,
@@ -24,33 +24,10 @@ from ..sample.request import Cancelled
 from .callbacks import BUDGET_SLACK, Callback
 from .early_stopping import EarlyStopping  # noqa: F401  (imported from here by earlier code)
 from .loop import USER_STOP
+from .stopping import StopWatch, stopped_by_person
 
 FINAL_MIN_SAMPLES = MIN_SAMPLES  # (the name earlier code and tests use)
 PROBE_SAMPLES = 16  # generated and scored at the start of a run with a time budget, to size its evaluations
-STOP_POLL = 0.25  # seconds between two reads of the stop flag during an evaluation
-
-
-class StopWatch:
-    """Whether a person asked the run to stop, for evaluations: the store's flag (the app's Stop, from any process), or
-    the trainer's stop event while nothing else (the budget, a plateau) has stopped it. Read at most every STOP_POLL s,
-    so that it can be asked at every sampler step."""
-
-    def __init__(self, trainer):
-        self.trainer, self.last, self.asked = trainer, -math.inf, False
-
-    def __call__(self) -> bool:
-        if not self.asked and time.monotonic() - self.last >= STOP_POLL:
-            self.last, t = time.monotonic(), self.trainer
-            self.asked = t.run.store.stop_requested(t.run.name) or \
-                (t.stop_event.is_set() and t.state.stop_reason in (None, USER_STOP))
-        return self.asked
-
-
-def stopped_by_person(trainer, log: logging.Logger, during: str) -> None:
-    """A stop during an evaluation ends the run as stopped, whatever else (the budget) was ending it."""
-    trainer.state.stop_reason = USER_STOP
-    trainer.stop_event.set()
-    log.info("%s stopped: a person asked the run to stop", during)
 
 
 class PeriodicEvaluation(Callback):
@@ -201,8 +178,6 @@ class Evaluator(PeriodicEvaluation):
         """Seconds to generate and score one sample, from a few (more than a full batch takes per sample: the safe side)."""
         from ..metrics.distance import extract
 
-        from ..data.source import StopRequested
-
         family, cfg, n, stop = trainer.family, self.cfg, min(PROBE_SAMPLES, self.cfg.num_samples), StopWatch(trainer)
         trainer.run.store.set_phase(trainer.run.name, "timing an evaluation sample")
         start = time.perf_counter()
@@ -291,8 +266,6 @@ class FinalEvaluation(Callback):
         trainer.accelerator.wait_for_everyone()
 
     def evaluate(self, trainer, best, num: int) -> None:
-        from ..data.source import StopRequested
-
         evaluator = self.evaluator
         cfg, run, log = evaluator.cfg, evaluator.run, evaluator.log
         log.info("final evaluation of best/ on the %s split (%d samples)...", cfg.final_split, num)
