@@ -47,8 +47,8 @@ def test_a_budget_too_short_for_evaluations_skips_them_and_says_so(tmp_path, mon
     assert not any(p and p.startswith("evaluating") for p, _, _ in phases)
     assert RunStore(tmp_path).evaluations(row["name"]) == []
     log = open(row["folder"] + "/log.txt").read()
-    assert "evaluations skipped: fewer than 100 samples fit in 15% of the 0 s time budget" in log
-    assert "closing evaluation skipped: fewer than 100 samples fit" in log
+    assert "evaluations skipped: fewer than 32 samples fit in 15% of the 0 s time budget" in log
+    assert "closing evaluation skipped: fewer than 32 samples fit" in log
     assert (tmp_path / row["name"] / "final").is_dir() and not (tmp_path / row["name"] / "best").exists()
 
 
@@ -62,7 +62,7 @@ def test_the_final_evaluation_is_sized_to_its_share_of_the_budget(tmp_path):
     evaluator.sample_seconds = 0.025  # 40 samples/s
     assert evaluator.final_samples(300.0) == 1200  # a tenth of 5 minutes at 40 samples/s
     assert evaluator.final_samples(300.0, seconds_left=10.0) == 400
-    assert evaluator.final_samples(300.0, seconds_left=3.0) == 0  # 75 samples: fewer than 100 make no FD
+    assert evaluator.final_samples(300.0, seconds_left=2.0) == 0  # 80 samples: fewer than 100 make no FD
     assert evaluator.final_samples(None) == 2000  # no budget: as asked
     # What follows training: the closing evaluation (its 32 samples) and the final one.
     assert evaluator.after_training(300.0) == pytest.approx(32 * 0.025 + 1200 * 0.025)
