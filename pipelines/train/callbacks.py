@@ -94,8 +94,9 @@ class TimeBudget(Callback):
     """Ends training like a stop, but as completed (final/ is written), early enough that what follows training
     fits in `max_minutes` too: a budget is the whole run's, evaluations included, so a 5-minute run ends in about 5.
 
-    `after_training()` estimates the seconds of the evaluations at the end (the evaluator measures them). The budget
-    counts from this start or resume: resuming a run gives it `max_minutes` more.
+    `after_training()` estimates the seconds of what follows training: the evaluations at the end (the evaluator
+    measures them), the last saves and sample grid (timed when they were last written). The budget counts from this
+    start or resume (after start-up: data, the evaluator's real features): resuming a run gives it `max_minutes` more.
     """
 
     def __init__(self, max_minutes: float | None, after_training=lambda budget: 0.0):
@@ -133,6 +134,7 @@ class Checkpointer(Callback):
         self.run_dir, self.every, self.keep_last, self.log = Path(run_dir), every_epochs, keep_last, logger
         self.best_by_metric = best_by_metric
         self.best, self.scale = math.inf, ""
+        self.seconds = 0.0  # the last save's wall time (a time budget keeps room for the saves at the end)
         self.saved_step = -1  # kept in memory, not in state: every process takes the same decision from it
 
     def on_epoch_end(self, trainer) -> None:
@@ -167,11 +169,13 @@ class Checkpointer(Callback):
         if bad:
             raise NonFiniteLoss(f"{len(bad)} of {total} tensors of the training state hold NaN or inf (e.g. {bad[0]}); "
                                 f"{folder.name}/ was not written")
+        start = time.perf_counter()
         trainer.accelerator.wait_for_everyone()
         rng_states = trainer.gather_rng_states() if with_state else None  # every rank takes part
         if trainer.is_main:
             trainer.save_checkpoint(folder, rng_states=rng_states)
             self.log.info("saved %s", folder.name)
+        self.seconds = trainer.broadcast(time.perf_counter() - start)  # every process: the same budget stop
 
     def on_end(self, trainer) -> None:
         if self.saved_step != trainer.state.global_step:  # a stop at an epoch end has written it already
@@ -194,6 +198,7 @@ class SampleGrid(Callback):
 
     def __init__(self, run_dir: Path, every_epochs: int, num: int, logger: logging.Logger):
         self.run_dir, self.every, self.num, self.log = Path(run_dir), every_epochs, num, logger
+        self.seconds = 0.0  # the last grid's wall time (a time budget keeps room for the one at the end)
 
     def on_epoch_end(self, trainer) -> None:
         last = trainer.state.epoch == trainer.config.training.epochs
@@ -206,6 +211,11 @@ class SampleGrid(Callback):
             self.write(trainer)
 
     def write(self, trainer) -> None:
+        start = time.perf_counter()
+        self._write(trainer)
+        self.seconds = trainer.broadcast(time.perf_counter() - start)  # every process: the same budget stop
+
+    def _write(self, trainer) -> None:
         from ..sample.images import save_grid
         from .plots import plot_run_metrics
 

@@ -212,8 +212,15 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = family_cls(config, splits, accelerator, precision, log=log, workspace=run.folder.parent)
     evaluator = family.evaluator(run, log)
-    # The budget stops training early enough for the evaluations at the end, and the final one is sized to fit it.
-    budget = TimeBudget(t.max_minutes, evaluator.after_training if evaluator else lambda seconds: 0.0)
+    checkpointer = Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None)
+    grid = SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log)
+
+    def after_training(seconds: float) -> float:
+        # The evaluations at the end, then the last checkpoint, final/ and the sample grid, as long as they last here.
+        return (evaluator.after_training(seconds) if evaluator else 0.0) + 2 * checkpointer.seconds + grid.seconds
+
+    # The budget stops training early enough for what follows it, and the final evaluation is sized to fit it.
+    budget = TimeBudget(t.max_minutes, after_training)
     if evaluator:
         evaluator.budget = budget
     # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
@@ -225,9 +232,9 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
         budget,
         *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
         EarlyStopping(config.early_stopping, log),
-        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
+        checkpointer,
         *([evaluator.final_callback()] if evaluator else []),
-        SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
+        grid,
         ModelCards(run, config, log),  # after the grid and the final evaluation, which its cards show
         *trackers.callbacks(run, config),
         ProgressBar(progress),
