@@ -70,8 +70,9 @@ def evaluation_text(store: RunStore, config: RunConfig, images_per_epoch: float 
     e, budget = config.evaluation, config.training.max_minutes * 60
     if not e.every_epochs:
         return "No evaluations (evaluation.every_epochs is 0).", 0.0
-    rules = evaluation_share_rules()
-    if not hasattr(e, "final_num_samples"):  # a family scored otherwise (alignment, PSNR)
+    fd = hasattr(e, "final_num_samples")  # else a family scored otherwise (alignment, PSNR): not sized, only skipped
+    rules = evaluation_share_rules(sized=fd)
+    if not fd:
         return f"Evaluations: {rules}.", 0.0
     found = measured_sample_seconds(store, config)
     if found is None:

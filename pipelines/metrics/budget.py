@@ -64,8 +64,12 @@ def plan_evaluations(budget: float, sample_seconds: float, num_samples: int, eve
     return EvaluationPlan(samples, count, each, final_samples, final_samples * sample_seconds, budget)
 
 
-def share_rules() -> str:
-    """The rules above in words, for a person choosing a budget."""
+def share_rules(sized: bool = True) -> str:
+    """The rules above in words, for a person choosing a budget (`sized`: FD evaluations, whose sample count is fitted;
+    others are only skipped)."""
+    if not sized:
+        return (f"all those during training at most {TRAINING_SHARE:.0%} of the budget: one that would not fit is "
+                "skipped (the log says so)")
     return (f"each evaluation during training at most {EACH_SHARE:.0%} of the budget and all of them at most "
             f"{TRAINING_SHARE:.0%}, the final one at most {FINAL_SHARE:.0%}: sized down, or skipped (the log says so) "
             "when they do not fit")
