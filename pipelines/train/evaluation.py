@@ -46,6 +46,7 @@ class PeriodicEvaluation(Callback):
         self.seconds: float | None = None  # the last evaluation's wall time, on every process (the others wait for it)
         self.spent = 0.0  # seconds of this start's evaluations during training
         self.said: set[str] = set()  # reasons for skipping, logged once each
+        self.closing = False  # the evaluation under way is the one at the end (off the every-N-epochs schedule)
 
     def budget_seconds(self) -> float | None:
         return self.budget.budget if self.budget is not None and self.budget.budget else None
@@ -93,6 +94,7 @@ class PeriodicEvaluation(Callback):
             if why:
                 self.skip("closing evaluation", why)
             else:
+                self.closing = True
                 self.evaluate(trainer)
 
     def evaluate(self, trainer) -> None:
@@ -227,7 +229,7 @@ class Evaluator(PeriodicEvaluation):
         self.run.store.log_evaluation(self.run.name, step=s.global_step, epoch=s.epoch, kind="training",
                                       checkpoint=None, **result.record())
         self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, {"diversity": result.diversity})
-        self.log.info("evaluation at epoch %d: %s", s.epoch, result.summary())
+        self.log.info("%s at epoch %d: %s", "closing evaluation" if self.closing else "evaluation", s.epoch, result.summary())
         return {"value": result.fd, "fd": result.fd, "kid": result.kid, "kid_std": result.kid_std, "label": result.label,
                 "scale": f"{result.label}, {result.num_samples} samples vs {result.split}", "seconds": result.seconds,
                 "num_samples": result.num_samples, "diversity": result.diversity, "real_diversity": result.real_diversity}
