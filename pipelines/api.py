@@ -21,6 +21,8 @@ subpackages: functions of the same names on the package would be shadowed when t
     tracker_locations(store, name), check_trackers(config), read_card(folder) -> trackers and model cards
     parse_sweep(specs), plan_sweep(config, axes, sample, seed), queue_sweep(store, plans, start) -> a grid of runs
     sweep_table(store, runs, keys), sweep_curves(store, runs, metric, x), sweep_labels(store, runs, keys) -> comparing them
+    plan_evaluations(budget, sample_seconds, ...) -> EvaluationPlan: what a time budget's evaluations take (and
+    evaluation_share_rules() in words)
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ from .ecosystem.portable import PortableError, export_run, import_run
 from .families import FAMILIES, Chart, FamilySpec, Form, family_of
 from .families import names as families_of_kind
 from .metrics import metric_label, smooth
+from .metrics.budget import EvaluationPlan, plan_evaluations
+from .metrics.budget import share_rules as evaluation_share_rules
 from .sample.checks import UpscaleError, check_tiling
 from .sample.images import (
     labelled_rows,
@@ -125,6 +129,7 @@ __all__ = [
     "ArchiveError",
     "Cancelled",
     "Chart",
+    "EvaluationPlan",
     "FamilySpec",
     "Form",
     "HubError",
@@ -144,6 +149,7 @@ __all__ = [
     "copy_member",
     "dataset_preview",
     "describe_preparation",
+    "evaluation_share_rules",
     "export_run",
     "families_of_kind",
     "family_of",
@@ -162,6 +168,7 @@ __all__ = [
     "open_checked",
     "parse_sweep",
     "pil_images",
+    "plan_evaluations",
     "plan_pairs",
     "plan_sweep",
     "prepare_pairs",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import statistics
 
+from pipelines.api import evaluation_share_rules, plan_evaluations
 from pipelines.config import RunConfig, parse_yaml, validate_config
 from pipelines.store import RunStore
 
@@ -24,21 +25,71 @@ def speed_signature(config: RunConfig) -> dict:
     return signature
 
 
+def same_speed(row: dict, config: RunConfig, wanted: dict) -> RunConfig | None:
+    """The run's config when it trains at this config's speed (None: another model, size or batch)."""
+    if row["family"] != config.family or not row["step"]:
+        return None
+    try:
+        theirs = validate_config(parse_yaml(row["config"]))
+    except ValueError:  # a config written by an older version
+        return None
+    return theirs if speed_signature(theirs) == wanted else None
+
+
 def measured_speed(store: RunStore, config: RunConfig) -> tuple[float, dict] | None:
     """(images/s, its run row) from the newest run of the same speed signature that logged its speed."""
     wanted = speed_signature(config)
     for row in store.list_runs():
-        if row["family"] != config.family or not row["step"]:
-            continue
-        try:
-            if speed_signature(validate_config(parse_yaml(row["config"]))) != wanted:
-                continue
-        except ValueError:  # a config written by an older version
+        if same_speed(row, config, wanted) is None:
             continue
         values = [m["value"] for m in store.last_metrics(row["name"], "images_per_s", MEASURED_STEPS)]
         if values:
             return statistics.median(values), row
     return None
+
+
+def measured_sample_seconds(store: RunStore, config: RunConfig) -> tuple[float, dict] | None:
+    """(seconds to generate and score one evaluation sample, its run row) from the newest run of the same speed
+    signature, extractor and sampler that evaluated; scaled to this config's sampler steps."""
+    wanted, e = speed_signature(config), config.evaluation
+    for row in store.list_runs():
+        theirs = same_speed(row, config, wanted)
+        if theirs is None or (theirs.evaluation.extractor, theirs.evaluation.sampler) != (e.extractor, e.sampler):
+            continue
+        rows = [r for r in store.evaluations(row["name"], "training") if r["num_samples"]]
+        if rows:
+            per_sample = statistics.median(r["seconds"] / r["num_samples"] for r in rows)
+            return per_sample * e.steps / theirs.evaluation.steps, row
+    return None
+
+
+def evaluation_text(store: RunStore, config: RunConfig, images_per_epoch: float | None,
+                    speed: float | None) -> tuple[str, float]:
+    """What share of the budget the evaluations will take (FD families: from an earlier run's evaluations), and their
+    seconds (0 when not known)."""
+    e, budget = config.evaluation, config.training.max_minutes * 60
+    if not e.every_epochs:
+        return "No evaluations (evaluation.every_epochs is 0).", 0.0
+    fd = hasattr(e, "final_num_samples")  # else a family scored otherwise (alignment, PSNR): not sized, only skipped
+    rules = evaluation_share_rules(sized=fd)
+    if not fd:
+        return f"Evaluations: {rules}.", 0.0
+    found = measured_sample_seconds(store, config)
+    if found is None:
+        return f"Evaluations: {rules}. Their speed here is not measured yet.", 0.0
+    per_sample, row = found
+    epochs = budget * speed / images_per_epoch if images_per_epoch and speed else None
+    plan = plan_evaluations(budget, per_sample, e.num_samples, e.every_epochs, e.final, e.final_num_samples, epochs)
+    source = f"{per_sample:.3g} s a sample, measured by run **{row['name']}**"
+    if not plan.samples:
+        none = (f"**Evaluations: none fit**: at {source}, fewer than {min(100, e.num_samples)} samples fit in one evaluation's share, so the run "
+                "gets no FD, best/ or final evaluation (a longer budget, or fewer evaluation.steps, makes room).")
+        return none, 0.0
+    sized = f" (sized from {e.num_samples:,})" if plan.samples < e.num_samples else ""
+    final = f", and a final one of {plan.final_samples:,}" if plan.final_samples else ""
+    text = (f"**Evaluations ≈ {plan.share:.0%} of the budget**: about {plan.count} of {plan.samples:,} samples{sized}, "
+            f"≈ {plan.seconds_each:.0f} s each{final}, at {source}.")
+    return text, plan.share * budget
 
 
 def _count(n: float) -> str:
@@ -59,8 +110,9 @@ def budget_text(store: RunStore, config: RunConfig) -> str:
     budget = config.training.max_minutes
     if found is None:
         ends = f"a budget of {_minutes(budget)}" if budget else f"{config.training.epochs} epochs"
-        return (f"Ends after {ends}. No run of this model, size and batch has been measured on this machine yet: "
+        text = (f"Ends after {ends}. No run of this model, size and batch has been measured on this machine yet: "
                 "the first one's speed will say here what the budget buys.")
+        return f"{text} {evaluation_text(store, config, None, None)[0]}" if budget else text
     speed, row = found
     source = f"{speed:,.0f} images/s, measured by run **{row['name']}**"
     run_config = validate_config(parse_yaml(row["config"]))
@@ -69,7 +121,8 @@ def budget_text(store: RunStore, config: RunConfig) -> str:
         images_per_epoch = row["total_steps"] / run_config.training.epochs * config.training.batch_size \
             * config.training.gradient_accumulation_steps
     if budget:
-        images = speed * budget * 60
+        evaluations, evaluating = evaluation_text(store, config, images_per_epoch, speed)
+        images = speed * (budget * 60 - evaluating)  # the evaluations' time is the budget's too
         text = f"**{_minutes(budget)} ≈ {_count(images)} training images** at {source}"
         if images_per_epoch:
             epochs = images / images_per_epoch
@@ -77,7 +130,7 @@ def budget_text(store: RunStore, config: RunConfig) -> str:
             text += (f": about {epochs:,.0f} epochs, so the budget ends the run before its {config.training.epochs} epochs"
                      if ends_first else f"; its {config.training.epochs} epochs end it first, in about "
                      f"{_minutes(config.training.epochs * images_per_epoch / speed / 60)}")
-        return text + ". Evaluations take part of the budget."
+        return f"{text}. {evaluations}"
     if images_per_epoch:
         minutes = config.training.epochs * images_per_epoch / speed / 60
         return f"{config.training.epochs} epochs take about **{_minutes(minutes)}** of training at {source} (no time budget)."

@@ -69,12 +69,13 @@ def distances(real: torch.Tensor, fake: torch.Tensor, kid_subset_size: int = 100
 
 
 def real_features(cache_dir: str | Path, images, dataset: str, split: str, extractor: nn.Module, num: int,
-                  chunk: int = 512) -> torch.Tensor:
+                  chunk: int = 512, should_stop=None) -> torch.Tensor:
     """Features of up to `num` of a split's real images (an ImageDataset, or a uint8 N x C x H x W tensor), read
     and extracted a chunk at a time, cached in `cache_dir`.
 
     Files are named by dataset, split, resolution and extractor; the key also holds a digest of the images
     themselves and the extractor's fingerprint, so changed data or weights never reuse stale features.
+    `should_stop()` is asked before each chunk is extracted (StopRequested: a person's stop; nothing is cached).
     """
     from ..data import ImageDataset
     from ..models.loading import cached_tensors
@@ -91,4 +92,11 @@ def real_features(cache_dir: str | Path, images, dataset: str, split: str, extra
     digest.update(extractor.fingerprint.encode())
     name = f"{dataset}_{split}_{images.image_shape[-1]}px_{extractor.name}_{digest.hexdigest()[:12]}"
     path = Path(cache_dir) / "real-features" / name
-    return cached_tensors(path, lambda: {"features": torch.cat([extract(extractor, images.read(part)) for part in chunks])})["features"]
+    from ..data.source import StopRequested
+
+    def features(part):
+        if should_stop is not None and should_stop():
+            raise StopRequested("stopped while extracting the real images' features")
+        return extract(extractor, images.read(part))
+
+    return cached_tensors(path, lambda: {"features": torch.cat([features(part) for part in chunks])})["features"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..sample.request import Cancelled
 from .distance import distances, extract, real_features
 from .extractors import choose_extractor, load_extractor, metric_label
 
@@ -45,7 +46,8 @@ class Scorer:
     """Real features of one split (cached on disk) and the extractor, loaded once for many evaluations."""
 
     def __init__(self, dataset: str, images, split: str, extractor: str, cache_dir: str | Path,
-                 device: torch.device | str = "cpu", kid_subset_size: int = 1000, field: str = "evaluation.split"):
+                 device: torch.device | str = "cpu", kid_subset_size: int = 1000, field: str = "evaluation.split",
+                 should_stop: Callable[[], bool] | None = None):
         from ..data import dataset_slug
 
         if len(images) == 0:
@@ -55,13 +57,15 @@ class Scorer:
         shape = images.image_shape if hasattr(images, "image_shape") else tuple(images.shape[1:])
         self.extractor_name = choose_extractor(extractor, dataset, Path(cache_dir), shape)
         self.extractor = load_extractor(self.extractor_name, cache_dir, device)
-        self.real = real_features(cache_dir, images, dataset_slug(dataset), split, self.extractor, REAL_CAP)
+        self.real = real_features(cache_dir, images, dataset_slug(dataset), split, self.extractor, REAL_CAP,
+                                  should_stop=should_stop)
 
     def score(self, sample: Callable[[int, int], np.ndarray], num: int, batch_size: int = 256,
-              progress: bool = False, report: Callable[[int, int], None] | None = None) -> Evaluation:
+              progress: bool = False, report: Callable[[int, int], None] | None = None,
+              should_stop: Callable[[], bool] | None = None) -> Evaluation:
         """`sample(n, seed)` gives n uint8 N x H x W x C images; seeds continue across batches, so an evaluation
         always sees the same starting noise and successive evaluations differ only by the model. `report(done, num)`
-        after each batch (the run store's phase)."""
+        after each batch (the run store's phase); `should_stop()` before each (Cancelled: a person's stop)."""
         from tqdm.auto import tqdm
 
         start = time.perf_counter()
@@ -69,6 +73,8 @@ class Scorer:
         feats = []
         with torch.random.fork_rng(devices=[]):  # leave the training RNG where it was
             for i in tqdm(starts, desc="sampling", unit="batch", disable=not progress):
+                if should_stop is not None and should_stop():
+                    raise Cancelled(f"stopped after {i:,} of {num:,} evaluation samples")
                 feats.append(extract(self.extractor, sample(min(batch_size, num - i), i)))
                 if report is not None:
                     report(min(i + batch_size, num), num)
@@ -90,22 +96,26 @@ def _progress_bar():
     return PreparationBar()
 
 
-def checkpoint_sampler(path: Path, sampler: str, steps: int, device) -> Callable[[int, int], np.ndarray]:
-    """`sample(n, seed)` for a saved checkpoint of any generating family."""
+def checkpoint_sampler(path: Path, sampler: str, steps: int, device,
+                       should_stop: Callable[[], bool] | None = None) -> Callable[[int, int], np.ndarray]:
+    """`sample(n, seed)` for a saved checkpoint of any generating family (`should_stop()` asked at every sampler step)."""
     from ..sample.models import load_model, sample_model
     from ..sample.request import SampleRequest
 
     model = load_model(path, device)
     request = SampleRequest(sampler, steps, guidance=2.0 if model.num_classes else 1.0)  # as the run's own sample grids
-    return lambda n, seed: sample_model(model, request.but(num=n, seed=seed, batch_size=n))
+    callback = None if should_stop is None else lambda info: not should_stop()  # False cancels the sampler
+    return lambda n, seed: sample_model(model, request.but(num=n, seed=seed, batch_size=n), callback)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 2000, extractor: str = "auto",
                         sampler: str = "dpm++", steps: int = 20, batch_size: int = 256, device: str | None = None,
                         record: bool = True, progress: bool = False, split_field: str = "--split",
-                        report: Callable[[int, int], None] | None = None) -> Evaluation:
+                        report: Callable[[int, int], None] | None = None,
+                        should_stop: Callable[[], bool] | None = None) -> Evaluation:
     """FD/KID of a run's checkpoint against a split of the run's own data; recorded in the run store
-    (kind "final") when the run is in one."""
+    (kind "final") when the run is in one. `should_stop()`: asked during feature extraction and sampling (a person's
+    stop raises StopRequested or Cancelled)."""
     from ..checkpoints import read_meta
     from ..config import load_config
     from ..data import load_splits
@@ -123,8 +133,9 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test", num: int = 
     workspace = run_folder.parent
     images = getattr(load_splits(config.data, workspace, progress=_progress_bar() if progress else None), split)
     scorer = Scorer(config.data.dataset, images, split, extractor, workspace / "cache", device,
-                    config.evaluation.kid_subset_size, split_field)
-    result = scorer.score(checkpoint_sampler(path, sampler, steps, device), num, batch_size, progress, report)
+                    config.evaluation.kid_subset_size, split_field, should_stop)
+    result = scorer.score(checkpoint_sampler(path, sampler, steps, device, should_stop), num, batch_size, progress, report,
+                          should_stop)
     store_file = workspace / RunStore.FILENAME
     if record and store_file.exists():
         store = RunStore(workspace)

@@ -84,16 +84,19 @@ class StoreLogger(Callback):
 
 
 BUDGET_STOP = "time budget"
-# Writing final/, the last checkpoint and sample grid after training: this share of the budget is kept for them.
+# Writing final/, the last checkpoint and sample grid after training: this share of the budget (and at least
+# BUDGET_SLACK_SECONDS) is kept for them.
 BUDGET_SLACK = 0.03
+BUDGET_SLACK_SECONDS = 1.5
 
 
 class TimeBudget(Callback):
     """Ends training like a stop, but as completed (final/ is written), early enough that what follows training
     fits in `max_minutes` too: a budget is the whole run's, evaluations included, so a 5-minute run ends in about 5.
 
-    `after_training()` estimates the seconds of the evaluations at the end (the evaluator measures them). The budget
-    counts from this start or resume: resuming a run gives it `max_minutes` more.
+    `after_training()` estimates the seconds of what follows training: the evaluations at the end (the evaluator
+    measures them), the last saves and sample grid (timed when they were last written). The budget counts from this
+    start or resume (after start-up: data, the evaluator's real features): resuming a run gives it `max_minutes` more.
     """
 
     def __init__(self, max_minutes: float | None, after_training=lambda budget: 0.0):
@@ -111,7 +114,9 @@ class TimeBudget(Callback):
         return None if not self.budget else self.budget - (time.monotonic() - self.started)
 
     def on_step_end(self, trainer, logs: dict) -> None:
-        if self.budget and self.remaining() <= self.after_training(self.budget) + BUDGET_SLACK * self.budget:
+        # One more step must end in time too: on a slow or busy machine a step alone can take seconds.
+        after = self.after_training(self.budget) + max(BUDGET_SLACK * self.budget, BUDGET_SLACK_SECONDS) if self.budget else 0
+        if self.budget and self.remaining() <= after + trainer.state.step_seconds:
             trainer.request_stop(BUDGET_STOP)
 
 
@@ -129,6 +134,7 @@ class Checkpointer(Callback):
         self.run_dir, self.every, self.keep_last, self.log = Path(run_dir), every_epochs, keep_last, logger
         self.best_by_metric = best_by_metric
         self.best, self.scale = math.inf, ""
+        self.seconds = 0.0  # the last save's wall time (a time budget keeps room for the saves at the end)
         self.saved_step = -1  # kept in memory, not in state: every process takes the same decision from it
 
     def on_epoch_end(self, trainer) -> None:
@@ -163,11 +169,13 @@ class Checkpointer(Callback):
         if bad:
             raise NonFiniteLoss(f"{len(bad)} of {total} tensors of the training state hold NaN or inf (e.g. {bad[0]}); "
                                 f"{folder.name}/ was not written")
+        start = time.perf_counter()
         trainer.accelerator.wait_for_everyone()
         rng_states = trainer.gather_rng_states() if with_state else None  # every rank takes part
         if trainer.is_main:
             trainer.save_checkpoint(folder, rng_states=rng_states)
             self.log.info("saved %s", folder.name)
+        self.seconds = trainer.broadcast(time.perf_counter() - start)  # every process: the same budget stop
 
     def on_end(self, trainer) -> None:
         if self.saved_step != trainer.state.global_step:  # a stop at an epoch end has written it already
@@ -185,10 +193,12 @@ class Checkpointer(Callback):
 
 
 class SampleGrid(Callback):
-    """samples/epoch_<n>.png from fixed seeds with the EMA weights, and plots/loss.png, every N epochs."""
+    """samples/epoch_<n>.png from fixed seeds with the EMA weights, and plots/loss.png, every N epochs and at an end
+    before the last epoch (the budget, a plateau; not a person's stop)."""
 
     def __init__(self, run_dir: Path, every_epochs: int, num: int, logger: logging.Logger):
         self.run_dir, self.every, self.num, self.log = Path(run_dir), every_epochs, num, logger
+        self.seconds = 0.0  # the last grid's wall time (a time budget keeps room for the one at the end)
 
     def on_epoch_end(self, trainer) -> None:
         last = trainer.state.epoch == trainer.config.training.epochs
@@ -196,10 +206,16 @@ class SampleGrid(Callback):
             self.write(trainer)
 
     def on_end(self, trainer) -> None:
-        if trainer.state.stop_reason is not None:
+        # Not after a person's stop: sampling then would hold the stop up (the last grid stays the newest).
+        if trainer.state.stop_reason not in (None, USER_STOP):
             self.write(trainer)
 
     def write(self, trainer) -> None:
+        start = time.perf_counter()
+        self._write(trainer)
+        self.seconds = trainer.broadcast(time.perf_counter() - start)  # every process: the same budget stop
+
+    def _write(self, trainer) -> None:
         from ..sample.images import save_grid
         from .plots import plot_run_metrics
 

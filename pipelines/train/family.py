@@ -71,7 +71,8 @@ class Family:
 
     def sample_images(self, num: int, seed: int, **options) -> np.ndarray:
         """uint8 N x H x W x C images from the weights used for exports (EMA); image i from seed `seed + i`.
-        `options` are the family's sampling settings (a diffusion family takes `sampler` and `steps`)."""
+        `options` are the family's sampling settings (a diffusion family takes `sampler`, `steps`, and `callback`:
+        called at every sampler step, a False from it cancels with `Cancelled`)."""
         raise NotImplementedError
 
     def scale_learning_rate(self, factor: float) -> None:

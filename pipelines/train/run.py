@@ -25,8 +25,8 @@ from ..ecosystem import notify, trackers
 from ..ecosystem.cards import ModelCards
 from ..store import RunStore, seconds_before_resume
 from .callbacks import Checkpointer, ProgressBar, SampleGrid, StoreLogger, TimeBudget
+from .early_stopping import EarlyStopping
 from .errors import NonFiniteLoss
-from .evaluation import EarlyStopping
 from .loop import USER_STOP, Trainer
 from .precision import Precision, resolve_mixed_precision
 
@@ -214,21 +214,29 @@ def build_trainer(config: RunConfig, run: RunHandle, accelerator: Accelerator, s
     precision = Precision(resolve_mixed_precision(t.mixed_precision), accelerator.device)
     family = family_cls(config, splits, accelerator, precision, log=log, workspace=run.folder.parent)
     evaluator = family.evaluator(run, log)
-    # The budget stops training early enough for the evaluations at the end, and the final one is sized to fit it.
-    budget = TimeBudget(t.max_minutes, evaluator.after_training if evaluator else lambda seconds: 0.0)
+    checkpointer = Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None)
+    grid = SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log)
+
+    def after_training(seconds: float) -> float:
+        # The evaluations at the end, then the last checkpoint, final/ and the sample grid, as long as they last here.
+        return (evaluator.after_training(seconds) if evaluator else 0.0) + 2 * checkpointer.seconds + grid.seconds
+
+    # The budget stops training early enough for what follows it, and the final evaluation is sized to fit it.
+    budget = TimeBudget(t.max_minutes, after_training)
     if evaluator:
         evaluator.budget = budget
     # Order matters: the collapse watch judges an evaluation before early stopping and best/ use it, and
     # before the checkpoint of the same epoch is written; the final evaluation comes after final/ is.
+    # The evaluator's start (real features, the timing of a few samples) comes before the budget's: it is start-up.
     callbacks = [
         StoreLogger(run.store, run.name, log, t.log_every_steps),
-        budget,
         *([evaluator] if evaluator else []),
+        budget,
         *family.callbacks(run, log),  # e.g. the GAN's collapse watch, which may mark an evaluation collapsed
         EarlyStopping(config.early_stopping, log),
-        Checkpointer(run.folder, t.checkpoint_every_epochs, t.keep_last, log, best_by_metric=evaluator is not None),
+        checkpointer,
         *([evaluator.final_callback()] if evaluator else []),
-        SampleGrid(run.folder, t.sample_every_epochs, t.num_sample_images, log),
+        grid,
         ModelCards(run, config, log),  # after the grid and the final evaluation, which its cards show
         *trackers.callbacks(run, config),
         ProgressBar(progress),

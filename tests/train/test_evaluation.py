@@ -34,7 +34,7 @@ def test_training_evaluates_and_best_follows_fd(tmp_path):
     assert row["end_reason"] == "epochs" and row["phase"] is None
 
 
-def test_a_time_budget_covers_the_evaluations_at_the_end(tmp_path, monkeypatch):
+def test_a_budget_too_short_for_evaluations_skips_them_and_says_so(tmp_path, monkeypatch):
     phases = []
     original = RunStore.set_phase
     monkeypatch.setattr(RunStore, "set_phase", lambda self, name, phase, done=None, total=None: (
@@ -42,11 +42,14 @@ def test_a_time_budget_covers_the_evaluations_at_the_end(tmp_path, monkeypatch):
     cfg = tiny_config(training={"epochs": 1000, "max_minutes": 0.0001}, evaluation={**EVAL, "final_num_samples": 200})
     row = train(cfg, tmp_path, progress=False)
     assert row["status"] == "completed" and row["end_reason"] == "time budget"
-    assert ("evaluating: 32 / 32 samples", None, None) in phases and phases[-1] == (None, None, None)
-    # The budget (6 ms) is spent: no final evaluation of 200 samples after it, and the log says why.
-    assert RunStore(tmp_path).evaluations(row["name"], "final") == []
-    assert "final evaluation skipped: less than 100 samples fit in what is left of the 0 s time budget" in \
-        open(row["folder"] + "/log.txt").read()
+    # A few samples were timed at the start: not even 32 fit in 15% of 6 ms, so no evaluation runs, and the log says so.
+    assert ("timing an evaluation sample", None, None) in phases and phases[-1] == (None, None, None)
+    assert not any(p and p.startswith("evaluating") for p, _, _ in phases)
+    assert RunStore(tmp_path).evaluations(row["name"]) == []
+    log = open(row["folder"] + "/log.txt").read()
+    assert "evaluations skipped: fewer than 32 samples fit in 15% of the 0 s time budget" in log
+    assert "closing evaluation skipped: fewer than 32 samples fit" in log
+    assert (tmp_path / row["name"] / "final").is_dir() and not (tmp_path / row["name"] / "best").exists()
 
 
 def test_the_final_evaluation_is_sized_to_its_share_of_the_budget(tmp_path):
@@ -56,11 +59,13 @@ def test_the_final_evaluation_is_sized_to_its_share_of_the_budget(tmp_path):
     evaluator = Evaluator(cfg, None, None)
     assert evaluator.final_samples(300.0) == 2000  # untimed: as asked
     assert evaluator.after_training(300.0) == pytest.approx((UNTIMED_SHARE + FINAL_SHARE) * 300)
-    evaluator.sample_seconds, evaluator.seconds = 0.025, 12.5  # 500 samples in 12.5 s
+    evaluator.sample_seconds = 0.025  # 40 samples/s
     assert evaluator.final_samples(300.0) == 1200  # a tenth of 5 minutes at 40 samples/s
     assert evaluator.final_samples(300.0, seconds_left=10.0) == 400
+    assert evaluator.final_samples(300.0, seconds_left=2.0) == 0  # 80 samples: fewer than 100 make no FD
     assert evaluator.final_samples(None) == 2000  # no budget: as asked
-    assert evaluator.after_training(300.0) == pytest.approx(12.5 + 1200 * 0.025)
+    # What follows training: the closing evaluation (its 32 samples) and the final one.
+    assert evaluator.after_training(300.0) == pytest.approx(32 * 0.025 + 1200 * 0.025)
 
 
 def test_evaluation_leaves_the_training_trajectory_unchanged(tmp_path):

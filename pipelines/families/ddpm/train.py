@@ -71,7 +71,8 @@ class DDPMFamily(SingleModelFamily):
         return (mse * weights).mean(), {"mse": mse.mean().item()}
 
     @torch.no_grad()
-    def sample_images(self, num: int, seed: int, sampler: str | None = None, steps: int | None = None) -> np.ndarray:
+    def sample_images(self, num: int, seed: int, sampler: str | None = None, steps: int | None = None,
+                      callback=None) -> np.ndarray:
         t = self.config.training
         unet = self.ema.model
         shape = (self.config.data.channels, self.config.data.image_size, self.config.data.image_size)
@@ -79,7 +80,7 @@ class DDPMFamily(SingleModelFamily):
         noise = seed_noise(list(range(seed, seed + num)), shape)
         sampler = make_sampler(sampler or t.sample_sampler, self.noise_scheduler)
         images = denoise(unet, sampler, noise, steps or t.sample_steps, *class_conditioning(labels, self.num_classes or None),
-                         guidance=2.0 if self.num_classes else 1.0, seed=seed)
+                         guidance=2.0 if self.num_classes else 1.0, seed=seed, callback=callback)
         return to_uint8(images)
 
     def save_model(self, folder: Path) -> None:

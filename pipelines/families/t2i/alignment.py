@@ -13,7 +13,8 @@ import numpy as np
 from ...data.builtin import COLOURS, SHAPES
 from ...metrics.alignment import alignment
 from ...metrics.clip_score import ClipScorer
-from ...train.evaluation import PeriodicEvaluation
+from ...sample.request import Cancelled
+from ...train.evaluation import PeriodicEvaluation, StopWatch
 
 
 def shape_prompt(colour: str, shape: str, background: str) -> str:
@@ -51,22 +52,25 @@ class AlignmentEvaluator(PeriodicEvaluation):
             self.clip = ClipScorer(self.clip_model, trainer.accelerator.device, local_only=self.clip_local_only)
             self.log.info("CLIP score with %s", self.clip_model)
 
-    def images(self, family, prompts: list[str], num: int) -> tuple[np.ndarray, list[str]]:
-        chosen = [prompts[i % len(prompts)] for i in range(num)]
-        images = [family.generate(chosen[start:start + 64], 10_000 + start, self.cfg.sampler, self.cfg.steps,
-                                  self.guidance, self.negative) for start in range(0, num, 64)]
+    def images(self, family, prompts: list[str], num: int, stop=None) -> tuple[np.ndarray, list[str]]:
+        chosen, images = [prompts[i % len(prompts)] for i in range(num)], []
+        for start in range(0, num, 64):
+            if stop is not None and stop():  # a person's stop: between batches of 64
+                raise Cancelled(f"stopped after {start} of {num} alignment images")
+            images.append(family.generate(chosen[start:start + 64], 10_000 + start, self.cfg.sampler, self.cfg.steps,
+                                          self.guidance, self.negative))
         return np.concatenate(images), chosen
 
     def score(self, trainer) -> dict:
-        s, start = trainer.state, time.perf_counter()
-        images, prompts = self.images(trainer.family, self.seen, self.cfg.num_samples)
+        s, start, stop = trainer.state, time.perf_counter(), StopWatch(trainer)
+        images, prompts = self.images(trainer.family, self.seen, self.cfg.num_samples, stop)
         values = {}
         if self.shapes:
             seen = alignment(images, prompts)
             values = {"align_seen": seen["all"], "align_colour": seen["colour"], "align_shape": seen["shape"],
                       "align_background": seen["background"]}
             if self.unseen:
-                values["align_heldout"] = alignment(*self.images(trainer.family, self.unseen, self.cfg.num_samples))["all"]
+                values["align_heldout"] = alignment(*self.images(trainer.family, self.unseen, self.cfg.num_samples, stop))["all"]
         if self.clip is not None:
             values["clip_score"] = float(self.clip.scores(images, prompts).mean())
         self.run.store.log_metrics(self.run.name, s.global_step, s.epoch, values)
