@@ -9,39 +9,7 @@ python -m pipelines sample --checkpoint {path} --sampler dpm++ --steps 20 --num 
 ```
 """
 
-UNFLOW = """Trained with rectified flow (the UNet predicts the velocity; `scheduler/` is a
-`FlowMatchEulerDiscreteScheduler`). With stock diffusers, as it is:
-
-```python
-from diffusers import DDPMPipeline
-
-pipeline = DDPMPipeline.from_pretrained("{path}")
-images = pipeline(batch_size=4, num_inference_steps=20).images  # PIL images; flow sampling is good in few steps
-```
-
-"""
-
-EDM = """Trained with EDM's preconditioning (Karras et al. 2022; `scheduler/` is an `EDMDPMSolverMultistepScheduler`,
-prediction type "epsilon", whose preconditioning is the one used in training). With stock diffusers:
-
-```python
-import torch
-from diffusers import EDMDPMSolverMultistepScheduler, UNet2DModel
-
-unet = UNet2DModel.from_pretrained("{path}", subfolder="unet")
-scheduler = EDMDPMSolverMultistepScheduler.from_pretrained("{path}", subfolder="scheduler")
-scheduler.set_timesteps(20)
-x = torch.randn(4, unet.config.in_channels, unet.config.sample_size, unet.config.sample_size) * scheduler.init_noise_sigma
-with torch.no_grad():
-    for t in scheduler.timesteps:
-        x = scheduler.step(unet(scheduler.scale_model_input(x, t), t).sample, t, x).prev_sample
-images = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # N x C x H x W
-```
-EDM's own 2nd-order Heun sampler is the studio's `--sampler heun`.
-
-"""
-
-CONDITIONAL = """With stock diffusers (the folder is a `DDPMPipeline`):
+UNCONDITIONAL = """With stock diffusers (the folder is a `DDPMPipeline`):
 
 ```python
 from diffusers import DDPMPipeline, DPMSolverMultistepScheduler
