@@ -166,7 +166,10 @@ def cmd_train(args) -> int:
     from .train.run import train
 
     # A crash in native code (SIGBUS from a dataset cache truncated under the run) prints where it happened.
-    faulthandler.enable()
+    try:
+        faulthandler.enable()
+    except (AttributeError, ValueError, OSError):  # stderr without a file descriptor (captured, redirected in-process)
+        pass
 
     overrides = list(args.overrides)
     if args.no_amp:
