@@ -34,12 +34,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pipelines.config import load_config  # noqa: E402
-from pipelines.data import load_splits  # noqa: E402
-from pipelines.metrics.evaluate import Scorer  # noqa: E402
-from pipelines.objectives import SAMPLERS_BY_OBJECTIVE  # noqa: E402
-from pipelines.train.callbacks import Callback  # noqa: E402
-from pipelines.train.run import train  # noqa: E402
+from pipelines.config import load_config
+from pipelines.data import load_splits
+from pipelines.metrics.evaluate import Scorer
+from pipelines.objectives import SAMPLERS_BY_OBJECTIVE
+from pipelines.train.callbacks import Callback
+from pipelines.train.run import train
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ["diffusion.objective=ddpm", "diffusion.prediction=epsilon", "diffusion.beta_schedule=linear",
@@ -98,7 +98,7 @@ def sampler_sweep(folder: Path, objective: str, scorer: Scorer, num: int) -> dic
         row = {}
         for steps in SWEEP_STEPS:
             tick = time.perf_counter()
-            fd = scorer.score(lambda n, seed: generate(model, sampler, steps, n, seed, batch_size=n), num).fd
+            fd = scorer.score(lambda n, seed, sampler=sampler, steps=steps: generate(model, sampler, steps, n, seed, batch_size=n), num).fd
             row[steps] = {"fd": fd, "seconds": time.perf_counter() - tick}
             print(f"    {sampler:6s} {steps:3d} steps  FD {fd:.3f}  ({row[steps]['seconds']:.0f} s)", flush=True)
         out[sampler] = row

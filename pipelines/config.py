@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class _Yaml12Loader(yaml.SafeLoader):
@@ -136,6 +143,9 @@ class DiffusionConfig(Section):
 OBJECTIVE_FIELDS = {"num_train_timesteps": "ddpm", "beta_schedule": "ddpm", "prediction": "ddpm", "loss_weighting": "ddpm",
                     "snr_gamma": "ddpm", "timestep_sampling": "flow", "logit_mean": "flow", "logit_std": "flow",
                     "shift": "flow", "p_mean": "edm", "p_std": "edm", "sigma_data": "edm"}
+# The samplers of each objective (pipelines/objectives builds them); here, torch-free, for the config's own checks.
+OBJECTIVE_SAMPLERS = {"ddpm": ("dpm++", "ddim", "ddpm", "pndm", "euler"), "flow": ("euler", "heun", "dpm++"),
+                      "edm": ("heun", "dpm++", "euler")}
 OBJECTIVE_REASONS = {"ddpm": "it draws discrete timesteps from its beta schedule",
                      "flow": "it always predicts the velocity on straight paths, with unit loss weights",
                      "edm": "its preconditioning fixes the target and the loss weight per sigma"}
@@ -226,10 +236,8 @@ class RunConfig(Section):
 
 def check_samplers(config: RunConfig) -> None:
     """The sample grids' and the evaluations' samplers must sample the config's diffusion objective."""
-    from .objectives import SAMPLERS_BY_OBJECTIVE
-
     objective = config.diffusion.objective
-    allowed = SAMPLERS_BY_OBJECTIVE[objective]
+    allowed = OBJECTIVE_SAMPLERS[objective]
     for field, name in (("training.sample_sampler", config.training.sample_sampler), ("evaluation.sampler", config.evaluation.sampler)):
         if name not in allowed:
             raise ValueError(f"{field}: {name} does not sample objective {objective}; allowed: {', '.join(allowed)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import plan
-from .propose import Proposal, propose_for
+from .propose import Proposal, propose_for, spread
 from .transforms import BadImage, preprocess, to_image
 
 
@@ -74,11 +74,6 @@ def dataset_preview(cfg, workspace: str | Path, prepare: bool = True, num_grid: 
     captions = [] if lazy else [r.caption for r in records[:200]]
     return Preview(cfg.dataset, state, len(records), counts(labels, p.source.class_names), examples(captions),
                    list(p.source.skipped), grid, proposal=propose_for(cfg, workspace, records))
-
-
-def spread(n: int, k: int) -> list[int]:
-    """At most k indices evenly spread over n rows (the preview's grid shows the whole dataset, not its start)."""
-    return np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist() if n else []
 
 
 def counts(labels, class_names: list[str]) -> dict[str, int]:

@@ -14,6 +14,11 @@ from PIL import Image
 from .transforms import BadImage, to_image
 
 SAMPLED = 16  # images looked at, spread over the dataset
+
+
+def spread(n: int, k: int) -> list[int]:
+    """At most k indices evenly spread over n rows (the preview's grid shows the whole dataset, not its start)."""
+    return np.linspace(0, n - 1, min(k, n)).round().astype(int).tolist() if n else []
 COLOUR_SPREAD = 12  # a pixel whose channels differ by more than this (of 255) is coloured; JPEG noise stays below
 COLOUR_SHARE = 0.01  # an image with at least this share of coloured pixels is a colour image
 
@@ -65,7 +70,6 @@ def propose_for(cfg, workspace=None, records=None) -> Proposal:
     """The proposal for DataConfig `cfg`, from up to SAMPLED of its images (`records`: the source's, when read
     already). A built-in set gets none."""
     from . import BUILTIN, read_source
-    from .preview import spread
 
     if cfg.dataset in BUILTIN:
         return Proposal()

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import diffusers
 
+from ..config import OBJECTIVE_SAMPLERS as SAMPLERS_BY_OBJECTIVE
 from . import ddpm, edm, flow
 
 MODULES = {"ddpm": ddpm, "flow": flow, "edm": edm}
-SAMPLERS_BY_OBJECTIVE = {name: tuple(module.SAMPLERS) for name, module in MODULES.items()}
 # Scheduler classes a saved folder may hold (a published pipeline's too); nothing else is instantiated from a file.
 SAVED_SCHEDULERS = {"DDPMScheduler": "ddpm", "DDIMScheduler": "ddpm", "PNDMScheduler": "ddpm",
                     "DPMSolverMultistepScheduler": "ddpm", "EulerDiscreteScheduler": "ddpm",

@@ -10,6 +10,7 @@ DPM-Solver++ 2M Karras and Euler (diffusers' EDM schedulers). The saved schedule
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import torch
 from diffusers import EDMDPMSolverMultistepScheduler, EDMEulerScheduler
@@ -46,7 +47,7 @@ class EDMObjective:
         d = self.diffusion
         sigma = (d.p_mean + d.p_std * torch.randn(x0.shape[0], device=x0.device)).exp()
         c_skip, c_out, c_in, c_noise = preconditioning(sigma, self.sigma_data)
-        per_image = lambda c: c.view(-1, *[1] * (x0.dim() - 1))  # noqa: E731
+        per_image = lambda c: c.view(-1, *[1] * (x0.dim() - 1))
         x = x0 + per_image(sigma) * noise
         return per_image(c_in) * x, c_noise, (x0 - per_image(c_skip) * x) / per_image(c_out), torch.ones_like(sigma)
 
@@ -66,7 +67,7 @@ class EDMHeunScheduler:
         sigmas = karras_sigmas(steps, self.sigma_min, self.sigma_max, self.rho).tolist()
         # One entry per network evaluation: (sigma it sees, step start, step end, is it the correction).
         self.plan = []
-        for hi, lo in zip(sigmas[:-1], sigmas[1:]):
+        for hi, lo in pairwise(sigmas):
             self.plan.append((hi, hi, lo, False))
             if lo > 0:
                 self.plan.append((lo, hi, lo, True))

@@ -8,7 +8,11 @@ Samplers: diffusers' flow-matching Euler and Heun, and DPM-Solver++ 2M in its fl
 from __future__ import annotations
 
 import torch
-from diffusers import DPMSolverMultistepScheduler, FlowMatchEulerDiscreteScheduler, FlowMatchHeunDiscreteScheduler
+from diffusers import (
+    DPMSolverMultistepScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FlowMatchHeunDiscreteScheduler,
+)
 
 TIMESTEP_SCALE = 1000  # the UNet sees 1000 t, as diffusers' flow schedulers pass it (num_train_timesteps)
 SAMPLERS = ("euler", "heun", "dpm++")

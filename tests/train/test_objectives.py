@@ -145,3 +145,10 @@ def test_edm_samplers_reach_the_data_when_the_denoiser_is_exact():
     for name in SAMPLERS_BY_OBJECTIVE["edm"]:
         x = denoise(Exact(), make_sampler(name, saved), torch.randn(1, 1, 4, 4), 6)
         torch.testing.assert_close(x, x0, atol=2e-3, rtol=0, msg=name)
+
+
+def test_the_configs_sampler_lists_are_the_objectives_own():
+    from pipelines.objectives import MODULES
+
+    for name, module in MODULES.items():
+        assert set(SAMPLERS_BY_OBJECTIVE[name]) == set(module.SAMPLERS), name

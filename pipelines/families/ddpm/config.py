@@ -5,7 +5,13 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ...config import DiffusionConfig, ModelConfig, RunConfig, check_samplers, norm_groups
+from ...config import (
+    DiffusionConfig,
+    ModelConfig,
+    RunConfig,
+    check_samplers,
+    norm_groups,
+)
 
 
 class DDPMConfig(RunConfig):

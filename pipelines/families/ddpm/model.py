@@ -6,9 +6,9 @@ disk (a pipeline folder with `unet/` and `scheduler/`, or a bare UNet folder).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
