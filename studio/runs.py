@@ -166,10 +166,11 @@ class RunManager:
         log.warning("run %s did not stop within %.0f s: not deleted", name, self.stop_grace + STALE_SECONDS)
 
     def _remove(self, row: dict) -> None:
-        self.store.delete_run(row["name"])
+        # The folder first: once the row is gone, so is everything of the run.
         folder = Path(row["folder"])
         if folder.resolve().parent == self.workspace:
             shutil.rmtree(folder, ignore_errors=True)
+        self.store.delete_run(row["name"])
 
     def refresh(self) -> None:
         """Runs without a pid whose heartbeat stopped long ago become interrupted (reads check the pids)."""
