@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from diffusers import DDPMPipeline
 
+from ...data.propose import spread
 from ...models.unet import build_unet
 from ...objectives import make_objective
 from ...sample.diffusion import (
@@ -49,8 +50,7 @@ class DDPMFamily(SingleModelFamily):
     def data_std(self) -> float:
         """Standard deviation of the training images in [-1, 1] (up to 4,096 of them, evenly spread)."""
         train = self.splits.train
-        picked = np.linspace(0, len(train) - 1, min(len(train), 4096)).astype(int)
-        return float((train.read(picked).float() / 127.5 - 1).std())
+        return float((train.read(spread(len(train), 4096)).float() / 127.5 - 1).std())
 
     def pretrained_schedule(self):
         """The noise schedule model.pretrained was trained with, kept (None: the form's)."""

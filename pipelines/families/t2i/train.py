@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...data.propose import spread
 from ...models.unet import build_text_unet, load_pretrained_unet
 from ...sample.diffusion import denoise, make_sampler, seed_noise, to_uint8
 from ...train.family import SingleModelFamily
@@ -61,8 +62,7 @@ class T2IFamily(DDPMFamily):
     def data_std(self) -> float:
         if self.vae is None:
             return super().data_std()
-        picked = np.linspace(0, len(self.latent_mean) - 1, min(len(self.latent_mean), 4096)).astype(int)
-        return float(self.latent_mean[picked].float().std())
+        return float(self.latent_mean[spread(len(self.latent_mean), 4096)].float().std())
 
     def pretrained_schedule(self):
         return pipeline_schedule(self.pipeline, self.config, self.log)  # None: the form's
