@@ -12,6 +12,23 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 from pipelines.config import validate_config  # noqa: E402
 
 
+def assert_evaluations_fit(during: list[dict], budget: float, every_epochs: int, last_step: int) -> None:
+    """A budgeted run's evaluations during training, as the engine decides them: sized once (the same count, rounded
+    to a hundred), every N epochs, then maybe a closing one at the run's last step; one on the schedule started only
+    when it and a closing one, estimated from the one before, fitted in the evaluations' share of the budget. How
+    many that makes depends on the machine's speed (a fast one fits more), so the count itself is not checked."""
+    from pipelines.metrics.budget import TRAINING_SHARE
+
+    [num] = {e["num_samples"] for e in during}  # one count: their numbers compare
+    assert num % 100 == 0
+    closing = during[-1]["step"] == last_step
+    scheduled = during[:-1] if closing else during
+    assert all(e["epoch"] % every_epochs == 0 for e in scheduled)
+    seconds = [e["seconds"] for e in during]
+    for i in range(1, len(scheduled)):
+        assert sum(seconds[:i]) + 2 * seconds[i - 1] <= TRAINING_SHARE * budget + 1e-6, (i, seconds)
+
+
 def tiny_config(**sections):
     """A DDPM config small enough to train a few steps in about a second on the CPU."""
     raw = {

@@ -113,8 +113,9 @@ def test_a_run_killed_from_a_terminal_is_interrupted_for_the_next_reader(tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "pipelines", "train", "--config", str(config), "--workspace", str(ws),
                              "--name", "terminal", "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for(lambda: ws.joinpath("runs.sqlite").exists() and RunStore(ws).get_run("terminal")["step"] >= 2,
-                 what="training steps")
+        # The store's file exists a moment before the run's row is in it.
+        wait_for(lambda: ws.joinpath("runs.sqlite").exists() and RunStore(ws).exists("terminal")
+                 and RunStore(ws).get_run("terminal")["step"] >= 2, what="training steps")
     finally:
         proc.kill()  # kill -9
         proc.wait()
