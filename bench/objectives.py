@@ -20,7 +20,8 @@ time, evaluations excluded. The budget is counted in CPU seconds of this process
 a machine whose other load comes and goes (run it with `--threads 1` on a busy machine: no thread waits for another,
 so every CPU-second counted is work); the wall time is printed beside it. FD (the extractor of `--extractor`, `auto` as the studio picks it) of EMA samples
 (DPM-Solver++ 20 steps, the same seeds) against the training split at the times of `--at`, then, on each recipe's
-last weights, FD against sampler steps for each of the objective's samplers. Results go to a JSON file.
+last weights, FD against sampler steps for each of the objective's samplers. Results go to a JSON file, with the
+metric's floor: the FD of as many training images, drawn at random, against the whole split.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -87,6 +89,16 @@ class ComputeClock(Callback):
             trainer.request_stop("bench budget")
 
 
+def floor(scorer: Scorer, images, num: int) -> float:
+    """FD of `num` training images drawn at random against the whole split: what a model that reproduced its training
+    images would score, so no recipe goes below it (a sample of that size has this bias)."""
+    def drawn(n: int, seed: int):
+        picked = torch.from_numpy(np.random.default_rng(seed).choice(len(images), size=n, replace=False))
+        return images.batch(picked)["images"].permute(0, 2, 3, 1).numpy()
+
+    return scorer.score(drawn, num, batch_size=num).fd
+
+
 def sampler_sweep(folder: Path, objective: str, scorer: Scorer, num: int) -> dict:
     from pipelines.families.ddpm.model import generate, load_diffusion
 
@@ -123,7 +135,9 @@ def run(args) -> dict:
           f"({len(splits.train)} training images); budget {args.minutes:g} min x {threads} cores = {budget:.0f} CPU-s "
           f"of training each; FD ({scorer.extractor_name}), {args.num} samples vs {len(scorer.real)} real", flush=True)
     results = {"preset": args.preset, "dataset": config.data.dataset, "minutes": args.minutes, "threads": threads,
-               "extractor": scorer.extractor_name, "num": args.num, "sweep_num": args.sweep_num, "recipes": {}}
+               "extractor": scorer.extractor_name, "num": args.num, "sweep_num": args.sweep_num,
+               "floor": floor(scorer, splits.train, min(args.num, len(splits.train))), "recipes": {}}
+    print(f"floor: {results['floor']:.3f} ({args.num} training images drawn against all of them)", flush=True)
     for name in args.recipes:
         clock = ComputeClock(scorer, args.num, at, name)
         cfg = load_config(preset, base + RECIPES[name])
@@ -146,7 +160,8 @@ def run(args) -> dict:
 
 def summary(results: dict) -> None:
     recipes = results["recipes"]
-    print(f"\n{results['preset']} on {results['dataset']}: FD ({results['extractor']}, {results['num']} samples, DPM-Solver++ 20)")
+    print(f"\n{results['preset']} on {results['dataset']}: FD ({results['extractor']}, {results['num']} samples, DPM-Solver++ 20)"
+          + (f"; floor {results['floor']:.3f} ({results['num']} training images drawn)" if "floor" in results else ""))
     print("recipe     " + "".join(f"{p['cpu_s'] / 60 / results['threads']:>8.1f}m" for p in next(iter(recipes.values()))["curve"]))
     for name, r in recipes.items():
         print(f"{name:10s} " + "".join(f"{p['fd']:9.3f}" for p in r["curve"]))
@@ -193,6 +208,8 @@ def chart(files: list[str], png: str) -> None:
                 steps = sorted(int(k) for k in row)
                 bottom.plot(steps, [row[str(s)]["fd"] if str(s) in row else row[s]["fd"] for s in steps], "o-",
                             label=f"{name} {sampler}")
+        if "floor" in res:
+            top.axhline(res["floor"], ls="--", color="grey", label=f"floor ({res['num']} training images)")
         top.set(title=f"{res['dataset']} ({res['preset']})", xlabel=f"training minutes of a {res['threads']}-core machine (CPU time)",
                 ylabel=f"FD ({res['extractor']}), lower is better", yscale="log")
         bottom.set(xlabel="sampler steps", ylabel="FD of the final weights", xscale="log", yscale="log")
