@@ -71,8 +71,8 @@ def captioned(tmp_path_factory):
     return folder
 
 
-def sd_config(pipeline, data, **sections):
-    raw = {"data": {"dataset": str(data), "image_size": 16, "val_fraction": 0.1, "test_fraction": 0.1},
+def sd_config(pipeline, dataset, **sections):
+    raw = {"data": {"dataset": str(dataset), "image_size": 16, "val_fraction": 0.1, "test_fraction": 0.1},
            "model": {"pretrained": str(pipeline), "lora_rank": 4},
            "training": {"learning_rate": 1e-2, "ema_decay": 0.0, "epochs": 3, "batch_size": 8},
            "sampling": {"prompts": [PROMPT, "a blue square"]}}
@@ -182,3 +182,10 @@ def test_text_encoder_lora_is_refused_without_lora_or_a_pipeline(tmp_path, tiny_
                     text={"encoder": str(tiny_sd)}, latent={"vae": str(tiny_sd)})
     with pytest.raises(ValueError, match="model.lora_text_encoder: .* is not a whole Stable Diffusion pipeline"):
         train(cfg, tmp_path, name="bare", progress=False)
+
+
+def test_a_pipeline_fine_tunes_only_as_the_ddpm_it_was_trained_as(tmp_path, tiny_sd, captioned):
+    raw = sd_config(tiny_sd, captioned).model_dump(mode="json")
+    raw["diffusion"] = {"objective": "flow"}
+    with pytest.raises(ValueError, match="diffusion.objective: flow cannot fine-tune model.pretrained"):
+        train(validate_config(raw), tmp_path, name="flow", progress=False)

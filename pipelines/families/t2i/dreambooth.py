@@ -21,7 +21,7 @@ import torch
 from ...data import StopRequested, prepare
 from ...data.dataset import DatasetSplits, ImageDataset
 from ...data.folder import image_folder
-from .stable_diffusion import pipeline_folder
+from .stable_diffusion import check_objective, pipeline_folder
 
 FIELD = "dreambooth.class_data"
 GENERATING = "generating class images"
@@ -88,6 +88,7 @@ def generator_pipeline(config, folder: Path, usable: int) -> Path:
         raise ValueError(f"{FIELD}: {db.class_data} holds {usable} usable class images, fewer than "
                          f"dreambooth.num_class_images {db.num_class_images}, and only a whole Stable Diffusion "
                          "pipeline as model.pretrained can generate the rest; add class images or lower num_class_images")
+    check_objective(config)  # before generating for a run that would then be refused
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / ".write-test"

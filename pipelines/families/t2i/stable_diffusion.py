@@ -72,6 +72,7 @@ def adopt_pipeline(config, log: logging.Logger) -> Path | None:
     if folder is None:
         return None
     t, latent = config.text, config.latent
+    check_objective(config)
     if config.data.channels != 3:
         raise ValueError(f"data.channels: {config.model.pretrained} makes RGB images; set data.channels: 3")
     tokenizer = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text()) \
@@ -83,6 +84,14 @@ def adopt_pipeline(config, log: logging.Logger) -> Path | None:
              t.encoder, latent.vae or "(none)")
     t.encoder, t.max_length, latent.vae = str(folder), max_length, str(folder)
     return folder
+
+
+def check_objective(config) -> None:
+    """A pipeline's UNet fine-tunes under its own noise schedule and prediction target (kept), that is as a DDPM."""
+    objective = config.diffusion.objective
+    if objective != "ddpm":
+        raise ValueError(f"diffusion.objective: {objective} cannot fine-tune {FIELD} {config.model.pretrained}, a "
+                         "pipeline trained as a DDPM whose noise schedule is kept; use objective ddpm")
 
 
 def pipeline_schedule(folder: Path | None, config, log: logging.Logger):
