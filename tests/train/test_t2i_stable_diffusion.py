@@ -147,17 +147,22 @@ def test_lora_on_the_text_encoder_too_trains_and_loads_in_stock_diffusers(tmp_pa
     state = load_training_state(checkpoint)["family"]["model"]
     assert any(k.startswith("text_encoder.") for k in state) and all("lora_" in k for k in state)  # adapters only
 
-    # Stock diffusers, as the model card says: the base pipeline, then the UNet's and the text encoder's adapters.
-    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd, safety_checker=None)
-    base = text_states(pipe, PROMPT)
-    pipe.unet.load_lora_adapter(str(final), subfolder="unet_lora", prefix=None, weight_name=WEIGHTS)
-    pipe.load_lora_weights(str(final), subfolder="text_encoder_lora", weight_name=WEIGHTS)
+    # Stock diffusers, running the model card's code: the base pipeline, then the UNet's and the text encoder's adapters.
+    card = (final / "README.md").read_text().replace("path/to/te/final", str(final))  # the card's stand-in for the folder
+    code = next(block.removeprefix("python\n") for block in card.split("```") if "StableDiffusionPipeline" in block)
+    assert "text_encoder_lora" in code
+    stock = {}
+    exec(code, stock)  # noqa: S102  (the card's own lines, run as a reader would)
+    pipe, image = stock["pipe"], np.asarray(stock["image"])
+    assert image.shape == (16, 16, 3) and image.std() > 1  # not blank
     model = load_model(final)  # the studio's loader applies the same adapters
+    base = text_states(StableDiffusionPipeline.from_pretrained(tiny_sd, safety_checker=None), PROMPT)
     ours, theirs = model.conditioning([PROMPT])["encoder_hidden_states"], text_states(pipe, PROMPT)
     assert torch.allclose(ours, theirs, atol=1e-5) and not torch.allclose(theirs, base, atol=1e-4)
-    stock = pipe(PROMPT, num_inference_steps=4, guidance_scale=3.0, output_type="np",
-                 generator=torch.Generator().manual_seed(0)).images
-    assert stock.shape == (1, 16, 16, 3) and stock.std() > 0.01  # not blank
+    x, t = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
+    with torch.no_grad():
+        assert torch.allclose(model.unet(x, t, encoder_hidden_states=ours).sample,
+                              pipe.unet(x, t, encoder_hidden_states=theirs).sample, atol=1e-5)
     images = sample_model(model, sampler="dpm++", steps=4, num=2, seed=0, guidance=3.0, prompt=PROMPT)
     assert images.shape == (2, 16, 16, 3) and images.std() > 1
 

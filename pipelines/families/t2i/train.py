@@ -259,7 +259,8 @@ class T2IFamily(DDPMFamily):
         return {"image_size": d.image_size, "channels": d.channels, "num_classes": 0, "dataset": d.dataset,
                 "text_encoder": self.config.text.encoder, "prompts": list(self.config.sampling.prompts),
                 "vae": self.config.latent.vae, "lora_rank": m.lora_rank, "lora_text_encoder": self.text_lora,
-                "pretrained": m.pretrained, "objective": self.config.diffusion.objective}
+                "pretrained": m.pretrained, "pipeline": self.pipeline is not None,
+                "dreambooth": bool(self.config.dreambooth.instance_prompt), "objective": self.config.diffusion.objective}
 
     def evaluator(self, run, logger):
         """Alignment on shapes (the checker), and the CLIP score wherever a CLIP model can be had."""
