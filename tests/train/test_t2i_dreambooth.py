@@ -70,7 +70,7 @@ def test_prior_preservation_generates_class_images_and_weights_their_loss(tmp_pa
     log = (tmp_path / "db" / "log.txt").read_text()
     assert f"generating class images of '{CLASS}': 5 images" in log and "5 images done" in log
     assert "broken.png" in log and "skipped 1 unusable files in total" in log
-    assert f"prior preservation: 6 class images ({classes}, '{CLASS}'), class loss weight 0.5" in log
+    assert f"prior preservation: 6 class images ({classes}, '{CLASS}')" in log and "class loss weight 0.5" in log
 
     steps = logged_steps(tmp_path, "db")
     assert len(steps) == 4  # one step an epoch (4 instance images, batch 4), each logged

@@ -1,10 +1,11 @@
 """Fine-tuning a whole Stable-Diffusion-style pipeline (`model.pretrained` naming a StableDiffusionPipeline folder or
 Hub id): its CLIP text encoder and tokenizer, its VAE (with its latent scaling factor) and its UNet, trained in full or
-with LoRA adapters (`model.lora_rank`), under the pipeline's own noise schedule.
+with LoRA adapters (`model.lora_rank`; `model.lora_text_encoder` adapts the text encoder too, see lora.py), under the
+pipeline's own noise schedule (so as a DDPM: the other objectives are refused).
 
 The pipeline's parts replace the form's `text.encoder`, `latent.vae` and `diffusion` fields, and the log says so.
 DreamBooth: `dreambooth.instance_prompt` captions every training image with one prompt (e.g. "a photo of sks dog"),
-so that a few photos of one subject need no captions.
+so that a few photos of one subject need no captions; prior preservation with class images is in dreambooth.py.
 """
 from __future__ import annotations
 

@@ -66,7 +66,8 @@ class T2IFamily(DDPMFamily):
         self.log.info("text encoder %s: %d distinct captions, %d tokens of %d dimensions%s", config.text.encoder,
                       len(texts), config.text.max_length, self.encoder.dim, ", trained (LoRA)" if self.text_lora else "")
         if self.class_images is not None:
-            self.log.info("prior preservation: %d class images (%s, '%s'), class loss weight %g",
+            self.log.info("prior preservation: %d class images (%s, '%s'), as many in each batch as instance images "
+                          "(not counted in images per step), class loss weight %g",
                           len(self.class_images), config.dreambooth.class_data, config.dreambooth.class_prompt,
                           config.dreambooth.prior_loss_weight)
         self.vae = None
