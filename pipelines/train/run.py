@@ -20,7 +20,7 @@ from .. import checkpoints as ckpt
 from .. import families
 from ..config import RunConfig, config_to_yaml, load_config, validate_config
 from ..data import StopRequested, dataset_slug
-from ..data.progress import PreparationBar, describe
+from ..data.progress import PREPARING, PreparationBar, describe
 from ..ecosystem import notify, trackers
 from ..ecosystem.cards import ModelCards
 from ..store import RunStore, seconds_before_resume
@@ -166,17 +166,22 @@ class PreparationStatus:
     def __init__(self, run: RunHandle, bar: bool):
         self.run, self.bar, self.last = run, PreparationBar(disable=not bar), 0.0
 
-    def __call__(self, done: int, total: int, rate: float) -> None:
-        self.bar(done, total, rate)
+    def __call__(self, done: int, total: int, rate: float, task: str = PREPARING) -> None:
+        self.bar(done, total, rate, task)
+        if task != PREPARING and done == 0:  # a slow task (generating images) says what it does when it starts
+            self.run.log.info("%s: %d images", task, total)
         if time.time() - self.last > 1.0 or done == total:
             self.last = time.time()
-            text = describe(done, total, rate)
+            text = describe(done, total, rate, task)
             if done == total:
                 self.run.store.set_phase(self.run.name, None)
             else:
                 self.run.store.set_phase(self.run.name, text, done, total)
             if done == total:
-                self.run.log.info("prepared %d images (%.0f images/s)", total, rate)
+                if task == PREPARING:
+                    self.run.log.info("prepared %d images (%.0f images/s)", total, rate)
+                else:
+                    self.run.log.info("%s: %d images done (%.2f images/s)", task, total, rate)
 
 
 def stop_requested(run: RunHandle, stop_event: threading.Event | None) -> bool:

@@ -1,5 +1,5 @@
-"""Fine-tuning a whole (tiny, random, built here) Stable Diffusion pipeline with LoRA on a captioned folder; DreamBooth's
-instance prompt on a folder without captions."""
+"""Fine-tuning a whole (tiny, random, built here) Stable Diffusion pipeline with LoRA on a captioned folder (on the UNet,
+and on the text encoder too); DreamBooth's instance prompt on a folder without captions."""
 import json
 import string
 
@@ -13,11 +13,16 @@ from diffusers import (
     UNet2DConditionModel,
 )
 from PIL import Image
+from safetensors.torch import load_file
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
+from pipelines.checkpoints import load_training_state
+from pipelines.config import validate_config
 from pipelines.sample.models import load_model, sample_model
+from pipelines.store import RunStore
 from pipelines.train.run import train
 from tests.train.test_t2i import tiny_t2i
+from tests.train.test_training import StopAt
 
 PROMPT = "a red square"
 
@@ -66,8 +71,8 @@ def captioned(tmp_path_factory):
     return folder
 
 
-def sd_config(pipeline, data, **sections):
-    raw = {"data": {"dataset": str(data), "image_size": 16, "val_fraction": 0.1, "test_fraction": 0.1},
+def sd_config(pipeline, dataset, **sections):
+    raw = {"data": {"dataset": str(dataset), "image_size": 16, "val_fraction": 0.1, "test_fraction": 0.1},
            "model": {"pretrained": str(pipeline), "lora_rank": 4},
            "training": {"learning_rate": 1e-2, "ema_decay": 0.0, "epochs": 3, "batch_size": 8},
            "sampling": {"prompts": [PROMPT, "a blue square"]}}
@@ -115,3 +120,77 @@ def test_dreambooth_instance_prompt_needs_no_captions(tmp_path, tiny_sd, caption
     model = load_model(tmp_path / "db" / "final")
     images = sample_model(model, sampler="ddim", steps=3, num=1, seed=0, guidance=2.0, prompt="a photo of sks square")
     assert images.shape == (1, 16, 16, 3)
+
+
+WEIGHTS = "pytorch_lora_weights.safetensors"
+
+
+def text_states(pipe, prompt):
+    tokens = pipe.tokenizer([prompt], padding="max_length", max_length=16, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        return pipe.text_encoder(tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+
+
+def test_lora_on_the_text_encoder_too_trains_and_loads_in_stock_diffusers(tmp_path, tiny_sd, captioned):
+    cfg = sd_config(tiny_sd, captioned, model={"lora_text_encoder": True})
+    row = train(cfg, tmp_path, name="te", progress=False)
+    assert row["status"] == "completed", row.get("error")
+    assert "training LoRA adapters of rank 4 on the UNet and the text encoder" in (tmp_path / "te" / "log.txt").read_text()
+    losses = [m["value"] for m in RunStore(tmp_path).metrics("te", ["loss"])]
+    assert losses and all(np.isfinite(losses))
+    final = tmp_path / "te" / "final"
+    saved = load_file(final / "text_encoder_lora" / WEIGHTS)
+    assert saved and all(k.startswith("text_encoder.") and ".lora_" in k for k in saved)
+    assert {k.split(".self_attn.")[1].split(".")[0] for k in saved} == {"q_proj", "k_proj", "v_proj", "out_proj"}
+    assert max(v.abs().max() for k, v in saved.items() if "lora_B" in k) > 0  # B starts at zero: the adapters trained
+    checkpoint = sorted((tmp_path / "te").glob("checkpoint-*"))[-1]
+    state = load_training_state(checkpoint)["family"]["model"]
+    assert any(k.startswith("text_encoder.") for k in state) and all("lora_" in k for k in state)  # adapters only
+
+    # Stock diffusers, running the model card's code: the base pipeline, then the UNet's and the text encoder's adapters.
+    card = (final / "README.md").read_text().replace("path/to/te/final", str(final))  # the card's stand-in for the folder
+    code = next(block.removeprefix("python\n") for block in card.split("```") if "StableDiffusionPipeline" in block)
+    assert "text_encoder_lora" in code
+    stock = {}
+    exec(code, stock)  # noqa: S102  (the card's own lines, run as a reader would)
+    pipe, image = stock["pipe"], np.asarray(stock["image"])
+    assert image.shape == (16, 16, 3) and image.std() > 1  # not blank
+    model = load_model(final)  # the studio's loader applies the same adapters
+    base = text_states(StableDiffusionPipeline.from_pretrained(tiny_sd, safety_checker=None), PROMPT)
+    ours, theirs = model.conditioning([PROMPT])["encoder_hidden_states"], text_states(pipe, PROMPT)
+    assert torch.allclose(ours, theirs, atol=1e-5) and not torch.allclose(theirs, base, atol=1e-4)
+    x, t = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)), torch.tensor([500])
+    with torch.no_grad():
+        assert torch.allclose(model.unet(x, t, encoder_hidden_states=ours).sample,
+                              pipe.unet(x, t, encoder_hidden_states=theirs).sample, atol=1e-5)
+    images = sample_model(model, sampler="dpm++", steps=4, num=2, seed=0, guidance=3.0, prompt=PROMPT)
+    assert images.shape == (2, 16, 16, 3) and images.std() > 1
+
+
+def test_text_encoder_lora_resumes_exactly(tmp_path, tiny_sd, captioned):
+    cfg = sd_config(tiny_sd, captioned, model={"lora_text_encoder": True},
+                    training={"epochs": 3, "batch_size": 4, "ema_decay": 0.9})
+    train(cfg, tmp_path / "a", name="r", progress=False)
+    assert train(cfg, tmp_path / "b", name="r", progress=False, extra_callbacks=[StopAt(step=7)])["status"] == "stopped"
+    assert train(resume=tmp_path / "b" / "r", progress=False)["status"] == "completed"
+    for part in ("text_encoder_lora", "unet_lora"):
+        a, b = (load_file(tmp_path / d / "r" / "final" / part / WEIGHTS) for d in "ab")
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), part
+
+
+def test_text_encoder_lora_is_refused_without_lora_or_a_pipeline(tmp_path, tiny_sd, captioned):
+    with pytest.raises(ValueError, match="model.lora_text_encoder"):
+        sd_config(tiny_sd, captioned, model={"lora_rank": 0, "lora_text_encoder": True})
+    with pytest.raises(ValueError, match="model.lora_text_encoder"):
+        validate_config({"family": "t2i", "model": {"lora_text_encoder": True}})
+    cfg = sd_config(tiny_sd / "unet", captioned, model={"lora_text_encoder": True},  # a bare UNet: no text encoder of its own
+                    text={"encoder": str(tiny_sd)}, latent={"vae": str(tiny_sd)})
+    with pytest.raises(ValueError, match="model.lora_text_encoder: .* is not a whole Stable Diffusion pipeline"):
+        train(cfg, tmp_path, name="bare", progress=False)
+
+
+def test_a_pipeline_fine_tunes_only_as_the_ddpm_it_was_trained_as(tmp_path, tiny_sd, captioned):
+    raw = sd_config(tiny_sd, captioned).model_dump(mode="json")
+    raw["diffusion"] = {"objective": "flow"}
+    with pytest.raises(ValueError, match="diffusion.objective: flow cannot fine-tune model.pretrained"):
+        train(validate_config(raw), tmp_path, name="flow", progress=False)

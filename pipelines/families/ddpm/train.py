@@ -65,10 +65,15 @@ class DDPMFamily(SingleModelFamily):
 
     def denoising_loss(self, x0: torch.Tensor, **conditioning) -> tuple[torch.Tensor, dict[str, float]]:
         """The objective's weighted loss on clean images (or latents) x0, the UNet given `conditioning`."""
+        weighted, mse = self.image_losses(x0, **conditioning)
+        return weighted.mean(), {"mse": mse.mean().item()}
+
+    def image_losses(self, x0: torch.Tensor, **conditioning) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the objective's weighted loss, the plain squared error) of each image of x0."""
         x_in, timestep, target, weights = self.objective.training_pair(x0, torch.randn_like(x0))
         pred = self.model(x_in, timestep, **conditioning).sample
         mse = (pred.float() - target.float()).pow(2).mean(dim=(1, 2, 3))
-        return (mse * weights).mean(), {"mse": mse.mean().item()}
+        return mse * weights, mse
 
     @torch.no_grad()
     def sample_images(self, num: int, seed: int, sampler: str | None = None, steps: int | None = None,

@@ -20,7 +20,8 @@ SPEC = FamilySpec(
         fields=(
             "data.image_size", "data.num_samples", "data.synthetic_count", "data.random_flip",
             "text.encoder", "text.caption_dropout", "model.base_channels", "model.pretrained", "model.lora_rank",
-            "dreambooth.instance_prompt", "latent.vae", "sampling.guidance",
+            "model.lora_text_encoder", "dreambooth.instance_prompt", "dreambooth.class_prompt", "dreambooth.class_data",
+            "dreambooth.num_class_images", "dreambooth.prior_loss_weight", "latent.vae", "sampling.guidance",
             "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
             "training.sample_every_epochs", "training.checkpoint_every_epochs", "evaluation.every_epochs",
             "evaluation.clip_model", "early_stopping.loss_plateau",
@@ -38,6 +39,7 @@ SPEC = FamilySpec(
                 "checkpoints scored by the same CLIP model mean anything. Shown when `evaluation.clip_model` names a "
                 "CLIP model or `auto` finds one in the local Hugging Face cache.")),
         ),
+        loss_metrics=("loss", "instance_loss", "prior_loss"),  # the last two with DreamBooth's prior preservation
         fid=False,
         summary="summary:summary",
     

@@ -50,6 +50,7 @@ class T2IModelConfig(Section):
     pretrained: str | None = Field(None, description="Fine-tune this diffusers UNet2DConditionModel (a folder, a pipeline folder with unet/, or a hub id) instead of a new one; a whole Stable Diffusion pipeline (folder or hub id) brings its text encoder, VAE and noise schedule too.")
     lora_rank: int = Field(0, ge=0, le=512, description="Train LoRA adapters of this rank on the attention layers of model.pretrained instead of all its weights (0: off).")
     lora_alpha: float | None = Field(None, gt=0, le=1e6, description="LoRA scaling numerator (the adapters are scaled by alpha / rank; default: the rank).")
+    lora_text_encoder: bool = Field(False, description="With model.lora_rank and a whole Stable Diffusion pipeline as model.pretrained: train LoRA adapters of the same rank on its CLIP text encoder's attention (q, k, v, out projections) too, instead of keeping it frozen (captions are then encoded every step).")
 
 
 class LatentConfig(Section):
@@ -66,6 +67,30 @@ class SamplingConfig(Section):
 
 class DreamBoothConfig(Section):
     instance_prompt: str | None = Field(None, description="DreamBooth: caption every training image with this prompt (e.g. 'a photo of sks dog'); the data then needs no captions. Empty: the data's captions.")
+    class_prompt: str | None = Field(None, description="Prior preservation: the caption of the class images (e.g. 'a photo of a dog'), with dreambooth.class_data.")
+    class_data: str | None = Field(None, description="Prior preservation: a folder of class images; those missing up to num_class_images are generated into it (PNG) from class_prompt with model.pretrained's pipeline, once, before training. Empty: off.")
+    num_class_images: int = Field(100, ge=1, le=100_000, description="Class images used (and generated when the folder holds fewer).")
+    prior_loss_weight: float = Field(1.0, ge=0.0, le=1000.0, description="Loss = instance loss + this x class-image loss.")
+
+    @model_validator(mode="after")
+    def _check_prior_preservation(self) -> DreamBoothConfig:
+        if self.class_data or self.class_prompt:
+            field = "class_prompt" if self.class_prompt else "class_data"
+            if not self.instance_prompt:
+                raise ValueError(f"{field}: prior preservation (class images) needs dreambooth.instance_prompt, "
+                                 "the prompt of your subject (e.g. 'a photo of sks dog')")
+            if not self.class_data:
+                raise ValueError("class_data: a folder of class images (or one to generate them into) is needed "
+                                 "with dreambooth.class_prompt")
+            if not self.class_prompt:
+                raise ValueError("class_prompt: the class images' caption (e.g. 'a photo of a dog') is needed "
+                                 "with dreambooth.class_data")
+        else:  # set away from the default without class images, it would be silently ignored
+            for name in ("num_class_images", "prior_loss_weight"):
+                if getattr(self, name) != DreamBoothConfig.model_fields[name].default:
+                    raise ValueError(f"{name}: only used with prior preservation (dreambooth.class_data "
+                                     "and dreambooth.class_prompt)")
+        return self
 
 
 class T2ITrainingSection(TrainingConfig):
@@ -143,6 +168,9 @@ class T2IConfig(RunConfig):
             raise ValueError("model.base_channels must be a multiple of 8")
         if self.model.lora_rank and not self.model.pretrained:
             raise ValueError("model.lora_rank: LoRA adapts a pretrained UNet; set model.pretrained (or lora_rank: 0)")
+        if self.model.lora_text_encoder and not self.model.lora_rank:
+            raise ValueError("model.lora_text_encoder: needs model.lora_rank above 0 (the adapters' rank) and a whole "
+                             "Stable Diffusion pipeline as model.pretrained")
         sizes = [size // 2 ** i for i in range(levels)]
         if not self.latent.vae and not self.model.pretrained and any(r not in sizes for r in self.model.cross_attention_resolutions):
             raise ValueError(f"model.cross_attention_resolutions {self.model.cross_attention_resolutions}: the UNet's levels are "

@@ -1,6 +1,6 @@
 """Generating from a saved text-to-image model: `unet/` (a UNet2DConditionModel) or LoRA adapters of a base UNet
-(`unet_lora/` and `lora.json`), `scheduler/`, `vae/` for a latent model, and `text_encoder.json` naming the
-frozen encoder it was trained with."""
+(`unet_lora/` and `lora.json`), `scheduler/`, `vae/` for a latent model, `text_encoder.json` naming the encoder it
+was trained with, and `text_encoder_lora/` when that encoder's adapters were trained too."""
 from __future__ import annotations
 
 import json
@@ -27,7 +27,7 @@ from ...sample.diffusion import (
 )
 from ...sample.request import SampleRequest
 from .latent import decode, downscale_factor, load_vae
-from .lora import is_lora_folder, load_lora_unet
+from .lora import TEXT_ADAPTER_DIR, is_lora_folder, load_lora_text_encoder, load_lora_unet
 from .text import TextEncoder
 
 TEXT_FILE = "text_encoder.json"
@@ -116,8 +116,10 @@ def load_text_model(path: str | Path, device: str | torch.device = "cpu") -> Tex
         unet = UNet2DConditionModel.from_pretrained(path / "unet", use_safetensors=True)
     scheduler = load_scheduler(path / "scheduler")
     vae = load_vae(str(path / "vae"), device, use_safetensors=True) if (path / "vae").is_dir() else None
-    return TextModel(unet.to(device).eval(), scheduler, TextEncoder(text["encoder"], text["max_length"], device), path,
-                     read_meta(path), vae)
+    encoder = TextEncoder(text["encoder"], text["max_length"], device)
+    if (path / TEXT_ADAPTER_DIR).is_dir():
+        encoder.model = load_lora_text_encoder(encoder.model, path).to(device)
+    return TextModel(unet.to(device).eval(), scheduler, encoder, path, read_meta(path), vae)
 
 
 def generate_text(model: TextModel, prompt: str, negative_prompt: str = "", sampler: str = "dpm++", steps: int = 20,

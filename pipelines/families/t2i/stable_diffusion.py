@@ -1,10 +1,11 @@
 """Fine-tuning a whole Stable-Diffusion-style pipeline (`model.pretrained` naming a StableDiffusionPipeline folder or
 Hub id): its CLIP text encoder and tokenizer, its VAE (with its latent scaling factor) and its UNet, trained in full or
-with LoRA adapters (`model.lora_rank`), under the pipeline's own noise schedule.
+with LoRA adapters (`model.lora_rank`; `model.lora_text_encoder` adapts the text encoder too, see lora.py), under the
+pipeline's own noise schedule (so as a DDPM: the other objectives are refused).
 
 The pipeline's parts replace the form's `text.encoder`, `latent.vae` and `diffusion` fields, and the log says so.
 DreamBooth: `dreambooth.instance_prompt` captions every training image with one prompt (e.g. "a photo of sks dog"),
-so that a few photos of one subject need no captions.
+so that a few photos of one subject need no captions; prior preservation with class images is in dreambooth.py.
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ def adopt_pipeline(config, log: logging.Logger) -> Path | None:
     if folder is None:
         return None
     t, latent = config.text, config.latent
+    check_objective(config)
     if config.data.channels != 3:
         raise ValueError(f"data.channels: {config.model.pretrained} makes RGB images; set data.channels: 3")
     tokenizer = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text()) \
@@ -83,6 +85,14 @@ def adopt_pipeline(config, log: logging.Logger) -> Path | None:
              t.encoder, latent.vae or "(none)")
     t.encoder, t.max_length, latent.vae = str(folder), max_length, str(folder)
     return folder
+
+
+def check_objective(config) -> None:
+    """A pipeline's UNet fine-tunes under its own noise schedule and prediction target (kept), that is as a DDPM."""
+    objective = config.diffusion.objective
+    if objective != "ddpm":
+        raise ValueError(f"diffusion.objective: {objective} cannot fine-tune {FIELD} {config.model.pretrained}, a "
+                         "pipeline trained as a DDPM whose noise schedule is kept; use objective ddpm")
 
 
 def pipeline_schedule(folder: Path | None, config, log: logging.Logger):

@@ -49,16 +49,21 @@ class TextEncoder:
         tokenizer = [len(self.tokenizer), type(self.tokenizer).__name__, self.tokenizer.model_max_length]
         self.fingerprint = weights_fingerprint(self.model, name, max_length, self.model.config.to_json_string(), tokenizer)
 
+    def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N x L token ids, N x L attention mask) on the CPU, padded or cut to `max_length`."""
+        tokens = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.max_length,
+                                return_tensors="pt")
+        return tokens["input_ids"], tokens["attention_mask"]
+
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         """(N x L x D float32 token states, N x L attention mask) on the CPU."""
         states, masks = [], []
         for start in range(0, len(texts), batch_size):
-            tokens = self.tokenizer(list(texts[start:start + batch_size]), padding="max_length", truncation=True,
-                                    max_length=self.max_length, return_tensors="pt").to(self.device)
-            out = self.model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"])
+            ids, mask = self.tokenize(texts[start:start + batch_size])
+            out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
             states.append(out.last_hidden_state.float().cpu())
-            masks.append(tokens["attention_mask"].cpu())
+            masks.append(mask)
         return torch.cat(states), torch.cat(masks)
 
 
