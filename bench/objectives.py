@@ -99,7 +99,7 @@ def floor(scorer: Scorer, images, num: int) -> float:
     return scorer.score(drawn, num, batch_size=num).fd
 
 
-def sampler_sweep(folder: Path, objective: str, scorer: Scorer, num: int) -> dict:
+def sampler_sweep(folder: Path, objective: str, scorer: Scorer, num: int, steps_swept=SWEEP_STEPS) -> dict:
     from pipelines.families.ddpm.model import generate, load_diffusion
 
     model = load_diffusion(folder)
@@ -108,7 +108,7 @@ def sampler_sweep(folder: Path, objective: str, scorer: Scorer, num: int) -> dic
         if objective == "ddpm" and sampler not in ("dpm++", "ddim"):
             continue  # the reference recipes' usual two
         row = {}
-        for steps in SWEEP_STEPS:
+        for steps in steps_swept:
             tick = time.perf_counter()
             fd = scorer.score(lambda n, seed, sampler=sampler, steps=steps: generate(model, sampler, steps, n, seed, batch_size=n), num).fd
             row[steps] = {"fd": fd, "seconds": time.perf_counter() - tick}
@@ -152,7 +152,8 @@ def run(args) -> dict:
     for name in [n for n in args.sweep_recipes or args.recipes if n in results["recipes"]]:
         entry = results["recipes"][name]
         print(f"samplers of {name} ({entry['objective']}), {args.sweep_num} samples each:", flush=True)
-        entry["samplers"] = sampler_sweep(Path(entry["folder"]) / "final", entry["objective"], scorer, args.sweep_num)
+        entry["samplers"] = sampler_sweep(Path(entry["folder"]) / "final", entry["objective"], scorer, args.sweep_num,
+                                          args.sweep_steps)
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=1))
     return results
@@ -237,6 +238,7 @@ def main():
     p.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     p.add_argument("--sweep-recipes", nargs="+", choices=list(RECIPES), help="the recipes whose samplers are swept "
                    "(default: all)")
+    p.add_argument("--sweep-steps", type=int, nargs="+", default=list(SWEEP_STEPS), help="the sweep's step counts")
     p.add_argument("--workspace")
     p.add_argument("--out", help="write the results here (JSON), after each recipe")
     p.add_argument("--chart", nargs="+", metavar="JSON", help="only draw these results files")
