@@ -8,8 +8,23 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# pytest.ini runs a pytest-xdist worker per core: each worker's torch takes its share of the cores, not all of them.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // WORKERS))
 
 from pipelines.config import validate_config  # noqa: E402
+
+
+def pytest_collection_modifyitems(items):
+    """pytest-xdist groups (pytest.ini's --dist loadgroup): a test file's tests run on one worker, so that its
+    module fixtures are built once, and all the browser tests on one worker, so that two browsers, their apps and
+    their runs never compete for the cores at once."""
+    for item in items:
+        group = "browser" if "e2e" in item.path.parts else str(item.path.relative_to(ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def assert_evaluations_fit(during: list[dict], budget: float, every_epochs: int, last_step: int) -> None:
