@@ -28,12 +28,17 @@ TEXT_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]  # CLIP's self-attenti
 TEXT_PREFIX = "text_model."
 
 
-def add_lora(unet: torch.nn.Module, rank: int, alpha: float | None = None) -> torch.nn.Module:
-    """Freeze `unet` and add trainable adapters; they start at zero (B = 0), so the model starts as the base."""
+def lora_config(rank: int, alpha: float | None, targets: list[str]):
+    """Adapters of `rank` on the `targets` projections; they start at zero (B = 0), so a model starts as its base."""
     from peft import LoraConfig
 
+    return LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian", target_modules=targets)
+
+
+def add_lora(unet: torch.nn.Module, rank: int, alpha: float | None = None) -> torch.nn.Module:
+    """Freeze `unet` and add trainable adapters."""
     unet.requires_grad_(False)
-    unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian", target_modules=TARGETS))
+    unet.add_adapter(lora_config(rank, alpha, TARGETS))
     return unet
 
 
@@ -65,12 +70,6 @@ def load_lora_unet(folder: str | Path):
     return unet
 
 
-def text_lora_config(rank: int, alpha: float | None):
-    from peft import LoraConfig
-
-    return LoraConfig(r=rank, lora_alpha=alpha or rank, init_lora_weights="gaussian", target_modules=TEXT_TARGETS)
-
-
 def add_text_lora(text_model: torch.nn.Module, rank: int, alpha: float | None = None) -> torch.nn.Module:
     """A copy of the frozen text encoder with trainable adapters that start at zero; the copy shares the base
     weights (no second copy in memory) and the original stays as it was."""
@@ -78,7 +77,7 @@ def add_text_lora(text_model: torch.nn.Module, rank: int, alpha: float | None = 
 
     adapted = copy.deepcopy(text_model, memo={id(p): p for p in text_model.parameters()})
     # peft itself: transformers' `add_adapter` refuses peft releases older than the one it was built against.
-    inject_adapter_in_model(text_lora_config(rank, alpha), adapted)
+    inject_adapter_in_model(lora_config(rank, alpha, TEXT_TARGETS), adapted)
     for name, p in adapted.named_parameters():
         p.requires_grad_("lora_" in name)
     return adapted
@@ -106,7 +105,7 @@ def save_text_lora(text_model: torch.nn.Module, folder: Path, rank: int, alpha: 
     state = {TEXT_PREFIX + k.replace(".default.", "."): v.detach().cpu().contiguous()
              for k, v in text_model.state_dict().items() if "lora_" in k}
     StableDiffusionPipeline.save_lora_weights(folder / TEXT_ADAPTER_DIR, text_encoder_lora_layers=state, weight_name=WEIGHTS,
-                                              text_encoder_lora_adapter_metadata=text_lora_config(rank, alpha).to_dict())
+                                              text_encoder_lora_adapter_metadata=lora_config(rank, alpha, TEXT_TARGETS).to_dict())
 
 
 def load_lora_text_encoder(text_model: torch.nn.Module, folder: str | Path) -> torch.nn.Module:
@@ -117,7 +116,7 @@ def load_lora_text_encoder(text_model: torch.nn.Module, folder: str | Path) -> t
     folder = Path(folder)
     info = json.loads((folder / LORA_FILE).read_text())
     saved = load_file(folder / TEXT_ADAPTER_DIR / WEIGHTS)
-    inject_adapter_in_model(text_lora_config(info["rank"], info["alpha"]), text_model)
+    inject_adapter_in_model(lora_config(info["rank"], info["alpha"], TEXT_TARGETS), text_model)
     # text_encoder.text_model.<layer>.lora_A.weight -> <layer>.lora_A.default.weight (peft's name of the adapter)
     state = {re.sub(r"\.(lora_[AB])\.", r".\1.default.", k.removeprefix("text_encoder.").removeprefix(TEXT_PREFIX)): v
              for k, v in saved.items()}
