@@ -80,7 +80,7 @@ class ComputeClock(Callback):
         self.at.pop(0)
         tick, tick_wall = cpu_seconds(), time.perf_counter()
         fd = self.scorer.score(lambda n, seed: trainer.family.sample_images(n, seed, sampler="dpm++", steps=20), self.num).fd
-        wall = time.perf_counter() - self.start_wall - self.paused_wall
+        wall = tick_wall - self.start_wall - self.paused_wall  # up to this evaluation, without the earlier ones
         self.paused += cpu_seconds() - tick
         self.paused_wall += time.perf_counter() - tick_wall
         self.curve.append({"cpu_s": trained, "wall_s": wall, "step": trainer.state.global_step, "fd": fd})
