@@ -23,7 +23,10 @@ def build(studio) -> gr.Dropdown:
     # The picked run's progress sits right under the picker, where the person looks; the table of all runs below.
     with gr.Row():
         # None at first: the first refresh opens the page on the running (else newest) run
-        run = gr.Dropdown(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3, elem_id="run-picker")
+        # A custom value is allowed so that a request carrying a run deleted a moment ago (a timer's tick sent before the
+        # page heard of the delete) is answered "Deleted", not refused by Gradio with an error toast.
+        run = gr.Dropdown(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3,
+                          allow_custom_value=True, elem_id="run-picker")
         actions = run_actions.buttons()  # only those that apply to the picked run show
     progress = gr.HTML(elem_id="run-progress")
     action = gr.Markdown(elem_id="run-action")
@@ -103,8 +106,6 @@ def build(studio) -> gr.Dropdown:
             final_eval: final_text,
             evaluations: gr.update(value=evaluation_rows, visible=ui.fid),
             log_note: views.log_scale_note(loss_frame, "loss") if log10 else "",
-            sample: gr.update(value=grids[-1].path, label=f"Latest samples · {grids[-1].caption}") if grids
-            else gr.update(value=None, label="Latest samples"),
             **actions.shown(row["status"]),
             log: views.log_tail(row["folder"], lines=15),
             config: row["config"],
@@ -112,8 +113,10 @@ def build(studio) -> gr.Dropdown:
             else gr.update(visible=False),
         })
         shapes["grids"] = [name, len(grids)]
-        if grids_shown != shapes["grids"]:
+        if grids_shown != shapes["grids"]:  # (images only when they change: a run being deleted loses its files)
             updates.update({
+                sample: gr.update(value=grids[-1].path, label=f"Latest samples · {grids[-1].caption}") if grids
+                else gr.update(value=None, label="Latest samples"),
                 grid_pick: gr.update(maximum=max(len(grids), 2), value=len(grids) or 1,  # a slider needs min < max
                                      label=views.grid_pick_label(grids, len(grids))),
                 grid: gr.update(value=grids[-1].path, label=f"Sample grid · {grids[-1].caption}") if grids
@@ -140,12 +143,20 @@ def build(studio) -> gr.Dropdown:
             name = run_actions.default_run(store)
             head[run] = gr.update(choices=names, value=name)
         if name and name not in names:  # deleted: its value goes with its choice, in one update, and its view empties
-            yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}.", **no_run()}
+            shown = (shapes_drawn or {}).get("grids", [None])[0] == name  # else typed: the picker takes custom values
+            yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}." if shown
+                   else f"No run named {name}.", **no_run()}
             return
         if not name:
             yield {**head, run: gr.update(choices=names), **(no_run() if picked else {})}
             return
-        updates, shapes = run_view(name, smooth, log10, (shapes_drawn or {}).get("grids"))
+        try:
+            updates, shapes = run_view(name, smooth, log10, (shapes_drawn or {}).get("grids"))
+        except (KeyError, OSError):  # its row or files went while they were read: a delete under way; the next tick says so
+            if not _being_deleted(store, name):
+                raise
+            yield {}
+            return
         hide_first = run_charts.redraws(slots, shapes_drawn or {}, shapes)
         if hide_first:
             yield hide_first
@@ -202,6 +213,14 @@ def final_zip(workspace: Path, name: str, final: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.make_archive(str(out.with_suffix("")), "zip", final)
     return out
+
+
+def _being_deleted(store: RunStore, name: str) -> bool:
+    """The run's row or folder is gone (a delete removes the folder, then the row)."""
+    try:
+        return not Path(store.get_run(name)["folder"]).is_dir()
+    except KeyError:
+        return True
 
 
 def _names(store: RunStore) -> list[str]:
