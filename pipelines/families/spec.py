@@ -26,6 +26,8 @@ class Form:
     preset_prefix: str
     default_preset: str
     fields: tuple[str, ...]  # dotted config paths
+    # Fields in closed accordions under the form, (title, paths): options only some runs use.
+    sections: tuple[tuple[str, tuple[str, ...]], ...] = ()
     loss_metrics: tuple[str, ...] = ("loss",)  # drawn together in the Runs tab's loss chart
     lr_metrics: tuple[str, ...] = ("lr",)  # and in its learning-rate chart
     charts: tuple[Chart, ...] = ()  # the family's own charts

@@ -80,13 +80,20 @@ def build(studio) -> None:
     groups: dict[str, gr.Group] = {}
     with gr.Accordion("Advanced: the full config (YAML)", open=False, render=False) as advanced:
         yaml_box = gr.Code(start_yaml, language="yaml", label="config.yaml", interactive=True, lines=20)
+
+    def add_fields(fam: str, raw: dict, paths, per_row: int) -> None:
+        for row_paths in _rows(paths, per_row):
+            with gr.Row():
+                for path in row_paths:
+                    fields[(fam, path)] = component_for(fam, path, get_path(raw, path))
+
     for spec in FAMILIES.values():
         raw = load_yaml(preset_yaml(spec.name, spec.form.default_preset))
         with gr.Group(visible=spec.name == first.name) as groups[spec.name]:
-            for row_paths in _rows(spec.form.fields, 4):
-                with gr.Row():
-                    for path in row_paths:
-                        fields[(spec.name, path)] = component_for(spec.name, path, get_path(raw, path))
+            add_fields(spec.name, raw, spec.form.fields, per_row=4)
+            for title, paths in spec.form.sections:
+                with gr.Accordion(title, open=False):
+                    add_fields(spec.name, raw, paths, per_row=3)
             for extra in spec.form.extras:
                 EXTRAS[extra](studio, dataset, yaml_box, {p: c for (f, p), c in fields.items() if f == spec.name})
     advanced.render()

@@ -20,12 +20,14 @@ SPEC = FamilySpec(
         fields=(
             "data.image_size", "data.num_samples", "data.synthetic_count", "data.random_flip",
             "text.encoder", "text.caption_dropout", "model.base_channels", "model.pretrained", "model.lora_rank",
-            "model.lora_text_encoder", "dreambooth.instance_prompt", "dreambooth.class_prompt", "dreambooth.class_data",
-            "dreambooth.num_class_images", "dreambooth.prior_loss_weight", "latent.vae", "sampling.guidance",
+            "latent.vae", "sampling.guidance",
             "training.epochs", "training.max_minutes", "training.batch_size", "training.learning_rate",
             "training.sample_every_epochs", "training.checkpoint_every_epochs", "evaluation.every_epochs",
             "evaluation.clip_model", "early_stopping.loss_plateau",
         ),
+        sections=(("Fine-tune a Stable Diffusion pipeline: text-encoder LoRA, DreamBooth", (
+            "model.lora_text_encoder", "dreambooth.instance_prompt", "dreambooth.class_prompt", "dreambooth.class_data",
+            "dreambooth.num_class_images", "dreambooth.prior_loss_weight")),),
         charts=(
             Chart(("align_seen", "align_heldout"), "Prompt alignment on shapes (share of images right)", (
                 "**Reading alignment.** Images are drawn from prompts of every colour-shape-background combination "
