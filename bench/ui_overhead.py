@@ -269,6 +269,7 @@ def main():
     rates: dict[str, list[float]] = {p: [] for p in phases}
     loads: dict[str, list[str]] = {p: [] for p in phases}
     cpu: dict[str, list[str]] = {p: [] for p in phases}
+    poller_cost = {p: [0.0, 0] for p in paths}  # the pollers' CPU seconds and calls, over the rounds
     config = config_text(args.seconds)
     print(f"app of {args.root.resolve()}; load average before: {load()}; busy: {others()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -287,6 +288,9 @@ def main():
                     app_cpu = app.cpu_seconds() - app_cpu
                     for k, v in pollers[phase].latencies.items():
                         latencies.get(phase, {}).get(k, []).extend(v)
+                    if phase in poller_cost:
+                        poller_cost[phase][0] += pollers_cpu
+                        poller_cost[phase][1] += sum(len(v) for v in pollers[phase].latencies.values())
                     rates[phase].append(rate)
                     loads[phase].append(load())
                     cpu[phase].append(f"app {app_cpu:.1f} s, pollers {pollers_cpu:.1f} s")
@@ -305,6 +309,12 @@ def main():
               f"ratio {best / quiet:.3f} (target >= 0.9; CPU {'; '.join(cpu[path])}; load averages {'; '.join(loads[path])})")
         for endpoint, values in latencies[path].items():
             print(f"  {endpoint} through {path}: {p95_line(values)} (target p95 < 300 ms)")
+        # Pollers on the app's own cores: what their calls cost them, and the cores the asked rate would take
+        used, calls = poller_cost[path]
+        if calls:
+            asked = args.clients * len(latencies[path]) / args.every  # calls a second
+            print(f"  the pollers' own CPU: {1000 * used / calls:.1f} ms a call; {asked:.0f} calls/s, as asked, would "
+                  f"take {asked * used / calls:.2f} cores of the {os.cpu_count()} for the pollers alone")
     print(f"load average after: {load()}; busy: {others()}")
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -45,9 +44,20 @@ def upscale_for_display(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def _wrapped(text: str, width_px: int, font) -> list[str]:
-    """`text` in lines that fit `width_px` (a long word is cut to fit)."""
-    chars = max(1, int(width_px // max(font.getlength("x"), 1)))
-    return textwrap.wrap(text, chars, break_long_words=True) or [""]
+    """`text` in lines that fit `width_px`, measured in the font (only a word wider than the line is cut)."""
+    lines, line = [], ""
+    for word in text.split():
+        if font.getlength(f"{line} {word}".strip()) <= width_px:
+            line = f"{line} {word}".strip()
+            continue
+        if line:
+            lines.append(line)
+        while len(word) > 1 and font.getlength(word) > width_px:
+            cut = next((k for k in range(len(word) - 1, 1, -1) if font.getlength(word[:k]) <= width_px), 1)
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    return [*lines, line] if line else lines or [""]
 
 
 def label_px(width: int, height: int) -> int:
@@ -70,8 +80,12 @@ def captioned_grid(images: np.ndarray, ncols: int | None = None, captions: list[
     nrows = math.ceil(n / ncols)
     width = ncols * (w + pad) + pad
     size = label_px(width, nrows * (h + pad) + pad)
-    lead = line_px(size)  # px per line of text
     font = ImageFont.load_default(size=size)
+    widest = max((font.getlength(word) for text in [*(captions or []), *(headers or [])] for word in text.split()), default=0)
+    if widest > w:  # smaller text rather than words cut in two ("hors" over "e"), down to the smallest readable size
+        size = max(LABEL_FONT_PX, int(size * w / widest))
+        font = ImageFont.load_default(size=size)
+    lead = line_px(size)  # px per line of text
     lines = [_wrapped(c, w, font) for c in captions] if captions else [[] for _ in range(n)]
     row_text = [max((len(lines[i]) for i in range(r * ncols, min(n, (r + 1) * ncols))), default=0) * lead
                 for r in range(nrows)]
