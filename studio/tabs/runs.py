@@ -23,10 +23,7 @@ def build(studio) -> gr.Dropdown:
     # The picked run's progress sits right under the picker, where the person looks; the table of all runs below.
     with gr.Row():
         # None at first: the first refresh opens the page on the running (else newest) run
-        # A custom value is allowed so that a request carrying a run deleted a moment ago (a timer's tick sent before the
-        # page heard of the delete) is answered "Deleted", not refused by Gradio with an error toast.
-        run = gr.Dropdown(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3,
-                          allow_custom_value=True, elem_id="run-picker")
+        run = RunPicker(_names(store), value=None, label="Run", info="Pick a run to watch it.", scale=3, elem_id="run-picker")
         actions = run_actions.buttons()  # only those that apply to the picked run show
     progress = gr.HTML(elem_id="run-progress")
     action = gr.Markdown(elem_id="run-action")
@@ -72,9 +69,10 @@ def build(studio) -> gr.Dropdown:
             duplicate_btn = gr.Button("Duplicate with edits")
             download_btn = gr.DownloadButton("Download final model (.zip of final/)", visible=False)
 
-    def run_view(name: str, smooth: float, log10: bool, grids_shown=None) -> tuple[dict, dict]:
-        """Updates showing the run `name`, and the shapes its charts are drawn with. The grid slider and its grid move
-        to the newest grid only when one is added (or another run is picked): not under a person sliding back."""
+    def run_view(name: str, smooth: float, log10: bool, shown: dict) -> tuple[dict, dict]:
+        """Updates showing the run `name`, and the shapes its charts are drawn with (`shown`: those of the last view).
+        The grid slider and its grid move to the newest grid only when one is added (or another run is picked): not
+        under a person sliding back. Files go to the page only when they change: Gradio hashes every file it is sent."""
         row = store.get_run(name)
         ui = (FAMILIES.get(row["family"]) or next(iter(FAMILIES.values()))).form
         grids = views.sample_grid_steps(store, name)
@@ -109,11 +107,13 @@ def build(studio) -> gr.Dropdown:
             **actions.shown(row["status"]),
             log: views.log_tail(row["folder"], lines=15),
             config: row["config"],
-            download_btn: gr.update(visible=True, value=str(final_zip(studio.workspace, name, final))) if final.exists()
-            else gr.update(visible=False),
         })
+        shapes["final"] = [name, final.stat().st_mtime if final.exists() else None]
+        if shown.get("final") != shapes["final"]:  # (a whole model's zip, hashed again on every tick otherwise)
+            updates[download_btn] = (gr.update(visible=True, value=str(final_zip(studio.workspace, name, final)))
+                                     if final.exists() else gr.update(visible=False))
         shapes["grids"] = [name, len(grids)]
-        if grids_shown != shapes["grids"]:  # (images only when they change: a run being deleted loses its files)
+        if shown.get("grids") != shapes["grids"]:  # (and a run being deleted loses its files)
             updates.update({
                 sample: gr.update(value=grids[-1].path, label=f"Latest samples · {grids[-1].caption}") if grids
                 else gr.update(value=None, label="Latest samples"),
@@ -135,32 +135,37 @@ def build(studio) -> gr.Dropdown:
     def refresh(name, smooth, log10, shapes_drawn, was_opened, picked=False):
         """Everything about the picked run; `picked`: the pick changed (to none: the view empties). Charts whose shape
         changes are hidden by a first update and drawn afresh by the second. A page that has shown no run yet opens
-        on the running (else newest) one."""
+        on the running (else newest) one. The picker's choices are sent only when they change: each update redraws
+        its open list, and a click on it could land on another run."""
         studio.manager.refresh()
-        names = _names(store)
+        names, shown = _names(store), shapes_drawn or {}
         head = {table: views.runs_table(store)}
+        if names != shown.get("choices"):
+            head[run] = gr.update(choices=names)
         if not name and not was_opened and names:
             name = run_actions.default_run(store)
             head[run] = gr.update(choices=names, value=name)
-        if name and name not in names:  # deleted: its value goes with its choice, in one update, and its view empties
-            shown = (shapes_drawn or {}).get("grids", [None])[0] == name  # else typed: the picker takes custom values
-            yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}." if shown
-                   else f"No run named {name}.", **no_run()}
+        if name and name not in names:
+            if picked or shown.get("grids", [None])[0] == name:  # the run shown went: its value goes too
+                yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}.", **no_run(),
+                       drawn: {"choices": names}}
+            else:  # a tick sent before the page moved on from a deleted run: its value is not the page's any more
+                yield head
             return
         if not name:
-            yield {**head, run: gr.update(choices=names), **(no_run() if picked else {})}
+            yield {**head, **(no_run() if picked else {}), drawn: {**({} if picked else shown), "choices": names}}
             return
         try:
-            updates, shapes = run_view(name, smooth, log10, (shapes_drawn or {}).get("grids"))
+            updates, shapes = run_view(name, smooth, log10, shown)
         except (KeyError, OSError):  # its row or files went while they were read: a delete under way; the next tick says so
             if not _being_deleted(store, name):
                 raise
             yield {}
             return
-        hide_first = run_charts.redraws(slots, shapes_drawn or {}, shapes)
+        hide_first = run_charts.redraws(slots, shown, shapes)
         if hide_first:
             yield hide_first
-        yield {run: gr.update(choices=names), **head, **updates, drawn: shapes, opened: True}
+        yield {**head, **updates, drawn: {**shapes, "choices": names}, opened: True}
 
     def refresh_picked(name, smooth, log10, shapes_drawn, was_opened):
         yield from refresh(name, smooth, log10, shapes_drawn, was_opened, picked=True)
@@ -213,6 +218,16 @@ def final_zip(workspace: Path, name: str, final: Path) -> Path:
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.make_archive(str(out.with_suffix("")), "zip", final)
     return out
+
+
+class RunPicker(gr.Dropdown):
+    """The run dropdown, which lets through a run deleted a moment ago: a timer's tick sent before the page heard of
+    the delete carries it, and Gradio would refuse it with an error toast (it checks values against the choices it
+    last sent this page); `refresh` says the run was deleted instead. The page's own list stays strict."""
+    is_template = True  # drawn by the page as the Dropdown it is
+
+    def preprocess(self, payload):
+        return payload  # a run's name or None, as the page sent it
 
 
 def _being_deleted(store: RunStore, name: str) -> bool:

@@ -3,11 +3,14 @@
 The charts are read from what their Vega views draw (the legend's labels and each point's description), not pixels.
 """
 import re
+import time
+import zipfile
 
 import yaml
 
 from pipelines.api import train
 from pipelines.store import RunStore
+from studio.tabs.runs import REFRESH_SECONDS
 from tests.conftest import tiny_config
 from tests.studio.conftest import tiny_yaml, wait_for, wait_for_status
 from tests.train.test_gan import tiny_gan
@@ -80,6 +83,12 @@ def test_charts_follow_the_picked_run_and_runs_are_deleted_as_asked(launch, brow
     assert page.locator("#loss-plot .mark-line.plot_marks").count() == 4  # lines now, one per series
     assert "completed · ended: all 2 epochs done" in progress.inner_text()
     shoot(page, "runs-2-gan")
+    # Its final model downloads as a zip (sent to the page once, not on every refresh; still there after a few)
+    time.sleep(2 * REFRESH_SECONDS)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download final model (.zip of final/)").click()
+    with zipfile.ZipFile(download.value.path()) as zipped:
+        assert "studio.json" in zipped.namelist() and "README.md" in zipped.namelist(), zipped.namelist()
 
     pick(page, "ddpm-budget")  # and back: nothing of the GAN's legends stays
     wait_for(lambda: shows(page, "lr-plot", ["raw"]) and shows(page, "loss-plot", ["raw", "smoothed (0.6)"])
