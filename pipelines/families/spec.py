@@ -37,6 +37,10 @@ class Form:
     summary: str = ""  # "module:function" (store, run name) -> Markdown of the latest scores, for families without FID
     extras: tuple[str, ...] = ()  # parts of the Train form the studio offers by name ("lr-pairs")
 
+    @property
+    def all_fields(self) -> tuple[str, ...]:
+        return self.fields + tuple(path for _, paths in self.sections for path in paths)
+
     def presets(self) -> list[str]:
         return sorted(p.name for p in self.config_dir.glob(f"{self.preset_prefix}*.yaml")) + list(self.other_presets)
 

@@ -53,7 +53,7 @@ def _wrapped(text: str, width_px: int, font) -> list[str]:
         if line:
             lines.append(line)
         while len(word) > 1 and font.getlength(word) > width_px:
-            cut = next((k for k in range(len(word) - 1, 1, -1) if font.getlength(word[:k]) <= width_px), 1)
+            cut = next((k - 1 for k in range(2, len(word)) if font.getlength(word[:k]) > width_px), len(word) - 1)
             lines.append(word[:cut])
             word = word[cut:]
         line = word
@@ -81,10 +81,13 @@ def captioned_grid(images: np.ndarray, ncols: int | None = None, captions: list[
     width = ncols * (w + pad) + pad
     size = label_px(width, nrows * (h + pad) + pad)
     font = ImageFont.load_default(size=size)
-    widest = max((font.getlength(word) for text in [*(captions or []), *(headers or [])] for word in text.split()), default=0)
-    if widest > w:  # smaller text rather than words cut in two ("hors" over "e"), down to the smallest readable size
-        size = max(LABEL_FONT_PX, int(size * w / widest))
+    words = [word for text in [*(captions or []), *(headers or [])] for word in text.split()]
+    widest = max((font.getlength(word) for word in words), default=0)
+    while widest > w and size > LABEL_FONT_PX:  # smaller text rather than words cut in two ("hors" over "e"), down to
+        # the smallest readable size; measured again, as text width is not quite proportional to the size
+        size = max(LABEL_FONT_PX, min(size - 1, int(size * w / widest)))
         font = ImageFont.load_default(size=size)
+        widest = max(font.getlength(word) for word in words)
     lead = line_px(size)  # px per line of text
     lines = [_wrapped(c, w, font) for c in captions] if captions else [[] for _ in range(n)]
     row_text = [max((len(lines[i]) for i in range(r * ncols, min(n, (r + 1) * ncols))), default=0) * lead

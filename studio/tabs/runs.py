@@ -30,7 +30,9 @@ def build(studio) -> gr.Dropdown:
     stats = gr.Markdown(elem_id="run-stats")
     error = gr.Markdown(elem_id="run-error")
     table = gr.Dataframe(views.runs_table(store), label="Runs", interactive=False, elem_id="runs-table")
-    drawn = gr.State({})  # per page: the shape (series, mark) each chart was last drawn with; see run_charts.py
+    # Per page, what was last sent to it: the run shown ("run"), the picker's choices ("choices"), its sample grids
+    # and final model ("grids", "final") and the shape (series, mark) of each chart (the slot's key; see run_charts.py)
+    drawn = gr.State({})
     opened = gr.State(False)  # per page: a run was shown (the page opens on one once; after a delete it stays empty)
     with gr.Row():
         smoothing = gr.Slider(0, 0.99, value=0.6, step=0.01, label="Smoothing", info="Exponential moving average of the loss.")
@@ -146,11 +148,11 @@ def build(studio) -> gr.Dropdown:
             name = run_actions.default_run(store)
             head[run] = gr.update(choices=names, value=name)
         if name and name not in names:
-            if picked or shown.get("grids", [None])[0] == name:  # the run shown went: its value goes too
+            if picked or shown.get("run") == name:  # the run shown went: its value goes too
                 yield {**head, run: gr.update(choices=names, value=None), action: f"Deleted {name}.", **no_run(),
                        drawn: {"choices": names}}
             else:  # a tick sent before the page moved on from a deleted run: its value is not the page's any more
-                yield head
+                yield {**head, drawn: {**shown, "choices": names}}
             return
         if not name:
             yield {**head, **(no_run() if picked else {}), drawn: {**({} if picked else shown), "choices": names}}
@@ -165,7 +167,7 @@ def build(studio) -> gr.Dropdown:
         hide_first = run_charts.redraws(slots, shown, shapes)
         if hide_first:
             yield hide_first
-        yield {**head, **updates, drawn: {**shapes, "choices": names}, opened: True}
+        yield {**head, **updates, drawn: {**shapes, "run": name, "choices": names}, opened: True}
 
     def refresh_picked(name, smooth, log10, shapes_drawn, was_opened):
         yield from refresh(name, smooth, log10, shapes_drawn, was_opened, picked=True)

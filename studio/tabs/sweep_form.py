@@ -71,4 +71,4 @@ def build(studio, family: gr.Dropdown, form_config, form_inputs: set) -> None:
 
 
 def _fields(family: str) -> list[str]:
-    return list(FAMILIES[family].form.fields)
+    return list(FAMILIES[family].form.all_fields)
