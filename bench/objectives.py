@@ -188,7 +188,11 @@ def merged(files: list[str]) -> list[dict]:
     for f in files:
         res = json.loads(Path(f).read_text())
         key = (res["preset"], res["dataset"], res["minutes"])
-        out.setdefault(key, {**res, "recipes": {}})["recipes"].update(res["recipes"])
+        recipes = out.setdefault(key, {**res, "recipes": {}})["recipes"]
+        for name, entry in res["recipes"].items():  # a recipe in two files (a curve, a sweep's run): the longer
+            other = recipes.get(name, {"curve": []})  # curve, and the sweep of either
+            longer = entry if len(entry["curve"]) >= len(other["curve"]) else other
+            recipes[name] = {**longer, "samplers": entry.get("samplers") or other.get("samplers") or {}}
     for res in out.values():
         res["recipes"] = {name: res["recipes"][name] for name in RECIPES if name in res["recipes"]}
     return list(out.values())
@@ -204,11 +208,13 @@ def chart(files: list[str], png: str) -> None:
     for col, res in enumerate(runs):
         top, bottom = fig.add_subplot(2, len(runs), col + 1), fig.add_subplot(2, len(runs), len(runs) + col + 1)
         for name, r in res["recipes"].items():
-            top.plot([p["cpu_s"] / 60 / res["threads"] for p in r["curve"]], [p["fd"] for p in r["curve"]], "o-", label=name)
-            for sampler, row in r.get("samplers", {}).items():
+            colour = f"C{list(RECIPES).index(name)}"  # a recipe's colour in both panels; its samplers by line style
+            top.plot([p["cpu_s"] / 60 / res["threads"] for p in r["curve"]], [p["fd"] for p in r["curve"]], "o-",
+                     color=colour, label=name)
+            for style, (sampler, row) in zip(("o-", "s--", "^:"), r.get("samplers", {}).items()):
                 steps = sorted(int(k) for k in row)
-                bottom.plot(steps, [row[str(s)]["fd"] if str(s) in row else row[s]["fd"] for s in steps], "o-",
-                            label=f"{name} {sampler}")
+                bottom.plot(steps, [row[str(s)]["fd"] if str(s) in row else row[s]["fd"] for s in steps], style,
+                            color=colour, label=f"{name} {sampler}")
         if "floor" in res:
             top.axhline(res["floor"], ls="--", color="grey", label=f"floor ({res['num']} training images)")
         top.set(title=f"{res['dataset']} ({res['preset']})", xlabel=f"training minutes of a {res['threads']}-core machine (CPU time)",
@@ -218,7 +224,7 @@ def chart(files: list[str], png: str) -> None:
         if bottom.lines:
             bottom.legend(fontsize=7, ncol=2)
         else:
-            bottom.text(0.5, 0.5, "sampler sweep not run", ha="center", va="center", transform=bottom.transAxes)
+            bottom.text(0.5, 0.5, "no sampler sweep in these results", ha="center", va="center", transform=bottom.transAxes)
     fig.tight_layout()
     fig.savefig(png)
     print(f"wrote {png}")
