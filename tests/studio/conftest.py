@@ -12,6 +12,23 @@ import yaml
 from tests.conftest import ROOT, tiny_config
 
 
+def sequential_client(url: str):
+    """A gradio_client Client whose calls one after another do not race its event stream: a call made just after
+    another can join the stream the server is closing and fail with CancelledError though the app did the work (seen
+    on CI). Each call returns once that stream is closed (within a second), so the next one opens its own."""
+    from gradio_client import Client
+
+    class SequentialClient(Client):
+        def predict(self, *args, **kwargs):
+            result = super().predict(*args, **kwargs)
+            deadline = time.monotonic() + 1.0
+            while getattr(self, "stream_open", False) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return result
+
+    return SequentialClient(url, verbose=False)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -54,9 +71,7 @@ class App:
         raise RuntimeError("app did not start within 300 s")
 
     def client(self):
-        from gradio_client import Client
-
-        return Client(self.url, verbose=False)
+        return sequential_client(self.url)
 
     def kill(self):
         self.proc.kill()
