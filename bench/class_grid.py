@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from pipelines.checkpoints import read_meta
 from pipelines.families.ddpm.model import generate, load_diffusion
 from pipelines.sample.images import save_grid
 
@@ -26,7 +26,7 @@ def main():
     p.add_argument("--rows", type=int, default=8)
     p.add_argument("--title")
     args = p.parse_args()
-    names = json.loads((args.checkpoint / "studio.json").read_text()).get("class_names") or []
+    names = read_meta(args.checkpoint).get("class_names") or []
     if not names:
         p.error(f"{args.checkpoint} is not class-conditional (its studio.json names no classes)")
     model = load_diffusion(args.checkpoint)
