@@ -104,10 +104,9 @@ def test_charts_follow_the_picked_run_and_runs_are_deleted_as_asked(launch, brow
     wait_for(lambda: page.locator("#run-action").inner_text().strip() == "", timeout=60, what="no message")
 
     # A queued run is deleted; a running one is stopped first, after a confirmation that says it is running.
-    # A client each: gradio_client's second call right after a first can be joined to the stream the server is
-    # closing, and fail with CancelledError though the run was started (seen on CI)
-    running = app.client().predict(tiny_yaml(epochs=5000), api_name="/start")["name"]
-    queued = app.client().predict(tiny_yaml(epochs=5000), api_name="/start")["name"]
+    client = app.client()  # (one whose calls wait for its event stream to close: see sequential_client)
+    running = client.predict(tiny_yaml(epochs=5000), api_name="/start")["name"]
+    queued = client.predict(tiny_yaml(epochs=5000), api_name="/start")["name"]
     wait_for_status(lambda: RunStore(ws).get_run(running), "running")
     answer["accept"] = True
     wait_for(lambda: page.locator("#run-picker input").click() or page.get_by_role("option", name=queued, exact=True).count(),
