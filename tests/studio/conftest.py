@@ -12,21 +12,25 @@ import yaml
 from tests.conftest import ROOT, tiny_config
 
 
-def sequential_client(url: str):
+def sequential_client(url: str, **kwargs):
     """A gradio_client Client whose calls one after another do not race its event stream: a call made just after
     another can join the stream the server is closing and fail with CancelledError though the app did the work (seen
-    on CI). Each call returns once that stream is closed (within a second), so the next one opens its own."""
+    on CI, also after a wait of a second on a busy machine). Each call, answered or refused, returns once the reader
+    of that stream has ended, so the next one opens its own."""
+    from concurrent.futures import wait
+
     from gradio_client import Client
 
     class SequentialClient(Client):
         def predict(self, *args, **kwargs):
-            result = super().predict(*args, **kwargs)
-            deadline = time.monotonic() + 1.0
-            while getattr(self, "stream_open", False) and time.monotonic() < deadline:
-                time.sleep(0.005)
-            return result
+            try:
+                return super().predict(*args, **kwargs)
+            finally:
+                reader = self.streaming_future
+                if reader is not None:
+                    wait([reader], timeout=120)  # the server closes the stream once the call is answered
 
-    return SequentialClient(url, verbose=False)
+    return SequentialClient(url, **{"verbose": False, **kwargs})
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from studio.hosts import allowed_hosts
-from tests.studio.conftest import tiny_yaml
+from tests.studio.conftest import sequential_client, tiny_yaml
 
 
 def test_a_foreign_host_header_is_refused_and_the_app_s_own_names_answer(launch):
@@ -32,11 +32,11 @@ def test_the_names_answered():
 
 
 def test_numbers_are_checked_and_results_download_from_elsewhere(launch, trained_run, sr_model, tmp_path):
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
     from gradio_client.exceptions import AppError
 
     app = launch()
-    client = Client(app.url, verbose=False, download_files=False)  # as a client with no view of the server's disk
+    client = sequential_client(app.url, download_files=False)  # as a client with no view of the server's disk
     photo = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(photo)
 
