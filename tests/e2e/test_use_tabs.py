@@ -107,8 +107,12 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     pick(page, "compare-checkpoints", "digits_16x16_gan · final")
     page.keyboard.press("Escape")
     wait_for(lambda: not visible(page, "compare-prompt"), timeout=60, what="no prompt field without a text model")
+    wait_for(lambda: page.locator("#compare-checkpoints .token").count() == 2, timeout=60, what=lambda:
+             f"both picks in the list (it shows {page.locator('#compare-checkpoints .token').all_inner_texts()})")
     page.locator("#compare-run").click()
-    page.locator("#compare-note").get_by_text(re.compile(r"2 checkpoints, 4 images each")).wait_for()
+    note = page.locator("#compare-note")
+    wait_for(lambda: "2 checkpoints, 4 images each" in note.inner_text(), timeout=300,
+             what=lambda: f"the comparison (the note says {note.inner_text()!r})")
     headers = page.locator("#compare-native .compare-header")
     assert headers.count() == 2 and "digits / final" in headers.first.get_attribute("title")
     box = headers.nth(1).bounding_box()  # wrapped inside its column, not cut off

@@ -30,7 +30,8 @@ def sequential_client(url: str, **kwargs):
                 if reader is not None:
                     wait([reader], timeout=120)  # the server closes the stream once the call is answered
 
-    return SequentialClient(url, **{"verbose": False, **kwargs})
+    # httpx's 5-second default read timeout failed a call's POST on a loaded machine
+    return SequentialClient(url, **{"verbose": False, "httpx_kwargs": {"timeout": 120}, **kwargs})
 
 
 def free_port() -> int:
@@ -118,14 +119,15 @@ def fill_form(page, values: dict[str, str]) -> None:
 
 def wait_for(predicate, timeout=900, every=0.3, what="condition"):
     """Until `predicate` holds. The limit is generous: on a loaded machine runs train many times slower; a wait that
-    can fail sooner (a run that failed) says so in the predicate."""
+    can fail sooner (a run that failed) says so in the predicate. `what` may be a function, for a message that says
+    what was seen instead."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def wait_for_status(read_row, *statuses, timeout=900, what=None):
