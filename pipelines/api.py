@@ -26,6 +26,7 @@ subpackages: functions of the same names on the package would be shadowed when t
 """
 from __future__ import annotations
 
+import threading
 import typing
 from importlib import import_module
 
@@ -69,13 +70,21 @@ from .sweep import run_labels as sweep_labels
 SAMPLERS = typing.get_args(SAMPLER_NAMES)  # their names; the diffusers schedulers are in sample/diffusion.py
 
 
+# One first import at a time. diffusers' lazy modules import each other in cycles; two threads importing them at once
+# can each be handed the other's half-initialised module ("cannot import name 'UNet2DModel' from 'diffusers'", seen
+# when Compare was pressed while the list beside it was asking which samplers apply, on a loaded machine).
+_IMPORTING = threading.RLock()
+
+
 def _deferred(target: str):
     """The engine function `module:name`, imported when first called: torch and diffusers load after the studio's
     page is served, not before."""
     module, name = target.split(":")
 
     def call(*args, **kwargs):
-        return getattr(import_module(module, __package__), name)(*args, **kwargs)
+        with _IMPORTING:
+            function = getattr(import_module(module, __package__), name)
+        return function(*args, **kwargs)
 
     call.__name__ = call.__qualname__ = name
     call.__doc__ = f"pipelines{module}.{name}, imported when first called."

@@ -96,3 +96,31 @@ def test_the_studio_builds_its_page_without_torch(tmp_path):
               "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_the_engine_is_first_imported_by_one_thread_at_a_time(monkeypatch):
+    """Two requests of the app that each first import part of the engine (Compare pressed while its list asks which
+    samplers apply) must not import at once: diffusers' lazy modules then hand out half-initialised modules."""
+    import threading
+    import time
+    import types
+
+    from pipelines import api
+
+    inside, most = [0], [0]
+
+    def slow_import(module, package):
+        inside[0] += 1
+        most[0] = max(most[0], inside[0])
+        time.sleep(0.2)  # long enough for the other thread to arrive
+        inside[0] -= 1
+        return types.SimpleNamespace(f=lambda: module)
+
+    monkeypatch.setattr(api, "import_module", slow_import)
+    first, second = api._deferred(".a:f"), api._deferred(".b:f")
+    threads = [threading.Thread(target=f) for f in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 1 and first() == ".a" and second() == ".b"

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.studio.conftest import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -39,3 +40,13 @@ def shoot():
     return save
 
 
+def compare_picked(page) -> str:
+    """Press Compare once both picked checkpoints show in its list; the note it answers with."""
+    tokens = page.locator("#compare-checkpoints .token")
+    wait_for(lambda: tokens.count() == 2, timeout=60,
+             what=lambda: f"both picks in the list (it shows {tokens.all_inner_texts()})")
+    page.locator("#compare-run").click()
+    note = page.locator("#compare-note")
+    wait_for(lambda: "2 checkpoints, 4 images each" in note.inner_text(), timeout=300,
+             what=lambda: f"the comparison (the note says {note.inner_text()!r})")
+    return note.inner_text()

@@ -2,6 +2,7 @@
 import re
 
 from pipelines.store import RunStore
+from tests.e2e.conftest import compare_picked
 from tests.studio.conftest import App, fill_form, wait_for, wait_for_status  # noqa: F401  (the launch fixture comes from tests/studio)
 
 pytest_plugins = ["tests.studio.conftest"]
@@ -226,8 +227,7 @@ def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, 
         page.get_by_role("option", name=re.compile(re.escape(option))).first.click()
         page.wait_for_timeout(300)
     page.keyboard.press("Escape")
-    page.locator("#compare-run").click()
-    page.locator("#compare-note").get_by_text(re.compile(r"2 checkpoints, 4 images each")).wait_for()
+    compare_picked(page)
     assert page.locator("#compare-grid img").count() == 8 and page.locator("#compare-slider").is_visible()
     assert page.locator("#compare-table").get_by_text("8px", exact=True).count() >= 2
     shoot(page, "14-compare")

@@ -4,6 +4,7 @@ shown, and a simple mistake is one message next to the button, not an "Error" ba
 import re
 
 from tests.conftest import tiny_config
+from tests.e2e.conftest import compare_picked
 from tests.studio.conftest import wait_for
 from tests.train.test_gan import tiny_gan
 from tests.train.test_t2i import tiny_t2i
@@ -107,12 +108,7 @@ def test_lists_fill_themselves_and_only_controls_that_apply_are_shown(launch, br
     pick(page, "compare-checkpoints", "digits_16x16_gan · final")
     page.keyboard.press("Escape")
     wait_for(lambda: not visible(page, "compare-prompt"), timeout=60, what="no prompt field without a text model")
-    wait_for(lambda: page.locator("#compare-checkpoints .token").count() == 2, timeout=60, what=lambda:
-             f"both picks in the list (it shows {page.locator('#compare-checkpoints .token').all_inner_texts()})")
-    page.locator("#compare-run").click()
-    note = page.locator("#compare-note")
-    wait_for(lambda: "2 checkpoints, 4 images each" in note.inner_text(), timeout=300,
-             what=lambda: f"the comparison (the note says {note.inner_text()!r})")
+    compare_picked(page)
     headers = page.locator("#compare-native .compare-header")
     assert headers.count() == 2 and "digits / final" in headers.first.get_attribute("title")
     box = headers.nth(1).bounding_box()  # wrapped inside its column, not cut off
