@@ -50,9 +50,10 @@ class CheckpointList:
         if self.dropdown.multiselect:
             kept = [v for v in value or [] if still_there(v, paths)]
             return gr.update(choices=choices) if kept == list(value or []) else gr.update(choices=choices, value=kept)
-        if still_there(value, paths):
-            return gr.update(choices=choices)
-        return gr.update(choices=choices, value=choices[0][1] if choices and self.pick_newest else None)
+        newest = choices[0][1] if choices and self.pick_newest else None
+        if still_there(value, paths) or (not value and newest is None):  # nothing gone, or nothing to put in its place:
+            return gr.update(choices=choices)  # a path typed while this update was on its way stays
+        return gr.update(choices=choices, value=newest)
 
 
 class CheckpointLists:

@@ -1,4 +1,5 @@
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,17 @@ def shoot():
     return save
 
 
-def compare_picked(page) -> str:
-    """Press Compare once both picked checkpoints show in its list; the note it answers with."""
+def note_says(page, elem_id: str, pattern: str, timeout: float = 300) -> None:
+    """Wait for the note `elem_id` to match `pattern`; on a timeout, say what it said instead (an error, say)."""
+    note = page.locator(f"#{elem_id}")
+    wait_for(lambda: re.search(pattern, note.inner_text()), timeout=timeout,
+             what=lambda: f"{pattern!r} in #{elem_id} (it says {note.inner_text()!r})")
+
+
+def compare_picked(page) -> None:
+    """Press Compare once both picked checkpoints show in its list, and wait for its answer."""
     tokens = page.locator("#compare-checkpoints .token")
     wait_for(lambda: tokens.count() == 2, timeout=60,
              what=lambda: f"both picks in the list (it shows {tokens.all_inner_texts()})")
     page.locator("#compare-run").click()
-    note = page.locator("#compare-note")
-    wait_for(lambda: "2 checkpoints, 4 images each" in note.inner_text(), timeout=300,
-             what=lambda: f"the comparison (the note says {note.inner_text()!r})")
-    return note.inner_text()
+    note_says(page, "compare-note", "2 checkpoints, 4 images each")

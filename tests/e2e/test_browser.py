@@ -2,7 +2,7 @@
 import re
 
 from pipelines.store import RunStore
-from tests.e2e.conftest import compare_picked
+from tests.e2e.conftest import compare_picked, note_says
 from tests.studio.conftest import App, fill_form, wait_for, wait_for_status  # noqa: F401  (the launch fixture comes from tests/studio)
 
 pytest_plugins = ["tests.studio.conftest"]
@@ -236,7 +236,7 @@ def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, 
     page.locator("#interp-checkpoint input").click()
     page.get_by_role("option", name=re.compile(re.escape(f"{name} · final"))).click()
     page.locator("#interpolate").click()
-    page.locator("#interpolate-note").get_by_text(re.compile(r"8 frames, seed 0 → 1")).wait_for()
+    note_says(page, "interpolate-note", r"8 frames, seed 0 → 1")
     assert page.locator("#interpolation-gif img").count() == 1
     shoot(page, "15-interpolate")
     assert "interpolation" in page.locator("#interpolation-download").inner_text()
@@ -247,7 +247,7 @@ def test_compare_interpolate_and_chain_by_clicking(launch, browser_page, shoot, 
     page.locator("#chain-upscaler input").fill(str(sr_model))
     page.keyboard.press("Enter")
     page.locator("#chain-run").click()
-    page.locator("#chain-note").get_by_text(re.compile(r"4 images, 8px → 16px \(x2\)")).wait_for()
+    note_says(page, "chain-note", r"4 images, 8px → 16px \(x2\)")
     assert page.locator("#chain-gallery img").count() >= 12  # generated · bicubic · super-resolved, four times
     shoot(page, "16-chain")
     page.locator("#chain-send-upscaled").click()

@@ -102,3 +102,16 @@ def test_chart_frames_pair_raw_and_smoothed_colours_and_say_when_there_is_nothin
     assert two["mark"] == "line" and two["caption"] == "" and two["x_lim"] == [None, None] and two["y_lim"] == [None, None]
     flat = charts.plot_settings(views.metric_frame(store, "gan", ["g_loss"], "loss"), "step", "loss", "Loss")
     assert flat["y_lim"] == [1.8, 2.2] and flat["color_map"] == {"raw": d_dark}  # one value twice: no "2.000000" axis
+
+
+def test_a_list_refill_keeps_a_path_typed_while_it_was_on_its_way():
+    """A refill answers the value the page had when it asked. An empty box with nothing to offer gets no value back,
+    so an upscaler path typed meanwhile stays (the Chain tab's was cleared on a loaded machine)."""
+    import gradio as gr
+
+    from studio.choices import CheckpointList
+
+    upscalers = CheckpointList(gr.Dropdown([], allow_custom_value=True), ("sr",), pick_newest=True)
+    assert "value" not in upscalers.update(None, []) and "value" not in upscalers.update("", [])
+    assert upscalers.update(None, [("sr · final", "/runs/sr/final")])["value"] == "/runs/sr/final"  # the newest
+    assert upscalers.update("/runs/gone/final", [])["value"] is None  # a deleted checkpoint leaves the box
