@@ -62,6 +62,8 @@ def test_a_run_that_does_not_stop_in_time_is_killed(tmp_path):
     manager = RunManager(tmp_path / "ws", stop_grace=0)
     name = manager.start(tiny_config(training={"epochs": 5000}))
     wait_for(lambda: manager.store.get_run(name)["step"] >= 1, what="a first step")
+    # Paused, the child cannot honour the stop (a tiny run on an idle machine did so within the 0.2 s poll, seen on CI)
+    os.killpg(manager.store.get_run(name)["pid"], signal.SIGSTOP)
     assert manager.stop(name).endswith("stopping after the current step")
     row = wait_for_status(lambda: manager.store.get_run(name), "interrupted", "stopped")
     assert row["status"] == "interrupted" and "did not stop within 0 s of the stop request" in row["error"]
